@@ -1,0 +1,28 @@
+"""mtl_lib: composable multi-task learning methods and the training loop behind mtl-book.
+
+A method is four independent ingredients — architecture, loss weighting, gradient aggregator,
+optimizer — each chosen by name from a registry or passed as an object, and combined by
+:class:`mtl_lib.engine.Trainer`.
+"""
+
+__version__ = "0.1.0"
+
+from mtl_lib.aggregators import AGGREGATORS
+from mtl_lib.architectures import ARCHITECTURES
+from mtl_lib.engine import Callback, Task, Trainer
+from mtl_lib.optim import OPTIMIZERS
+from mtl_lib.utils import resolve_device, seed_everything
+from mtl_lib.weighting import WEIGHTINGS
+
+__all__ = [
+    "AGGREGATORS",
+    "ARCHITECTURES",
+    "OPTIMIZERS",
+    "WEIGHTINGS",
+    "Callback",
+    "Task",
+    "Trainer",
+    "__version__",
+    "resolve_device",
+    "seed_everything",
+]

@@ -1,0 +1,66 @@
+"""Gradient aggregators: the task Jacobian of the shared parameters → an update direction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass
+class Aggregation:
+    """What an aggregator returns.
+
+    ``direction`` (shape ``(P,)``) is what a plain optimizer receives as the gradient of the
+    shared parameters. ``task_gradients`` (shape ``(K, P)``) is set by methods that modify each
+    task's gradient separately (PCGrad, GradVac, GradDrop); then ``direction`` is their sum,
+    and a task-aware optimizer such as AdaTask can consume the rows instead.
+    """
+
+    direction: torch.Tensor
+    task_gradients: torch.Tensor | None = None
+
+
+class Aggregator:
+    """Base class. ``__call__(jacobian)`` takes the ``(K, P)`` matrix whose row ``k`` is the
+    gradient of task ``k``'s (weighted) loss with respect to the flattened shared parameters.
+
+    Convention: directions are on the *sum* scale, i.e. with no conflict at all a method returns
+    ``jacobian.sum(0)``, the gradient of the equal-weight objective.
+    """
+
+    #: True when :class:`Aggregation` carries modified per-task gradients.
+    exposes_task_gradients: bool = False
+
+    def __call__(self, jacobian: torch.Tensor) -> Aggregation:
+        if jacobian.dim() != 2:
+            raise ValueError(f"expected a (K, P) Jacobian, got shape {tuple(jacobian.shape)}")
+        return self.aggregate(jacobian)
+
+    def aggregate(self, jacobian: torch.Tensor) -> Aggregation:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget internal state (EMA targets, tracked gradients, random streams)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} has no state, got keys {sorted(state)}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Sum(Aggregator):
+    """No aggregation: the direction is the sum of the task gradients (equal weighting).
+
+    Useful as a reference and to exercise the Jacobian path with EW's result."""
+
+    exposes_task_gradients = True
+
+    def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
+        return Aggregation(direction=jacobian.sum(0), task_gradients=jacobian)

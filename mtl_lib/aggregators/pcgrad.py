@@ -1,0 +1,61 @@
+"""PCGrad (Yu et al., 2020, "Gradient Surgery for Multi-Task Learning").
+
+For each task i, take its gradient g_i and visit the other tasks j in a random order; whenever
+the running vector conflicts with the *original* g_j (negative inner product), remove that
+component:
+
+    g_i ← g_i − min(g_i · g_j, 0) / ‖g_j‖² · g_j
+
+The update is the sum of the projected gradients, Σ_i g_i^PC (the sum scale of the authors'
+TensorFlow code and TorchJD; Tseng's PyTorch port averages instead, which only rescales the
+step). With two tasks the order does not matter; with more it does, and the order is drawn
+afresh for every task at every step from the aggregator's own seeded generator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from mtl_lib.aggregators.base import Aggregation, Aggregator
+
+
+class PCGrad(Aggregator):
+    """Projecting conflicting gradients. Exposes the projected per-task gradients."""
+
+    exposes_task_gradients = True
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
+        num_tasks = jacobian.shape[0]
+        gram = jacobian @ jacobian.T
+        squared_norms = gram.diagonal()
+        # A zero gradient cannot be projected onto; its projection coefficient is 0.
+        safe_norms = torch.where(squared_norms > 0, squared_norms, torch.ones_like(squared_norms))
+        projected = jacobian.clone()
+        for i in range(num_tasks):
+            order = torch.randperm(num_tasks, generator=self.generator).tolist()
+            for j in order:
+                if j == i:
+                    continue
+                # Branch-free (no host sync on GPU): the coefficient is 0 unless they conflict.
+                dot = projected[i] @ jacobian[j]
+                projected[i] = projected[i] - torch.clamp(dot, max=0.0) / safe_norms[j] * jacobian[j]
+        return Aggregation(direction=projected.sum(0), task_gradients=projected)
+
+    def reset(self) -> None:
+        self.generator.manual_seed(self.seed)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seed = state["seed"]
+        self.generator.set_state(state["generator"])
+
+    def __repr__(self) -> str:
+        return f"PCGrad(seed={self.seed})"

@@ -1,0 +1,72 @@
+"""AdaTask's synthetic two-task regression problem (Yang et al., AAAI 2023, Eq. 1).
+
+    y^k(x) = W_1^k x + W_2^k x² + W_3 x³ + ε,   k ∈ {A, B}, powers taken element-wise
+
+with x ∈ R^250, y^k ∈ R^100, the entries of W_1^A, W_2^A drawn from N(1, 1), those of W_1^B,
+W_2^B and the shared W_3 from N(10, 10), and ε ~ N(0, 0.1). Task B's own matrices are about
+ten times task A's, so task B dominates the summed loss.
+
+Choices the paper leaves open (ours, stated so they can be changed): the second argument of
+N(·,·) is read as a variance; the inputs are drawn i.i.d. from U(-1, 1) (bounded, so the
+cubic term stays finite); the matrices and the inputs come from one ``data_seed`` that is fixed
+across training seeds, so that seeds vary the model and batch order, not the problem.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+TASK_NAMES = ("A", "B")
+
+
+@dataclass
+class SyntheticRegression:
+    """Train/test inputs and one target tensor per task, plus each task's target scale (the
+    standard deviation of its training targets, used for task-normalized RMSE)."""
+
+    x_train: torch.Tensor
+    y_train: tuple[torch.Tensor, ...]
+    x_test: torch.Tensor
+    y_test: tuple[torch.Tensor, ...]
+    target_scale: tuple[float, ...]
+    task_names: tuple[str, ...] = TASK_NAMES
+
+
+def make_synthetic_regression(
+    n_train: int = 10_000,
+    n_test: int = 2_000,
+    *,
+    data_seed: int = 0,
+    input_dim: int = 250,
+    output_dim: int = 100,
+    noise_var: float = 0.1,
+    dominant_mean: float = 10.0,
+    dominant_var: float = 10.0,
+) -> SyntheticRegression:
+    """Generate the problem deterministically from ``data_seed`` (CPU float32 tensors)."""
+    if n_train < 1 or n_test < 1:
+        raise ValueError(f"n_train and n_test must be positive, got {n_train}, {n_test}")
+    gen = torch.Generator().manual_seed(data_seed)
+
+    def normal(mean: float, var: float) -> torch.Tensor:
+        return mean + math.sqrt(var) * torch.randn(output_dim, input_dim, generator=gen, dtype=torch.float64)
+
+    w1 = {"A": normal(1.0, 1.0), "B": normal(dominant_mean, dominant_var)}
+    w2 = {"A": normal(1.0, 1.0), "B": normal(dominant_mean, dominant_var)}
+    w3 = normal(dominant_mean, dominant_var)
+
+    def sample(n: int) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        x = 2.0 * torch.rand(n, input_dim, generator=gen, dtype=torch.float64) - 1.0
+        ys = []
+        for task in TASK_NAMES:
+            noise = math.sqrt(noise_var) * torch.randn(n, output_dim, generator=gen, dtype=torch.float64)
+            ys.append((x @ w1[task].T + (x**2) @ w2[task].T + (x**3) @ w3.T + noise).float())
+        return x.float(), tuple(ys)
+
+    x_train, y_train = sample(n_train)
+    x_test, y_test = sample(n_test)
+    scale = tuple(float(y.std()) for y in y_train)
+    return SyntheticRegression(x_train, y_train, x_test, y_test, scale)

@@ -1,0 +1,94 @@
+"""The per-task Jacobian of a set of parameters, with one batched backward pass.
+
+Row k of the Jacobian is ∂L_k/∂θ. Computing all K rows with K separate ``autograd.grad``
+calls walks the graph K times; ``is_grads_batched=True`` vmaps the backward over the K unit
+vectors instead, which is one (wider) pass. Some operators have no batching rule; then we fall
+back to the loop and say so once, rather than failing or silently slowing down.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+
+_warned_fallback = False
+
+
+class BatchedJacobianFallbackWarning(RuntimeWarning):
+    """The batched backward failed; the Jacobian is being computed with one backward per task."""
+
+
+def task_jacobians(
+    losses: torch.Tensor,
+    params: Sequence[torch.Tensor],
+    *,
+    retain_graph: bool = False,
+    batched: bool = True,
+) -> list[torch.Tensor]:
+    """Return, for each parameter, a ``(K, *param.shape)`` tensor of per-task gradients.
+
+    Parameters a task does not reach get zeros (not ``None``), so rows always line up.
+    ``batched=False`` forces the K-pass loop (used by the benchmark and as the fallback).
+    """
+    global _warned_fallback
+    if losses.dim() != 1:
+        raise ValueError(f"losses must be a (K,) vector, got shape {tuple(losses.shape)}")
+    num_tasks = losses.shape[0]
+    if batched:
+        basis = torch.eye(num_tasks, device=losses.device, dtype=losses.dtype)
+        try:
+            grads = torch.autograd.grad(
+                losses,
+                params,
+                grad_outputs=basis,
+                is_grads_batched=True,
+                retain_graph=retain_graph,
+                allow_unused=True,
+            )
+            return _fill_unused(grads, params, num_tasks)
+        except RuntimeError as error:
+            if not _warned_fallback:
+                warnings.warn(
+                    "batched backward (is_grads_batched=True) is not supported by an operator in "
+                    f"this model ({str(error).splitlines()[0][:200]}); computing the task Jacobian "
+                    "with one backward pass per task instead (slower, same result).",
+                    BatchedJacobianFallbackWarning,
+                    stacklevel=2,
+                )
+                _warned_fallback = True
+    rows = []
+    for k in range(num_tasks):
+        keep = retain_graph or k < num_tasks - 1
+        grads = torch.autograd.grad(losses[k], params, retain_graph=keep, allow_unused=True)
+        rows.append(_fill_unused(grads, params, None))
+    return [torch.stack([row[i] for row in rows]) for i in range(len(params))]
+
+
+def _fill_unused(
+    grads: Sequence[torch.Tensor | None], params: Sequence[torch.Tensor], num_tasks: int | None
+) -> list[torch.Tensor]:
+    filled = []
+    for grad, param in zip(grads, params):
+        if grad is None:
+            shape = param.shape if num_tasks is None else (num_tasks, *param.shape)
+            grad = torch.zeros(shape, device=param.device, dtype=param.dtype)
+        filled.append(grad)
+    return filled
+
+
+def flatten_rows(per_param: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``[(K, *shape_i)]`` → ``(K, Σ_i numel_i)``."""
+    return torch.cat([g.reshape(g.shape[0], -1) for g in per_param], dim=1)
+
+
+def unflatten_into_grads(vector: torch.Tensor, params: Sequence[torch.Tensor]) -> None:
+    """Write a flat ``(P,)`` vector into ``param.grad`` for each parameter, in order."""
+    offset = 0
+    for param in params:
+        n = param.numel()
+        param.grad = vector[offset : offset + n].view_as(param).clone()
+        offset += n
+    if offset != vector.numel():
+        raise ValueError(f"vector has {vector.numel()} entries, parameters have {offset}")

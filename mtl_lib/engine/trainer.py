@@ -1,0 +1,238 @@
+"""The training loop: one step combines the four ingredients of a method.
+
+    model(x) → per-task losses L (K,) → loss weighting → terms (K,)
+      ├─ nothing needs per-task gradients:  Σ terms .backward()          (plain training cost)
+      └─ otherwise: one batched backward → Jacobian J (K×P) of the shared parameters
+                    → aggregator(J) → direction d (+ per-task rows for task-aware optimizers)
+    → optimizer.step()
+
+Task-specific parameters always receive their own task's gradient only; aggregators see the
+shared parameters only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from mtl_lib.aggregators import AGGREGATORS, Aggregation, Aggregator
+from mtl_lib.architectures.base import MultiTaskModel
+from mtl_lib.engine.hooks import HOOK_NAMES
+from mtl_lib.engine.jacobian import flatten_rows, task_jacobians, unflatten_into_grads
+from mtl_lib.engine.tasks import Task
+from mtl_lib.optim import build_optimizer, consumes_task_gradients
+from mtl_lib.utils import resolve_device
+from mtl_lib.weighting import WEIGHTINGS, LossWeighting
+
+Batch = Sequence[torch.Tensor]
+
+
+class Trainer:
+    """Train a :class:`MultiTaskModel` with any loss weighting, aggregator and optimizer.
+
+    Ingredients are given by registered name (``weighting="ew"``, ``aggregator="pcgrad"``,
+    ``optimizer="rmsprop"``) or as objects. ``aggregator=None`` means no gradient surgery: the
+    engine then never computes per-task gradients unless the weighting or the optimizer asks
+    for them, so EW + Adam costs what plain training costs.
+
+    Batches are sequences ``(x, target_1, ..., target_K)``.
+    """
+
+    def __init__(
+        self,
+        model: MultiTaskModel,
+        tasks: Sequence[Task],
+        *,
+        weighting: str | LossWeighting = "ew",
+        aggregator: str | Aggregator | None = None,
+        optimizer: Any = "adam",
+        lr: float | None = None,
+        weighting_kwargs: Mapping[str, Any] | None = None,
+        aggregator_kwargs: Mapping[str, Any] | None = None,
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        device: str | torch.device = "auto",
+        callbacks: Sequence[Any] = (),
+        progress: bool = True,
+    ) -> None:
+        if len(tasks) != model.num_tasks:
+            raise ValueError(f"{len(tasks)} tasks given for a model with {model.num_tasks} outputs")
+        self.device = resolve_device(device)
+        self.model = model.to(self.device)
+        self.model.check_parameter_partition()
+        self.tasks = list(tasks)
+        self.weighting = WEIGHTINGS.build(weighting, **dict(weighting_kwargs or {})).to(self.device)
+        self.aggregator = (
+            None if aggregator is None else AGGREGATORS.build(aggregator, **dict(aggregator_kwargs or {}))
+        )
+        optimizer_kwargs = dict(optimizer_kwargs or {})
+        if lr is not None:
+            optimizer_kwargs["lr"] = lr
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        trainable += [p for p in self.weighting.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(optimizer, trainable, **optimizer_kwargs)
+
+        self.shared_params = self.model.shared_parameters()
+        self.task_params = [self.model.task_parameters(k) for k in range(self.model.num_tasks)]
+        self.weighting_params = [p for p in self.weighting.parameters() if p.requires_grad]
+        self.needs_task_gradients = (
+            self.aggregator is not None
+            or consumes_task_gradients(self.optimizer)
+            or self.weighting.needs_task_gradients
+        )
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.step_count = 0
+        self.epoch = 0
+        self.phase: str | None = None
+        self.history: list[dict[str, Any]] = []
+        #: The last step's aggregation (direction and, when exposed, per-task gradients), for
+        #: diagnostics callbacks; ``None`` on the plain path.
+        self.last_aggregation: Aggregation | None = None
+        self.last_jacobian: torch.Tensor | None = None
+
+    # ----------------------------------------------------------------- one step
+    def compute_losses(self, batch: Batch) -> torch.Tensor:
+        x, *targets = (t.to(self.device, non_blocking=True) for t in batch)
+        if len(targets) != len(self.tasks):
+            raise ValueError(f"batch has {len(targets)} targets for {len(self.tasks)} tasks")
+        predictions = self.model(x)
+        return torch.stack(
+            [task.loss(pred, target) for task, pred, target in zip(self.tasks, predictions, targets)]
+        )
+
+    def train_step(self, batch: Batch) -> torch.Tensor:
+        """One optimisation step; returns the detached per-task (unweighted) losses."""
+        losses = self.compute_losses(batch)
+        terms = self.weighting(losses)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.needs_task_gradients:
+            self._backward_through_jacobian(terms)
+        else:
+            terms.sum().backward()
+        self.optimizer.step()
+        self.step_count += 1
+        return losses.detach()
+
+    def _backward_through_jacobian(self, terms: torch.Tensor) -> None:
+        task_flat = [p for params in self.task_params for p in params]
+        all_params = self.shared_params + task_flat + self.weighting_params
+        grads = task_jacobians(terms, all_params)
+        n_shared = len(self.shared_params)
+        jacobian = flatten_rows(grads[:n_shared])
+        self.last_jacobian = jacobian
+        if self.weighting.needs_task_gradients:
+            self.weighting.observe_task_gradients(jacobian)  # type: ignore[attr-defined]
+
+        if self.aggregator is None:
+            aggregation = Aggregation(direction=jacobian.sum(0), task_gradients=jacobian)
+        else:
+            aggregation = self.aggregator(jacobian)
+        self.last_aggregation = aggregation
+
+        if consumes_task_gradients(self.optimizer):
+            if aggregation.task_gradients is None:
+                raise ValueError(
+                    f"{self.aggregator!r} yields only a combined direction, but optimizer "
+                    f"{type(self.optimizer).__name__} needs per-task gradients; use an aggregator "
+                    "that exposes them (e.g. 'pcgrad') or a plain torch optimizer"
+                )
+            self.optimizer.set_task_gradients(aggregation.task_gradients)  # type: ignore[attr-defined]
+        unflatten_into_grads(aggregation.direction, self.shared_params)
+
+        # Row k only: a task's own parameters never see another task's gradient.
+        offset = n_shared
+        for k, params in enumerate(self.task_params):
+            for param, grad in zip(params, grads[offset : offset + len(params)]):
+                param.grad = grad[k]
+            offset += len(params)
+        for param, grad in zip(self.weighting_params, grads[offset:]):
+            param.grad = grad.sum(0)
+
+    # ----------------------------------------------------------------- loops
+    def _hook(self, name: str, *args: Any) -> None:
+        for obj in (self.model, self.weighting, self.aggregator, self.optimizer, *self.callbacks):
+            method = getattr(obj, name, None)
+            if callable(method):
+                method(self, *args)
+
+    def fit(
+        self,
+        train_data: Iterable[Batch],
+        epochs: int | None = None,
+        eval_data: Iterable[Batch] | None = None,
+        phases: Sequence[tuple[str, int]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Train for ``epochs`` (or through the named ``phases``, each a number of epochs);
+        evaluate on ``eval_data`` after every epoch. Returns (and extends) ``self.history``."""
+        if phases is None:
+            if epochs is None:
+                raise ValueError("give either epochs or phases")
+            phases = [("train", epochs)]
+        elif epochs is not None and epochs != sum(n for _, n in phases):
+            raise ValueError(f"epochs={epochs} disagrees with phases {list(phases)}")
+        total = sum(n for _, n in phases)
+        self._hook("on_train_start")
+        bar = tqdm(total=total, desc="epochs", disable=not self.progress, leave=False)
+        try:
+            for phase, n_epochs in phases:
+                self.phase = phase
+                self._hook("on_phase_start", phase)
+                for _ in range(n_epochs):
+                    record = self._run_epoch(train_data, eval_data)
+                    bar.update(1)
+                    bar.set_postfix(
+                        {k.split("/", 1)[1]: f"{v:.3g}" for k, v in record.items() if k.startswith("train_loss/")}
+                    )
+        finally:
+            bar.close()
+        self._hook("on_train_end")
+        return self.history
+
+    def _run_epoch(self, train_data: Iterable[Batch], eval_data: Iterable[Batch] | None) -> dict[str, Any]:
+        self.epoch += 1
+        self._hook("on_epoch_start", self.epoch)
+        self.model.train()
+        started = time.perf_counter()
+        loss_sum = torch.zeros(len(self.tasks), device=self.device)
+        n_batches = 0
+        for batch in train_data:
+            losses = self.train_step(batch)
+            loss_sum += losses  # stays on the device: no host sync per step
+            n_batches += 1
+            self._hook("on_step_end", self.step_count, losses)
+        if n_batches == 0:
+            raise ValueError("train_data yielded no batches")
+        mean_losses = (loss_sum / n_batches).tolist()
+        record: dict[str, Any] = {"epoch": self.epoch, "phase": self.phase, "steps": self.step_count}
+        record.update({f"train_loss/{t.name}": v for t, v in zip(self.tasks, mean_losses)})
+        record["train_time_s"] = time.perf_counter() - started
+        if eval_data is not None:
+            record.update(self.evaluate(eval_data))
+        self.history.append(record)
+        self._hook("on_epoch_end", self.epoch, record)
+        return record
+
+    @torch.no_grad()
+    def evaluate(self, eval_data: Iterable[Batch]) -> dict[str, float]:
+        """Every task's metrics over the whole of ``eval_data``, as ``{"task/metric": value}``."""
+        was_training = self.model.training
+        self.model.eval()
+        predictions: list[list[torch.Tensor]] = [[] for _ in self.tasks]
+        targets: list[list[torch.Tensor]] = [[] for _ in self.tasks]
+        for batch in eval_data:
+            x, *batch_targets = (t.to(self.device, non_blocking=True) for t in batch)
+            for k, pred in enumerate(self.model(x)):
+                predictions[k].append(pred)
+                targets[k].append(batch_targets[k])
+        self.model.train(was_training)
+        results: dict[str, float] = {}
+        for k, task in enumerate(self.tasks):
+            pred, target = torch.cat(predictions[k]), torch.cat(targets[k])
+            results[f"{task.name}/loss"] = float(task.loss(pred, target))
+            for metric_name, metric in task.metrics.items():
+                results[f"{task.name}/{metric_name}"] = float(metric(pred, target))
+        return results

@@ -1,0 +1,57 @@
+"""A run is a plain, serialisable config."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one training run. Ingredients are registry names.
+
+    ``label`` is how plots and tables name the method (defaults to weighting+aggregator).
+    ``device`` is not part of the run's identity: the same config run on a GPU or a CPU is the
+    same experiment, and a sweep resumes across them.
+    """
+
+    problem: str
+    weighting: str = "ew"
+    aggregator: str | None = None
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    epochs: int = 10
+    batch_size: int = 32
+    seed: int = 0
+    problem_kwargs: dict[str, Any] = field(default_factory=dict)
+    weighting_kwargs: dict[str, Any] = field(default_factory=dict)
+    aggregator_kwargs: dict[str, Any] = field(default_factory=dict)
+    optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+    device: str = "auto"
+
+    @property
+    def method_label(self) -> str:
+        if self.label:
+            return self.label
+        parts = [self.weighting.upper()] + ([self.aggregator] if self.aggregator else [])
+        return "+".join(parts)
+
+    def identity(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("device")
+        return data
+
+    def run_id(self) -> str:
+        """Readable and unique: method, seed and a hash of every other setting."""
+        digest = hashlib.sha1(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:10]
+        slug = "-".join(
+            [self.problem, self.weighting, self.aggregator or "none", self.optimizer, f"seed{self.seed}"]
+        )
+        return f"{slug}-{digest}"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        return cls(**{k: v for k, v in data.items()})

@@ -1,0 +1,75 @@
+"""Problems: what a run config's ``problem`` name builds (data, model, tasks)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from mtl_lib import metrics
+from mtl_lib.architectures import synthetic_mlp
+from mtl_lib.architectures.base import MultiTaskModel
+from mtl_lib.data import TensorBatches, make_synthetic_regression
+from mtl_lib.engine.tasks import Task
+from mtl_lib.registry import Registry
+
+
+@dataclass
+class ProblemInstance:
+    model: MultiTaskModel
+    tasks: list[Task]
+    train_data: Iterable[Sequence[torch.Tensor]]
+    eval_data: Iterable[Sequence[torch.Tensor]]
+    description: str
+
+
+ProblemBuilder = Callable[..., ProblemInstance]
+PROBLEMS: Registry[ProblemInstance] = Registry("problem")
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_synthetic(n_train: int, n_test: int, data_seed: int):
+    return make_synthetic_regression(n_train, n_test, data_seed=data_seed)
+
+
+@PROBLEMS.register("synthetic_regression")
+def synthetic_regression_problem(
+    *,
+    seed: int,
+    batch_size: int,
+    device: torch.device,
+    n_train: int = 10_000,
+    n_test: int = 2_000,
+    data_seed: int = 0,
+    hidden: Sequence[int] = (100, 100, 100, 100),
+    **unknown: Any,
+) -> ProblemInstance:
+    """AdaTask's synthetic regression (see :mod:`mtl_lib.data.synthetic`), the 4-layer ELU MLP,
+    MSE training loss; metrics: RMSE and task-normalized RMSE (RMSE / std of the task's
+    training targets)."""
+    if unknown:
+        raise TypeError(f"unknown synthetic_regression options {sorted(unknown)}")
+    data = _cached_synthetic(n_train, n_test, data_seed)
+    model = synthetic_mlp(hidden=tuple(hidden), task_names=data.task_names)
+    tasks = []
+    for name, scale in zip(data.task_names, data.target_scale):
+        tasks.append(
+            Task(
+                name=name,
+                loss=nn.functional.mse_loss,
+                metrics={
+                    "rmse": metrics.rmse,
+                    "nrmse": functools.partial(metrics.task_normalized_rmse, scale=scale),
+                },
+                higher_is_better={"rmse": False, "nrmse": False},
+            )
+        )
+    train = TensorBatches(data.x_train, *data.y_train, batch_size=batch_size, seed=seed).to(device)
+    test = TensorBatches(data.x_test, *data.y_test, batch_size=1024, shuffle=False).to(device)
+    return ProblemInstance(
+        model, tasks, train, test, f"synthetic regression, {n_train} train / {n_test} test samples"
+    )

@@ -1,0 +1,30 @@
+"""Loss weighting: per-task losses (and their history) → the terms of the training objective."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class LossWeighting(nn.Module):
+    """Turns the vector of per-task losses ``L`` (shape ``(K,)``) into weighted terms whose sum
+    is the training objective.
+
+    Returning per-task *terms* rather than one scalar keeps the task structure visible to the
+    engine, which needs it to build the per-task Jacobian when an aggregator or a task-aware
+    optimizer asks for one. A method with learnable weights (UW) registers them as parameters
+    of this module; the engine hands those to the optimizer.
+
+    Subclasses may also implement the engine's schedule hooks (``on_epoch_start``,
+    ``on_epoch_end``, ``on_phase_start``) to keep a loss history (DWA, STCH warm-up).
+    """
+
+    #: True when the method needs each task's gradient (GradNorm); the engine then computes the
+    #: Jacobian and passes it to :meth:`update_from_gradients`.
+    needs_task_gradients: bool = False
+
+    def forward(self, losses: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget any history (the default has none)."""
