@@ -40,9 +40,11 @@ class RunConfig:
         return "+".join(parts)
 
     def identity(self) -> dict[str, Any]:
+        """The settings that define the run, normalised as JSON stores them (tuples become
+        lists), so a config compares equal to the one read back from its record."""
         data = asdict(self)
         data.pop("device")
-        return data
+        return json.loads(json.dumps(data, sort_keys=True))
 
     def run_id(self) -> str:
         """Readable and unique: method, seed and a hash of every other setting."""

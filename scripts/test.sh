@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Run the whole test suite: unit tests in tests/ plus nbval over every notebook.
+#
+# Notebooks run at their default parameters (the `smoke` profile), and write
+# their results into a fresh temporary MTL_RESULTS_DIR, so every run really
+# computes instead of resuming results left by an earlier build.
+# Extra arguments are passed on to pytest, e.g. `scripts/test.sh -k rau -x`.
+set -euo pipefail
+
+START=$SECONDS
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+bash "$ROOT/scripts/ensure_env.sh"
+
+MTL_RESULTS_DIR="$(mktemp -d "${TMPDIR:-/tmp}/mtl_results.XXXXXX")"
+export MTL_RESULTS_DIR
+export MPLBACKEND=Agg
+export PATH="$ROOT/.venv/bin:$PATH"
+trap 'rm -rf "$MTL_RESULTS_DIR"' EXIT
+
+echo "[test] MTL_RESULTS_DIR=$MTL_RESULTS_DIR"
+rc=0
+"$ROOT/.venv/bin/python" -m pytest tests notebooks --nbval-lax -p no:cacheprovider -q "$@" || rc=$?
+
+echo "[test] pytest exit code $rc; total wall time $((SECONDS - START)) s"
+exit "$rc"

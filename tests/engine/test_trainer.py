@@ -1,0 +1,141 @@
+import copy
+
+import pytest
+import torch
+
+from mtl_lib.aggregators import Aggregation, Aggregator
+from mtl_lib.engine import Callback, Trainer
+from tests.helpers import regression_batches, regression_tasks, tiny_model
+
+
+def _plain_training(model, batches, lr=1e-2):
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for x, *ys in batches:
+        optimizer.zero_grad()
+        preds = model(x)
+        loss = sum(torch.nn.functional.mse_loss(p, y) for p, y in zip(preds, ys))
+        loss.backward()
+        optimizer.step()
+    return model
+
+
+@pytest.mark.parametrize("aggregator", [None, "sum"])
+def test_ew_adam_matches_plain_training(aggregator):
+    """The engine's EW step (plain path, and the Jacobian path with a summing aggregator) must
+    give the same parameters as sum(losses).backward() + Adam."""
+    batches = regression_batches(2, n_batches=6)
+    reference = _plain_training(tiny_model(2), batches)
+    model = tiny_model(2)
+    trainer = Trainer(model, regression_tasks(2), aggregator=aggregator, optimizer="adam", lr=1e-2, device="cpu", progress=False)
+    assert trainer.needs_task_gradients == (aggregator is not None)
+    for batch in batches:
+        trainer.train_step(batch)
+    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_plain_path_does_not_build_a_jacobian(monkeypatch):
+    from mtl_lib.engine import trainer as trainer_module
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("EW without an aggregator must not compute per-task gradients")
+
+    monkeypatch.setattr(trainer_module, "task_jacobians", forbidden)
+    trainer = Trainer(tiny_model(2), regression_tasks(2), device="cpu", progress=False)
+    trainer.train_step(regression_batches(2)[0])
+
+
+class _RecordingAggregator(Aggregator):
+    """Returns zero for the shared parameters and remembers what it saw."""
+
+    def aggregate(self, jacobian):
+        self.seen = jacobian.clone()
+        return Aggregation(direction=torch.zeros_like(jacobian[0]))
+
+
+def test_task_parameters_get_only_their_own_gradient():
+    model = tiny_model(3)
+    batch = regression_batches(3)[0]
+    aggregator = _RecordingAggregator()
+    trainer = Trainer(model, regression_tasks(3), aggregator=aggregator, optimizer="sgd", lr=0.1, device="cpu", progress=False)
+    x, *ys = batch
+    expected = []
+    for k in range(3):
+        loss = torch.nn.functional.mse_loss(model(x)[k], ys[k])
+        expected.append(torch.autograd.grad(loss, model.task_parameters(k)))
+    trainer.optimizer.step = lambda *a, **k: None  # keep the gradients for inspection
+    trainer.train_step(batch)
+    for k in range(3):
+        for param, grad in zip(model.task_parameters(k), expected[k]):
+            torch.testing.assert_close(param.grad, grad)
+    assert all(torch.count_nonzero(p.grad) == 0 for p in model.shared_parameters())
+    assert aggregator.seen.shape[0] == 3
+
+
+def test_history_records_losses_and_metrics_and_hooks_fire():
+    events = []
+
+    class Spy(Callback):
+        def on_train_start(self, trainer):
+            events.append("train_start")
+
+        def on_phase_start(self, trainer, phase):
+            events.append(f"phase:{phase}")
+
+        def on_epoch_end(self, trainer, epoch, record):
+            events.append(f"epoch:{epoch}")
+
+    batches = regression_batches(2)
+    trainer = Trainer(tiny_model(2), regression_tasks(2), device="cpu", progress=False, callbacks=[Spy()])
+    history = trainer.fit(batches, phases=[("warmup", 1), ("main", 2)], eval_data=batches[:1])
+    assert events == ["train_start", "phase:warmup", "epoch:1", "phase:main", "epoch:2", "epoch:3"]
+    assert [r["phase"] for r in history] == ["warmup", "main", "main"]
+    assert {"train_loss/t0", "train_loss/t1", "t0/loss", "t1/loss"} <= set(history[0])
+    assert history[-1]["steps"] == 3 * len(batches)
+
+
+def test_mismatched_epochs_and_phases_is_an_error():
+    trainer = Trainer(tiny_model(2), regression_tasks(2), device="cpu", progress=False)
+    with pytest.raises(ValueError, match="disagrees"):
+        trainer.fit(regression_batches(2), epochs=5, phases=[("a", 1)])
+
+
+def test_wrong_number_of_tasks_is_an_error():
+    with pytest.raises(ValueError, match="3 tasks"):
+        Trainer(tiny_model(2), regression_tasks(3), device="cpu")
+
+
+def test_overlapping_parameter_groups_are_rejected():
+    model = tiny_model(2)
+    model.heads[1] = model.heads[0]
+    with pytest.raises(ValueError, match="both"):
+        Trainer(model, regression_tasks(2), device="cpu")
+
+
+def test_task_aware_optimizer_receives_projected_rows():
+    class Recorder(torch.optim.SGD):
+        consumes_task_gradients = True
+
+        def set_task_gradients(self, task_gradients):
+            self.rows = task_gradients.clone()
+
+    model = tiny_model(2)
+    optimizer = Recorder(model.parameters(), lr=0.0)
+    trainer = Trainer(model, regression_tasks(2), aggregator="pcgrad", optimizer=optimizer, device="cpu", progress=False)
+    assert trainer.needs_task_gradients
+    trainer.train_step(regression_batches(2)[0])
+    direction = torch.cat([p.grad.reshape(-1) for p in model.shared_parameters()])
+    torch.testing.assert_close(optimizer.rows.sum(0), direction)
+
+
+def test_same_seed_same_model_is_deterministic():
+    def train():
+        torch.manual_seed(0)
+        model = tiny_model(2)
+        trainer = Trainer(model, regression_tasks(2), aggregator="pcgrad", device="cpu", progress=False)
+        trainer.fit(regression_batches(2), epochs=2)
+        return copy.deepcopy(model.state_dict())
+
+    first, second = train(), train()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key

@@ -1,0 +1,100 @@
+import json
+
+import pytest
+
+from mtl_lib.experiments import RunConfig, default_results_dir, final_frame, history_frame, run, sweep, write_json_atomic
+from mtl_lib.experiments import runner as runner_module
+
+TINY = dict(n_train=64, n_test=32, hidden=(16, 16))
+
+
+def _config(**overrides):
+    base = dict(problem="synthetic_regression", optimizer="rmsprop", epochs=2, batch_size=16, problem_kwargs=TINY, device="cpu")
+    base.update(overrides)
+    return RunConfig(**base)
+
+
+def test_same_seed_gives_identical_metrics():
+    first, second = run(_config(aggregator="pcgrad", seed=3)), run(_config(aggregator="pcgrad", seed=3))
+    assert first["history"] == [
+        {**h, "train_time_s": a["train_time_s"]} for h, a in zip(second["history"], first["history"])
+    ]
+    third = run(_config(aggregator="pcgrad", seed=4))
+    assert third["final"]["A/nrmse"] != first["final"]["A/nrmse"]
+
+
+def test_record_has_provenance_fields():
+    record = run(_config())
+    for key in ("config", "seed", "device", "torch_version", "mtl_lib_version", "wall_time_s", "history", "final"):
+        assert key in record
+    assert record["final"]["epoch"] == 2
+    json.dumps(record)  # serialisable as it stands
+
+
+def test_resumed_sweep_does_not_rerun_finished_runs(tmp_path, monkeypatch):
+    configs = [_config(seed=s) for s in range(3)]
+    calls = []
+    real_run = runner_module.run
+
+    def counting_run(config, **kwargs):
+        calls.append(config.seed)
+        if len(calls) == 3 and kill:
+            raise KeyboardInterrupt  # the sweep is killed during its third run
+        return real_run(config, **kwargs)
+
+    monkeypatch.setattr(runner_module, "run", counting_run)
+    kill = True
+    with pytest.raises(KeyboardInterrupt):
+        sweep(configs, tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{c.run_id()}.json" for c in configs[:2])
+    kill = False
+    calls.clear()
+    records = sweep(configs, tmp_path, progress=False)
+    assert calls == [2]  # only the unfinished run
+    assert [r["seed"] for r in records] == [0, 1, 2]
+    calls.clear()
+    sweep(configs, tmp_path, progress=False)
+    assert calls == []
+
+
+def test_record_with_other_config_is_not_silently_reused(tmp_path):
+    config = _config()
+    write_json_atomic(tmp_path / f"{config.run_id()}.json", {"config": {"something": "else"}})
+    with pytest.raises(ValueError, match="different config"):
+        sweep([config], tmp_path, progress=False)
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    class Unserialisable:
+        pass
+
+    target = tmp_path / "record.json"
+    with pytest.raises(TypeError):
+        write_json_atomic(target, {"bad": Unserialisable()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_id_ignores_device_and_tracks_settings():
+    assert _config(device="cpu").run_id() == _config(device="auto").run_id()
+    assert _config(lr=1e-2).run_id() != _config(lr=1e-3).run_id()
+
+
+def test_frames_are_long_format():
+    records = [run(_config(seed=s)) for s in (0, 1)]
+    frame = history_frame(records)
+    assert set(frame.columns) == {"run_id", "method", "seed", "epoch", "phase", "task", "metric", "value"}
+    assert set(frame["task"]) == {"A", "B"} and {"nrmse", "rmse", "loss", "train_loss"} <= set(frame["metric"])
+    final = final_frame(records)
+    assert set(final["epoch"]) == {2}
+
+
+def test_unknown_problem_and_options_are_clear_errors():
+    with pytest.raises(KeyError, match="synthetic_regression"):
+        run(_config(problem="synthetic"))
+    with pytest.raises(TypeError, match="n_sample"):
+        run(_config(problem_kwargs={"n_sample": 3}))
+
+
+def test_default_results_dir_honours_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path))
+    assert default_results_dir("study", "smoke") == tmp_path / "study" / "smoke"

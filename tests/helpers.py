@@ -1,0 +1,31 @@
+"""Small models and problems shared by the tests."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mtl_lib.architectures import HardSharing
+from mtl_lib.engine import Task
+
+
+def tiny_model(num_tasks: int = 2, in_dim: int = 6, hidden: int = 8, out_dim: int = 3, seed: int = 0) -> HardSharing:
+    torch.manual_seed(seed)
+    encoder = nn.Sequential(nn.Linear(in_dim, hidden), nn.ELU(), nn.Linear(hidden, hidden), nn.ELU())
+    heads = [nn.Linear(hidden, out_dim) for _ in range(num_tasks)]
+    return HardSharing(encoder, heads, [f"t{k}" for k in range(num_tasks)])
+
+
+def regression_tasks(num_tasks: int = 2) -> list[Task]:
+    return [Task(f"t{k}", nn.functional.mse_loss) for k in range(num_tasks)]
+
+
+def regression_batches(num_tasks: int = 2, n_batches: int = 4, batch: int = 5, in_dim: int = 6, out_dim: int = 3, seed: int = 1):
+    gen = torch.Generator().manual_seed(seed)
+    batches = []
+    for _ in range(n_batches):
+        x = torch.randn(batch, in_dim, generator=gen)
+        # Task k's targets are scaled by 10**k so that the tasks' gradients differ in size.
+        ys = [10.0**k * torch.randn(batch, out_dim, generator=gen) for k in range(num_tasks)]
+        batches.append((x, *ys))
+    return batches
