@@ -27,7 +27,6 @@ bash "$ROOT/scripts/ensure_env.sh"
 
 BIN="$ROOT/.venv/bin"
 export PATH="$BIN:$PATH"
-export MPLBACKEND=Agg
 MTL_RESULTS_DIR="${MTL_RESULTS_DIR:-$ROOT/_build/results}"
 mkdir -p "$MTL_RESULTS_DIR"
 MTL_RESULTS_DIR="$(cd "$MTL_RESULTS_DIR" && pwd)"   # absolute: notebooks run in notebooks/

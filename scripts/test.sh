@@ -15,7 +15,6 @@ bash "$ROOT/scripts/ensure_env.sh"
 
 MTL_RESULTS_DIR="$(mktemp -d "${TMPDIR:-/tmp}/mtl_results.XXXXXX")"
 export MTL_RESULTS_DIR
-export MPLBACKEND=Agg
 export PATH="$ROOT/.venv/bin:$PATH"
 trap 'rm -rf "$MTL_RESULTS_DIR"' EXIT
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from mtl_lib.aggregators import AGGREGATORS, Aggregation, Aggregator
 from mtl_lib.architectures.base import MultiTaskModel

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 import mtl_lib
 from mtl_lib.engine.trainer import Trainer
@@ -84,11 +84,13 @@ def sweep(
     results_dir: str | Path,
     *,
     progress: bool = True,
+    epoch_progress: bool = False,
     executor: Any = None,
 ) -> list[dict[str, Any]]:
     """Run every config whose record is not in ``results_dir`` yet, save each record as soon as
     its run ends, and return all records in ``configs`` order.
 
+    ``progress`` shows one bar over the runs, ``epoch_progress`` one more inside each run.
     Runs are sequential by default. To spread them over machines, pass an ``executor`` with the
     ``concurrent.futures`` interface (``submit(fn, *args)`` → future with ``.result()``), such as
     a ``submitit.AutoExecutor`` for Slurm or a ``ProcessPoolExecutor``; this function stays the
@@ -110,7 +112,7 @@ def sweep(
         if executor is None:
             for config in todo:
                 bar.set_postfix_str(f"{config.method_label} seed {config.seed}")
-                _save(run(config, progress=progress), config, results_dir, records)
+                _save(run(config, progress=epoch_progress), config, results_dir, records)
                 bar.update(1)
         else:
             futures = [(config, executor.submit(run, config)) for config in todo]

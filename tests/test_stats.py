@@ -1,0 +1,24 @@
+import math
+
+import pytest
+
+from mtl_lib.stats import format_mean_ci, mean_ci95, t_quantile_975
+
+
+def test_mean_ci_against_hand_computation():
+    # values 1, 2, 3: mean 2, sample sd 1, se 1/sqrt(3), t(2) = 4.303
+    mean, half = mean_ci95([1.0, 2.0, 3.0])
+    assert mean == 2.0
+    assert half == pytest.approx(4.303 / math.sqrt(3))
+
+
+def test_single_value_has_no_interval():
+    mean, half = mean_ci95([5.0])
+    assert mean == 5.0 and math.isnan(half)
+    assert format_mean_ci([5.0], 2) == "5.00"
+
+
+def test_quantiles():
+    assert t_quantile_975(30) == 2.042 and t_quantile_975(100) == 1.96
+    with pytest.raises(ValueError):
+        t_quantile_975(0)
