@@ -1,11 +1,24 @@
-"""Gradient aggregators, registered by name in :data:`AGGREGATORS`."""
+"""Gradient aggregators, registered by name in :data:`AGGREGATORS`.
 
-from mtl_lib.aggregators.base import Aggregation, Aggregator, Sum
-from mtl_lib.aggregators.pcgrad import PCGrad
-from mtl_lib.registry import Registry
+Each method lives in its own module and registers itself with ``@AGGREGATORS.register(name)``;
+importing this package imports every module in it, so a new method needs no edit here.
+"""
 
-AGGREGATORS: Registry[Aggregator] = Registry("gradient aggregator")
-AGGREGATORS.register("sum")(Sum)
-AGGREGATORS.register("pcgrad")(PCGrad)
+import importlib
+import pkgutil
 
-__all__ = ["AGGREGATORS", "Aggregation", "Aggregator", "PCGrad", "Sum"]
+from mtl_lib.aggregators.base import (
+    AGGREGATORS,
+    Aggregation,
+    Aggregator,
+    GramianWeightedAggregator,
+    Sum,
+)
+
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_") and _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+from mtl_lib.aggregators.pcgrad import PCGrad  # noqa: E402
+
+__all__ = ["AGGREGATORS", "Aggregation", "Aggregator", "GramianWeightedAggregator", "PCGrad", "Sum"]

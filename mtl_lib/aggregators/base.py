@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from mtl_lib.registry import Registry
+
 
 @dataclass
 class Aggregation:
@@ -55,6 +57,24 @@ class Aggregator:
         return f"{type(self).__name__}()"
 
 
+class GramianWeightedAggregator(Aggregator):
+    """An aggregator whose direction is a combination of the task gradients, d = Jᵀw, with the
+    weights w a function of the Gram matrix G = JJᵀ alone (MGDA, IMTL-G, Nash-MTL, Aligned-MTL).
+
+    Because only G is needed, such a method can also run on the gradients with respect to the
+    shared *representation* instead of the shared parameters (the "upper bound" trick of
+    MGDA-UB): pass ``jacobian_of="representation"`` to the trainer. Subclasses implement
+    :meth:`weights_from_gram`.
+    """
+
+    def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
+        weights = self.weights_from_gram(jacobian @ jacobian.T)
+        return Aggregation(direction=weights @ jacobian)
+
+
 class Sum(Aggregator):
     """No aggregation: the direction is the sum of the task gradients (equal weighting).
 
@@ -64,3 +84,7 @@ class Sum(Aggregator):
 
     def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
         return Aggregation(direction=jacobian.sum(0), task_gradients=jacobian)
+
+
+AGGREGATORS: Registry[Aggregator] = Registry("gradient aggregator")
+AGGREGATORS.register("sum")(Sum)

@@ -18,9 +18,10 @@ from typing import Any
 
 import torch
 
-from mtl_lib.aggregators.base import Aggregation, Aggregator
+from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, Aggregator
 
 
+@AGGREGATORS.register("pcgrad")
 class PCGrad(Aggregator):
     """Projecting conflicting gradients. Exposes the projected per-task gradients."""
 

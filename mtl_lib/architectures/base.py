@@ -68,7 +68,13 @@ class HardSharing(MultiTaskModel):
         self.task_names = list(task_names)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        features = self.encoder(x)
+        return self.decode(self.encode(x))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The shared representation z (what representation-level methods differentiate)."""
+        return self.encoder(x)
+
+    def decode(self, features: torch.Tensor) -> list[torch.Tensor]:
         return [head(features) for head in self.heads]
 
     def shared_parameters(self) -> list[nn.Parameter]:

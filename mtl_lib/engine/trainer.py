@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from mtl_lib.aggregators import AGGREGATORS, Aggregation, Aggregator
+from mtl_lib.aggregators import AGGREGATORS, Aggregation, Aggregator, GramianWeightedAggregator
 from mtl_lib.architectures.base import MultiTaskModel
 from mtl_lib.engine.hooks import HOOK_NAMES
 from mtl_lib.engine.jacobian import flatten_rows, task_jacobians, unflatten_into_grads
@@ -39,6 +39,10 @@ class Trainer:
     engine then never computes per-task gradients unless the weighting or the optimizer asks
     for them, so EW + Adam costs what plain training costs.
 
+    ``jacobian_of="representation"`` runs a Gramian-weighted aggregator (MGDA, IMTL-G, ...) on
+    the gradients with respect to the shared representation z = model.encode(x) instead of the
+    shared parameters, and back-propagates Σ_k w_k L_k once (MGDA-UB's cheaper "upper bound").
+
     Batches are sequences ``(x, target_1, ..., target_K)``.
     """
 
@@ -57,6 +61,7 @@ class Trainer:
         device: str | torch.device = "auto",
         callbacks: Sequence[Any] = (),
         progress: bool = True,
+        jacobian_of: str = "parameters",
     ) -> None:
         if len(tasks) != model.num_tasks:
             raise ValueError(f"{len(tasks)} tasks given for a model with {model.num_tasks} outputs")
@@ -83,6 +88,19 @@ class Trainer:
             or consumes_task_gradients(self.optimizer)
             or self.weighting.needs_task_gradients
         )
+        if jacobian_of not in ("parameters", "representation"):
+            raise ValueError(f"jacobian_of must be 'parameters' or 'representation', got {jacobian_of!r}")
+        self.jacobian_of = jacobian_of
+        if jacobian_of == "representation":
+            if not isinstance(self.aggregator, GramianWeightedAggregator):
+                raise ValueError(
+                    "jacobian_of='representation' needs an aggregator whose weights depend on the "
+                    f"Gram matrix only (GramianWeightedAggregator), got {self.aggregator!r}"
+                )
+            if not (hasattr(self.model, "encode") and hasattr(self.model, "decode")):
+                raise ValueError(f"{type(self.model).__name__} has no encode/decode split")
+            if consumes_task_gradients(self.optimizer):
+                raise ValueError("a task-aware optimizer needs parameter-level task gradients")
         self.callbacks = list(callbacks)
         self.progress = progress
         self.step_count = 0
@@ -95,27 +113,44 @@ class Trainer:
         self.last_jacobian: torch.Tensor | None = None
 
     # ----------------------------------------------------------------- one step
-    def compute_losses(self, batch: Batch) -> torch.Tensor:
+    def compute_losses(self, batch: Batch, features: list | None = None) -> torch.Tensor:
+        """Per-task losses ``(K,)``. If ``features`` is a list, the shared representation is
+        appended to it (representation-level methods differentiate with respect to it)."""
         x, *targets = (t.to(self.device, non_blocking=True) for t in batch)
         if len(targets) != len(self.tasks):
             raise ValueError(f"batch has {len(targets)} targets for {len(self.tasks)} tasks")
-        predictions = self.model(x)
+        if features is None:
+            predictions = self.model(x)
+        else:
+            features.append(self.model.encode(x))
+            predictions = self.model.decode(features[-1])
         return torch.stack(
             [task.loss(pred, target) for task, pred, target in zip(self.tasks, predictions, targets)]
         )
 
     def train_step(self, batch: Batch) -> torch.Tensor:
         """One optimisation step; returns the detached per-task (unweighted) losses."""
-        losses = self.compute_losses(batch)
+        features: list | None = [] if self.jacobian_of == "representation" else None
+        losses = self.compute_losses(batch, features)
         terms = self.weighting(losses)
         self.optimizer.zero_grad(set_to_none=True)
-        if self.needs_task_gradients:
+        if features:
+            self._backward_through_representation(terms, features[0])
+        elif self.needs_task_gradients:
             self._backward_through_jacobian(terms)
         else:
             terms.sum().backward()
         self.optimizer.step()
         self.step_count += 1
         return losses.detach()
+
+    def _backward_through_representation(self, terms: torch.Tensor, features: torch.Tensor) -> None:
+        (per_sample,) = task_jacobians(terms, [features], retain_graph=True)
+        jacobian = per_sample.reshape(per_sample.shape[0], -1)
+        self.last_jacobian = jacobian
+        weights = self.aggregator.weights_from_gram(jacobian @ jacobian.T).detach()  # type: ignore[union-attr]
+        self.last_aggregation = Aggregation(direction=weights @ jacobian)
+        (weights @ terms).backward()
 
     def _backward_through_jacobian(self, terms: torch.Tensor) -> None:
         task_flat = [p for params in self.task_params for p in params]

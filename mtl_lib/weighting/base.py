@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mtl_lib.registry import Registry
+
 
 class LossWeighting(nn.Module):
     """Turns the vector of per-task losses ``L`` (shape ``(K,)``) into weighted terms whose sum
@@ -19,8 +21,10 @@ class LossWeighting(nn.Module):
     ``on_epoch_end``, ``on_phase_start``) to keep a loss history (DWA, STCH warm-up).
     """
 
-    #: True when the method needs each task's gradient (GradNorm); the engine then computes the
-    #: Jacobian and passes it to :meth:`update_from_gradients`.
+    #: True when the method needs the task Jacobian of the shared parameters; the engine then
+    #: computes it and calls ``observe_task_gradients(jacobian)`` before aggregating. (A method
+    #: that needs gradients of only a few parameters, like GradNorm on the last shared layer,
+    #: is cheaper computing them itself from the model it receives at ``on_train_start``.)
     needs_task_gradients: bool = False
 
     def forward(self, losses: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
@@ -28,3 +32,6 @@ class LossWeighting(nn.Module):
 
     def reset(self) -> None:
         """Forget any history (the default has none)."""
+
+
+WEIGHTINGS: Registry[LossWeighting] = Registry("loss weighting")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from mtl_lib.weighting.base import LossWeighting
+from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 
 
+@WEIGHTINGS.register("ew")
 class EqualWeighting(LossWeighting):
     """EW: every task's loss enters the objective with weight 1 (sum, not mean, so that a
     single-task run trains exactly as it would without the library)."""

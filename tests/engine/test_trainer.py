@@ -139,3 +139,34 @@ def test_same_seed_same_model_is_deterministic():
     first, second = train(), train()
     for key in first:
         assert torch.equal(first[key], second[key]), key
+
+
+
+def test_representation_level_backpropagates_weighted_sum():
+    from mtl_lib.aggregators import GramianWeightedAggregator
+
+    class HalfAndDouble(GramianWeightedAggregator):
+        def weights_from_gram(self, gram):
+            self.gram = gram
+            return torch.tensor([0.5, 2.0])
+
+    batch = regression_batches(2)[0]
+    reference = tiny_model(2)
+    x, *ys = batch
+    preds = reference(x)
+    loss = 0.5 * torch.nn.functional.mse_loss(preds[0], ys[0]) + 2.0 * torch.nn.functional.mse_loss(preds[1], ys[1])
+    loss.backward()
+
+    model = tiny_model(2)
+    aggregator = HalfAndDouble()
+    trainer = Trainer(model, regression_tasks(2), aggregator=aggregator, optimizer="sgd", lr=0.0,
+                      jacobian_of="representation", device="cpu", progress=False)
+    trainer.train_step(batch)
+    for p, q in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(p.grad, q.grad)
+    assert aggregator.gram.shape == (2, 2)
+
+
+def test_representation_level_needs_a_gramian_method():
+    with pytest.raises(ValueError, match="Gram"):
+        Trainer(tiny_model(2), regression_tasks(2), aggregator="pcgrad", jacobian_of="representation", device="cpu")
