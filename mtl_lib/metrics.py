@@ -17,21 +17,21 @@ Conventions follow the multi-task literature on NYUv2 / CityScapes:
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
 
 __all__ = [
     "accuracy",
-    "weighted_f1",
     "confusion_matrix",
-    "rmse",
-    "task_normalized_rmse",
+    "delta_p",
+    "depth_errors",
     "miou",
     "pixel_accuracy",
-    "depth_errors",
-    "delta_p",
+    "rmse",
+    "task_normalized_rmse",
+    "weighted_f1",
 ]
 
 

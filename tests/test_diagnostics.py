@@ -1,6 +1,11 @@
 import torch
 
-from mtl_lib.diagnostics import conflict_fraction, gradient_cosine, gradient_norms, magnitude_similarity
+from mtl_lib.diagnostics import (
+    conflict_fraction,
+    gradient_cosine,
+    gradient_norms,
+    magnitude_similarity,
+)
 
 
 def test_cosine_and_norms():

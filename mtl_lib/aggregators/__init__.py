@@ -19,6 +19,6 @@ for _module in pkgutil.iter_modules(__path__):
     if not _module.name.startswith("_") and _module.name != "base":
         importlib.import_module(f"{__name__}.{_module.name}")
 
-from mtl_lib.aggregators.pcgrad import PCGrad  # noqa: E402
+from mtl_lib.aggregators.pcgrad import PCGrad  # noqa: E402  (after the auto-import loop)
 
 __all__ = ["AGGREGATORS", "Aggregation", "Aggregator", "GramianWeightedAggregator", "PCGrad", "Sum"]

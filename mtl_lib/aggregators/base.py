@@ -10,6 +10,11 @@ import torch
 from mtl_lib.registry import Registry
 
 
+class ConvergenceWarning(RuntimeWarning):
+    """An iterative solver inside an aggregator stopped before meeting its tolerance. The
+    aggregator still returns its best iterate, warns, and counts the event in ``failures``."""
+
+
 @dataclass
 class Aggregation:
     """What an aggregator returns.
@@ -34,6 +39,11 @@ class Aggregator:
 
     #: True when :class:`Aggregation` carries modified per-task gradients.
     exposes_task_gradients: bool = False
+
+    def bind_shared_parameters(self, names: list[str], sizes: list[int]) -> None:
+        """Called once by the trainer with the name and size of every shared parameter tensor,
+        in the Jacobian's column order. Layer-wise methods (GradVac) override it to learn the
+        block structure; the default ignores it."""
 
     def __call__(self, jacobian: torch.Tensor) -> Aggregation:
         if jacobian.dim() != 2:

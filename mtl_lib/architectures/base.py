@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mtl_lib.registry import Registry
+
 
 class MultiTaskModel(nn.Module):
     """Base class: subclasses implement :meth:`forward`, :meth:`shared_parameters` and
@@ -109,3 +111,6 @@ class TaskConditionedSharing(MultiTaskModel):
     def task_parameters(self, task: int) -> list[nn.Parameter]:
         own = list(self.encoder.task_parameters(task)) + list(self.heads[task].parameters())
         return [p for p in own if p.requires_grad]
+
+
+ARCHITECTURES: Registry[MultiTaskModel] = Registry("architecture")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from mtl_lib.architectures.base import HardSharing
+from mtl_lib.architectures.base import ARCHITECTURES, HardSharing
 
 
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -15,6 +15,7 @@ def conv_block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
+@ARCHITECTURES.register("small_cnn")
 def small_cnn(
     num_classes: Sequence[int] = (12, 2),
     task_names: Sequence[str] = ("species", "health"),

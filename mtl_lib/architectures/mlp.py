@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from mtl_lib.architectures.base import HardSharing
+from mtl_lib.architectures.base import ARCHITECTURES, HardSharing
 
 
 def elu_mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -17,6 +17,7 @@ def elu_mlp(sizes: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+@ARCHITECTURES.register("synthetic_mlp")
 def synthetic_mlp(
     input_dim: int = 250,
     output_dim: int = 100,

@@ -21,7 +21,6 @@ from tqdm import tqdm
 
 from mtl_lib.aggregators import AGGREGATORS, Aggregation, Aggregator, GramianWeightedAggregator
 from mtl_lib.architectures.base import MultiTaskModel
-from mtl_lib.engine.hooks import HOOK_NAMES
 from mtl_lib.engine.jacobian import flatten_rows, task_jacobians, unflatten_into_grads
 from mtl_lib.engine.tasks import Task
 from mtl_lib.optim import build_optimizer, consumes_task_gradients
@@ -81,6 +80,11 @@ class Trainer:
         self.optimizer = build_optimizer(optimizer, trainable, **optimizer_kwargs)
 
         self.shared_params = self.model.shared_parameters()
+        if self.aggregator is not None:
+            names = {id(p): n for n, p in self.model.named_parameters()}
+            self.aggregator.bind_shared_parameters(
+                [names[id(p)] for p in self.shared_params], [p.numel() for p in self.shared_params]
+            )
         self.task_params = [self.model.task_parameters(k) for k in range(self.model.num_tasks)]
         self.weighting_params = [p for p in self.weighting.parameters() if p.requires_grad]
         self.needs_task_gradients = (

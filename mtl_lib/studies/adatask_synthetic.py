@@ -5,6 +5,7 @@ The notebook ``notebooks/synthetic_regression.ipynb`` is a thin layer over this 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -174,7 +175,7 @@ def check_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
     common = ew.index.intersection(pc.index)
     diff = (pc.loc[common, "A"] - ew.loc[common, "A"]).tolist()
     mean, half = mean_ci95(diff) if diff else (float("nan"), float("nan"))
-    significantly_better = bool(mean + half < 0) if half == half else bool(mean < 0)
+    significantly_better = bool(mean < 0) if math.isnan(half) else bool(mean + half < 0)
     claims.append(
         Claim(
             "PCGrad does not relieve the dominated task: its task-A error is not lower than "

@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from mtl_lib.engine import jacobian as jac
-from mtl_lib.engine.jacobian import BatchedJacobianFallbackWarning, flatten_rows, task_jacobians, unflatten_into_grads
+from mtl_lib.engine.jacobian import (
+    BatchedJacobianFallbackWarning,
+    flatten_rows,
+    task_jacobians,
+    unflatten_into_grads,
+)
 from tests.helpers import regression_batches, tiny_model
 
 

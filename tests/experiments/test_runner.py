@@ -2,7 +2,15 @@ import json
 
 import pytest
 
-from mtl_lib.experiments import RunConfig, default_results_dir, final_frame, history_frame, run, sweep, write_json_atomic
+from mtl_lib.experiments import (
+    RunConfig,
+    default_results_dir,
+    final_frame,
+    history_frame,
+    run,
+    sweep,
+    write_json_atomic,
+)
 from mtl_lib.experiments import runner as runner_module
 
 TINY = dict(n_train=64, n_test=32, hidden=(16, 16))
