@@ -42,6 +42,10 @@ class Trainer:
     the gradients with respect to the shared representation z = model.encode(x) instead of the
     shared parameters, and back-propagates Σ_k w_k L_k once (MGDA-UB's cheaper "upper bound").
 
+    ``batched_jacobian=False`` computes the Jacobian with K backward passes instead of one
+    vmapped pass (same numbers; on CPU, convolutions' batched backward can be the slower one —
+    ``benchmarks/step_cost.py`` measures both).
+
     Batches are sequences ``(x, target_1, ..., target_K)``.
     """
 
@@ -61,6 +65,7 @@ class Trainer:
         callbacks: Sequence[Any] = (),
         progress: bool = True,
         jacobian_of: str = "parameters",
+        batched_jacobian: bool = True,
     ) -> None:
         if len(tasks) != model.num_tasks:
             raise ValueError(f"{len(tasks)} tasks given for a model with {model.num_tasks} outputs")
@@ -95,6 +100,7 @@ class Trainer:
         if jacobian_of not in ("parameters", "representation"):
             raise ValueError(f"jacobian_of must be 'parameters' or 'representation', got {jacobian_of!r}")
         self.jacobian_of = jacobian_of
+        self.batched_jacobian = batched_jacobian
         if jacobian_of == "representation":
             if not isinstance(self.aggregator, GramianWeightedAggregator):
                 raise ValueError(
@@ -149,7 +155,7 @@ class Trainer:
         return losses.detach()
 
     def _backward_through_representation(self, terms: torch.Tensor, features: torch.Tensor) -> None:
-        (per_sample,) = task_jacobians(terms, [features], retain_graph=True)
+        (per_sample,) = task_jacobians(terms, [features], retain_graph=True, batched=self.batched_jacobian)
         jacobian = per_sample.reshape(per_sample.shape[0], -1)
         self.last_jacobian = jacobian
         weights = self.aggregator.weights_from_gram(jacobian @ jacobian.T).detach()  # type: ignore[union-attr]
@@ -159,7 +165,7 @@ class Trainer:
     def _backward_through_jacobian(self, terms: torch.Tensor) -> None:
         task_flat = [p for params in self.task_params for p in params]
         all_params = self.shared_params + task_flat + self.weighting_params
-        grads = task_jacobians(terms, all_params)
+        grads = task_jacobians(terms, all_params, batched=self.batched_jacobian)
         n_shared = len(self.shared_params)
         jacobian = flatten_rows(grads[:n_shared])
         self.last_jacobian = jacobian

@@ -170,3 +170,14 @@ def test_representation_level_backpropagates_weighted_sum():
 def test_representation_level_needs_a_gramian_method():
     with pytest.raises(ValueError, match="Gram"):
         Trainer(tiny_model(2), regression_tasks(2), aggregator="pcgrad", jacobian_of="representation", device="cpu")
+
+
+def test_looped_jacobian_option_gives_the_same_training():
+    def train(batched):
+        model = tiny_model(3)
+        trainer = Trainer(model, regression_tasks(3), aggregator="pcgrad", device="cpu", progress=False, batched_jacobian=batched)
+        trainer.fit(regression_batches(3), epochs=2)
+        return model
+
+    for p, q in zip(train(True).parameters(), train(False).parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
