@@ -1,0 +1,156 @@
+"""The two-objective toy problem of CAGrad (Liu et al., 2021) and Nash-MTL (Navon et al., 2022).
+
+With θ = (x1, x2), c1 = max(tanh(x2/2), 0) and c2 = max(tanh(−x2/2), 0):
+
+    f1 = c1·[log max(|0.5(−x1 − 7) − tanh(−x2)|, 5e−6) + 6] + c2·[((−x1 + 7)² + 0.1(−x2 − 8)²)/10 − 20]
+    f2 = c1·[log max(|0.5(−x1 + 3) + tanh(−x2) + 2|, 5e−6) + 6] + c2·[((−x1 − 7)² + 0.1(−x2 − 8)²)/10 − 20]
+
+Its Pareto set is the segment x2 = −8.3552, x1 ∈ [−7, 7]. CAGrad's starts are (−8.5, 7.5),
+(−8.5, −5), (9, 9); Nash-MTL adds (0, 0), (−7.5, −0.5), (9, −1) and scales f1 by 0.1 to make the
+objectives' magnitudes unequal. Both use Adam with lr 1e−3.
+
+Any method of the library runs on it through the ordinary :class:`~mtl_lib.engine.Trainer`:
+:class:`ToyModel` is a "network" whose only (shared) parameter is θ and whose two outputs are the
+objectives themselves, so a trajectory here exercises exactly the code that trains real models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from mtl_lib.architectures.base import MultiTaskModel
+from mtl_lib.engine.tasks import Task
+from mtl_lib.engine.trainer import Trainer
+
+LOWER = 5e-6
+PARETO_X2 = -8.3552
+CAGRAD_STARTS: tuple[tuple[float, float], ...] = ((-8.5, 7.5), (-8.5, -5.0), (9.0, 9.0))
+NASH_STARTS: tuple[tuple[float, float], ...] = CAGRAD_STARTS + ((0.0, 0.0), (-7.5, -0.5), (9.0, -1.0))
+
+
+def toy_objectives(theta: torch.Tensor, f1_scale: float = 1.0) -> torch.Tensor:
+    """``theta`` (..., 2) → objectives (..., 2)."""
+    x1, x2 = theta[..., 0], theta[..., 1]
+    c1 = torch.clamp(torch.tanh(x2 / 2), min=0)
+    c2 = torch.clamp(torch.tanh(-x2 / 2), min=0)
+    bowl = lambda shift: ((-x1 + shift) ** 2 + 0.1 * (-x2 - 8) ** 2) / 10 - 20  # noqa: E731
+    f1 = c1 * (torch.log(torch.clamp((0.5 * (-x1 - 7) - torch.tanh(-x2)).abs(), min=LOWER)) + 6) + c2 * bowl(7.0)
+    f2 = c1 * (torch.log(torch.clamp((0.5 * (-x1 + 3) + torch.tanh(-x2) + 2).abs(), min=LOWER)) + 6) + c2 * bowl(-7.0)
+    return torch.stack([f1_scale * f1, f2], dim=-1)
+
+
+def pareto_front(n: int = 200, f1_scale: float = 1.0) -> torch.Tensor:
+    """Objective values (n, 2) along the Pareto set x2 = −8.3552, x1 ∈ [−7, 7]."""
+    x1 = torch.linspace(-7, 7, n, dtype=torch.float64)
+    theta = torch.stack([x1, torch.full_like(x1, PARETO_X2)], dim=1)
+    return toy_objectives(theta, f1_scale)
+
+
+class ToyModel(MultiTaskModel):
+    """θ is the model's single shared parameter; its two "predictions" are f1(θ) and f2(θ)."""
+
+    def __init__(self, start: Sequence[float], f1_scale: float = 1.0) -> None:
+        super().__init__()
+        self.theta = nn.Parameter(torch.tensor(list(start), dtype=torch.float64))
+        self.f1_scale = f1_scale
+        self.task_names = ["f1", "f2"]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        values = toy_objectives(self.theta, self.f1_scale)
+        return [values[0], values[1]]
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.theta
+
+    def decode(self, features: torch.Tensor) -> list[torch.Tensor]:
+        values = toy_objectives(features, self.f1_scale)
+        return [values[0], values[1]]
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        return [self.theta]
+
+    def task_parameters(self, task: int) -> list[nn.Parameter]:
+        return []
+
+
+def _objective_value(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return prediction
+
+
+TOY_TASKS = [Task("f1", _objective_value), Task("f2", _objective_value)]
+
+
+class _Steps:
+    """An "epoch" of ``n`` identical dummy batches (the toy has no data)."""
+
+    def __init__(self, n: int) -> None:
+        self.batch = (torch.zeros(1), torch.zeros(1), torch.zeros(1))
+        self.n = n
+
+    def __iter__(self):
+        return (self.batch for _ in range(self.n))
+
+
+@dataclass
+class Trajectory:
+    start: tuple[float, float]
+    thetas: torch.Tensor  # (n_records, 2), first row is the start
+    objectives: torch.Tensor  # (n_records, 2)
+
+
+class _Recorder:
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.thetas: list[torch.Tensor] = []
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        self.thetas.append(trainer.model.theta.detach().clone())
+
+    def on_step_end(self, trainer: Trainer, step: int, losses: Any) -> None:
+        if step % self.every == 0:
+            self.thetas.append(trainer.model.theta.detach().clone())
+
+
+def toy_trajectory(
+    start: Sequence[float],
+    *,
+    weighting: Any = "ew",
+    aggregator: Any = None,
+    steps: int = 20_000,
+    lr: float = 1e-3,
+    f1_scale: float = 1.0,
+    record_every: int = 50,
+    steps_per_epoch: int = 100,
+    jacobian_of: str = "parameters",
+    weighting_kwargs: dict | None = None,
+    aggregator_kwargs: dict | None = None,
+) -> Trajectory:
+    """Optimise θ from ``start`` with Adam and the given method; record θ every few steps.
+
+    Epoch hooks (DWA, STCH warm-up) see one "epoch" per ``steps_per_epoch`` steps."""
+    if steps % steps_per_epoch:
+        raise ValueError(f"steps ({steps}) must be a multiple of steps_per_epoch ({steps_per_epoch})")
+    model = ToyModel(start, f1_scale)
+    recorder = _Recorder(record_every)
+    trainer = Trainer(
+        model,
+        TOY_TASKS,
+        weighting=weighting,
+        aggregator=aggregator,
+        optimizer="adam",
+        lr=lr,
+        weighting_kwargs=weighting_kwargs,
+        aggregator_kwargs=aggregator_kwargs,
+        device="cpu",
+        callbacks=[recorder],
+        progress=False,
+        jacobian_of=jacobian_of,
+    )
+    trainer.fit(_Steps(steps_per_epoch), epochs=steps // steps_per_epoch)
+    thetas = torch.stack(recorder.thetas)
+    return Trajectory(tuple(float(v) for v in start), thetas, toy_objectives(thetas, f1_scale))
