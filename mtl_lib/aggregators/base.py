@@ -40,6 +40,17 @@ class Aggregator:
     #: True when :class:`Aggregation` carries modified per-task gradients.
     exposes_task_gradients: bool = False
 
+    #: False (the default): the aggregator sees the Jacobian of the shared parameters only and
+    #: task-specific parameters get their own task's gradient. True: it sees the Jacobian of
+    #: *all* trainable parameters (shared columns first, then each task's, in order) and its
+    #: direction is applied to all of them — the semantics of optimizer-wrapper implementations
+    #: such as the popular PyTorch port of PCGrad. Such aggregators receive
+    #: ``bind_all_parameters(names, sizes, shared)`` instead of ``bind_shared_parameters``.
+    acts_on_all_parameters: bool = False
+
+    def bind_all_parameters(self, names: list[str], sizes: list[int], shared: list[bool]) -> None:
+        """Called instead of :meth:`bind_shared_parameters` when ``acts_on_all_parameters``."""
+
     def bind_shared_parameters(self, names: list[str], sizes: list[int]) -> None:
         """Called once by the trainer with the name and size of every shared parameter tensor,
         in the Jacobian's column order. Layer-wise methods (GradVac) override it to learn the

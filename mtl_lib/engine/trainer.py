@@ -85,12 +85,20 @@ class Trainer:
         self.optimizer = build_optimizer(optimizer, trainable, **optimizer_kwargs)
 
         self.shared_params = self.model.shared_parameters()
+        self.task_params = [self.model.task_parameters(k) for k in range(self.model.num_tasks)]
         if self.aggregator is not None:
             names = {id(p): n for n, p in self.model.named_parameters()}
-            self.aggregator.bind_shared_parameters(
-                [names[id(p)] for p in self.shared_params], [p.numel() for p in self.shared_params]
-            )
-        self.task_params = [self.model.task_parameters(k) for k in range(self.model.num_tasks)]
+            if self.aggregator.acts_on_all_parameters:
+                everything = self.shared_params + [p for group in self.task_params for p in group]
+                self.aggregator.bind_all_parameters(
+                    [names[id(p)] for p in everything],
+                    [p.numel() for p in everything],
+                    [True] * len(self.shared_params) + [False] * (len(everything) - len(self.shared_params)),
+                )
+            else:
+                self.aggregator.bind_shared_parameters(
+                    [names[id(p)] for p in self.shared_params], [p.numel() for p in self.shared_params]
+                )
         self.weighting_params = [p for p in self.weighting.parameters() if p.requires_grad]
         self.needs_task_gradients = (
             self.aggregator is not None
@@ -167,6 +175,9 @@ class Trainer:
         all_params = self.shared_params + task_flat + self.weighting_params
         grads = task_jacobians(terms, all_params, batched=self.batched_jacobian)
         n_shared = len(self.shared_params)
+        if self.aggregator is not None and self.aggregator.acts_on_all_parameters:
+            self._apply_whole_model_aggregation(grads, all_params, n_shared + len(task_flat))
+            return
         jacobian = flatten_rows(grads[:n_shared])
         self.last_jacobian = jacobian
         if self.weighting.needs_task_gradients:
@@ -195,6 +206,19 @@ class Trainer:
                 param.grad = grad[k]
             offset += len(params)
         for param, grad in zip(self.weighting_params, grads[offset:]):
+            param.grad = grad.sum(0)
+
+    def _apply_whole_model_aggregation(
+        self, grads: list[torch.Tensor], all_params: list[torch.nn.Parameter], n_model: int
+    ) -> None:
+        jacobian = flatten_rows(grads[:n_model])
+        self.last_jacobian = jacobian
+        aggregation = self.aggregator(jacobian)  # type: ignore[misc]
+        self.last_aggregation = aggregation
+        if consumes_task_gradients(self.optimizer):
+            raise ValueError(f"{self.aggregator!r} acts on all parameters; it cannot feed a task-aware optimizer")
+        unflatten_into_grads(aggregation.direction, all_params[:n_model])
+        for param, grad in zip(all_params[n_model:], grads[n_model:]):
             param.grad = grad.sum(0)
 
     # ----------------------------------------------------------------- loops
