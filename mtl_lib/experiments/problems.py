@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -25,6 +25,10 @@ class ProblemInstance:
     train_data: Iterable[Sequence[torch.Tensor]]
     eval_data: Iterable[Sequence[torch.Tensor]]
     description: str
+    #: Schedule hooks the problem's method needs (e.g. LaSS's mask search).
+    callbacks: list[Any] = field(default_factory=list)
+    #: Maps the run's epoch count to named phases; None means one phase, "train".
+    phases: Callable[[int], list[tuple[str, int]]] | None = None
 
 
 ProblemBuilder = Callable[..., ProblemInstance]

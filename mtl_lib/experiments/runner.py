@@ -30,7 +30,7 @@ def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
         seed=config.seed, batch_size=config.batch_size, device=device, **config.problem_kwargs
     )
     aggregator_kwargs = dict(config.aggregator_kwargs)
-    if config.aggregator == "pcgrad":
+    if config.aggregator in ("pcgrad", "pcgrad_wrapper"):
         aggregator_kwargs.setdefault("seed", config.seed)
     trainer = Trainer(
         problem.model,
@@ -44,8 +44,12 @@ def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
         optimizer_kwargs=config.optimizer_kwargs,
         device=device,
         progress=progress,
+        callbacks=problem.callbacks,
     )
-    history = trainer.fit(problem.train_data, epochs=config.epochs, eval_data=problem.eval_data)
+    phases = problem.phases(config.epochs) if problem.phases is not None else None
+    history = trainer.fit(
+        problem.train_data, epochs=config.epochs, eval_data=problem.eval_data, phases=phases
+    )
     return {
         "run_id": config.run_id(),
         "method": config.method_label,
