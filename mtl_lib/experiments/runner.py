@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import platform
 import time
 import warnings
@@ -14,11 +15,13 @@ import torch
 from tqdm import tqdm
 
 import mtl_lib
+from mtl_lib.aggregators import AGGREGATORS
 from mtl_lib.engine.trainer import Trainer
 from mtl_lib.experiments.config import RunConfig
 from mtl_lib.experiments.problems import PROBLEMS
 from mtl_lib.experiments.store import read_json, write_json_atomic
 from mtl_lib.utils import resolve_device, seed_everything
+from mtl_lib.weighting import WEIGHTINGS
 
 
 def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
@@ -29,9 +32,12 @@ def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
     problem = PROBLEMS.get(config.problem)(
         seed=config.seed, batch_size=config.batch_size, device=device, **config.problem_kwargs
     )
+    # Methods with their own randomness (PCGrad's order, RLW's weights, ...) follow the run's seed.
     aggregator_kwargs = dict(config.aggregator_kwargs)
-    if config.aggregator in ("pcgrad", "pcgrad_wrapper"):
-        aggregator_kwargs.setdefault("seed", config.seed)
+    if config.aggregator is not None:
+        _default_seed(AGGREGATORS.get(config.aggregator), aggregator_kwargs, config.seed)
+    weighting_kwargs = dict(config.weighting_kwargs)
+    _default_seed(WEIGHTINGS.get(config.weighting), weighting_kwargs, config.seed)
     trainer = Trainer(
         problem.model,
         problem.tasks,
@@ -39,7 +45,7 @@ def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
         aggregator=config.aggregator,
         optimizer=config.optimizer,
         lr=config.lr,
-        weighting_kwargs=config.weighting_kwargs,
+        weighting_kwargs=weighting_kwargs,
         aggregator_kwargs=aggregator_kwargs,
         optimizer_kwargs=config.optimizer_kwargs,
         device=device,
@@ -64,6 +70,15 @@ def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
         "final": history[-1],
         "wall_time_s": time.perf_counter() - started,
     }
+
+
+def _default_seed(factory: Any, kwargs: dict[str, Any], seed: int) -> None:
+    try:
+        accepts_seed = "seed" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        accepts_seed = False
+    if accepts_seed:
+        kwargs.setdefault("seed", seed)
 
 
 def record_path(config: RunConfig, results_dir: str | Path) -> Path:
