@@ -12,6 +12,7 @@ shared parameters only.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -28,6 +29,13 @@ from mtl_lib.utils import resolve_device
 from mtl_lib.weighting import WEIGHTINGS, LossWeighting
 
 Batch = Sequence[torch.Tensor]
+
+
+def _accepts(factory: Any, argument: str) -> bool:
+    try:
+        return argument in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class Trainer:
@@ -73,7 +81,11 @@ class Trainer:
         self.model = model.to(self.device)
         self.model.check_parameter_partition()
         self.tasks = list(tasks)
-        self.weighting = WEIGHTINGS.build(weighting, **dict(weighting_kwargs or {})).to(self.device)
+        weighting_kwargs = dict(weighting_kwargs or {})
+        if isinstance(weighting, str) and _accepts(WEIGHTINGS.get(weighting), "num_tasks"):
+            # so that learnable per-task weights exist before the optimizer is built
+            weighting_kwargs.setdefault("num_tasks", model.num_tasks)
+        self.weighting = WEIGHTINGS.build(weighting, **weighting_kwargs).to(self.device)
         self.aggregator = (
             None if aggregator is None else AGGREGATORS.build(aggregator, **dict(aggregator_kwargs or {}))
         )

@@ -1,0 +1,74 @@
+"""Helpers shared by the loss-weighting methods (private: not a method, not auto-registered).
+
+- :func:`lazy_task_parameter` / :func:`materialize` / :func:`load_lazy_parameters`: the
+  registry builds a weighting without knowing the number of tasks K, yet the trainer hands the
+  weighting's parameters to its optimizer at construction. Learnable per-task scales (UW,
+  IMTL-L) are therefore ``UninitializedParameter`` s until the first ``forward`` sees K (they
+  keep their identity when materialised, so the optimizer already holds them). Passing
+  ``num_tasks`` creates them eagerly instead.
+- :func:`gradient_split_terms`: writes a scalar objective Φ(L) that is not a weighted sum of the
+  losses (GLS, STCH) as per-task terms whose sum has Φ's value *and* Φ's gradient.
+- :func:`epoch_mean_losses`: the epoch-mean training losses from the trainer's record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def lazy_task_parameter(num_tasks: int | None, init: float) -> nn.Parameter:
+    """A ``(K,)`` parameter filled with ``init``, or an uninitialised one when K is unknown."""
+    if num_tasks is None:
+        return nn.UninitializedParameter()
+    return nn.Parameter(torch.full((num_tasks,), float(init)))
+
+
+def materialize(param: nn.Parameter, losses: torch.Tensor, init: float) -> None:
+    """Give an uninitialised per-task parameter its shape ``(K,)`` and value ``init``, on the
+    losses' device and dtype; check the size of an initialised one."""
+    if isinstance(param, nn.parameter.UninitializedParameter):
+        param.materialize(losses.shape, device=losses.device, dtype=losses.dtype)
+        with torch.no_grad():
+            param.fill_(float(init))
+    elif param.shape != losses.shape:
+        raise ValueError(f"weighting has {param.shape[0]} task scales but got {losses.shape[0]} losses")
+
+
+def load_lazy_parameters(module: nn.Module, state_dict: dict[str, Any], prefix: str) -> None:
+    """Materialise still-uninitialised parameters with the shapes found in ``state_dict`` so that
+    a fresh module can load a trained one's state (call from ``_load_from_state_dict``)."""
+    for name, param in module.named_parameters(recurse=False):
+        key = prefix + name
+        if isinstance(param, nn.parameter.UninitializedParameter) and key in state_dict:
+            param.materialize(state_dict[key].shape, dtype=state_dict[key].dtype)
+
+
+def gradient_split_terms(objective: Callable[[torch.Tensor], torch.Tensor], losses: torch.Tensor) -> torch.Tensor:
+    """Per-task terms for a scalar objective Φ(L) of the loss vector.
+
+    term_k = g_k · L_k + (Φ − Σ_j g_j L_j) / K,   g = ∂Φ/∂L evaluated at the current losses
+    (detached), the bracket detached too.
+
+    Σ_k term_k has Φ's value and, by the chain rule, Φ's gradient with respect to every model
+    parameter (∇Φ = Σ_k g_k ∇L_k). Row k of the task Jacobian an aggregator sees is then
+    g_k ∇L_k, task k's share of that gradient, rather than ∇Φ/K for every k (which is what
+    splitting the value Φ/K evenly would give, leaving an aggregator K identical rows).
+    """
+    with torch.enable_grad():  # the split needs ∂Φ/∂L even when called under no_grad
+        point = losses.detach().requires_grad_(True)
+        value = objective(point)
+        (slope,) = torch.autograd.grad(value, point)
+    offset = (value.detach() - slope @ point.detach()) / losses.shape[0]
+    return slope * losses + offset
+
+
+def epoch_mean_losses(trainer: Any, record: dict[str, Any], like: torch.Tensor | None = None) -> torch.Tensor:
+    """``(K,)`` tensor of ``record["train_loss/<task name>"]`` in the trainer's task order."""
+    values = [float(record[f"train_loss/{task.name}"]) for task in trainer.tasks]
+    if like is None:
+        return torch.tensor(values, dtype=torch.float64)
+    return torch.tensor(values, device=like.device, dtype=like.dtype)
