@@ -27,6 +27,10 @@ class Aggregation:
 
     direction: torch.Tensor
     task_gradients: torch.Tensor | None = None
+    #: For methods whose direction is Σ_k w_k g_k (MGDA, IMTL-G, Nash-MTL, CAGrad, ...): the
+    #: weights w. A task-aware optimizer (AdaTask) then receives the rows w_k·g_k, which sum to
+    #: the direction — the library's rule for combining direction-only methods with AdaTask.
+    weights: torch.Tensor | None = None
 
 
 class Aggregator:
@@ -93,7 +97,7 @@ class GramianWeightedAggregator(Aggregator):
 
     def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
         weights = self.weights_from_gram(jacobian @ jacobian.T)
-        return Aggregation(direction=weights @ jacobian)
+        return Aggregation(direction=weights @ jacobian, weights=weights)
 
 
 class Sum(Aggregator):

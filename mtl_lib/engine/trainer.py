@@ -95,6 +95,9 @@ class Trainer:
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         trainable += [p for p in self.weighting.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(optimizer, trainable, **optimizer_kwargs)
+        if hasattr(self.optimizer, "bind_model"):
+            # task-aware optimizers must know which parameters are shared before the first step
+            self.optimizer.bind_model(self.model)
 
         self.shared_params = self.model.shared_parameters()
         self.task_params = [self.model.task_parameters(k) for k in range(self.model.num_tasks)]
@@ -202,13 +205,17 @@ class Trainer:
         self.last_aggregation = aggregation
 
         if consumes_task_gradients(self.optimizer):
-            if aggregation.task_gradients is None:
+            rows = aggregation.task_gradients
+            if rows is None and aggregation.weights is not None:
+                rows = aggregation.weights.unsqueeze(1) * jacobian
+            if rows is None:
                 raise ValueError(
                     f"{self.aggregator!r} yields only a combined direction, but optimizer "
                     f"{type(self.optimizer).__name__} needs per-task gradients; use an aggregator "
-                    "that exposes them (e.g. 'pcgrad') or a plain torch optimizer"
+                    "that exposes them (e.g. 'pcgrad') or task weights (e.g. 'mgda'), or a plain "
+                    "torch optimizer"
                 )
-            self.optimizer.set_task_gradients(aggregation.task_gradients)  # type: ignore[attr-defined]
+            self.optimizer.set_task_gradients(rows)  # type: ignore[attr-defined]
         unflatten_into_grads(aggregation.direction, self.shared_params)
 
         # Row k only: a task's own parameters never see another task's gradient.

@@ -59,4 +59,6 @@ def consumes_task_gradients(optimizer: object) -> bool:
     return bool(getattr(optimizer, "consumes_task_gradients", False))
 
 
+from mtl_lib.optim import adatask as _adatask  # noqa: E402,F401  (registers the AdaTask family)
+
 __all__ = ["OPTIMIZERS", "TaskAwareOptimizer", "build_optimizer", "consumes_task_gradients"]

@@ -181,3 +181,26 @@ def test_looped_jacobian_option_gives_the_same_training():
 
     for p, q in zip(train(True).parameters(), train(False).parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_task_aware_optimizer_receives_weighted_rows_from_a_weights_only_aggregator():
+    from mtl_lib.aggregators import GramianWeightedAggregator
+
+    class Fixed(GramianWeightedAggregator):
+        def weights_from_gram(self, gram):
+            return torch.tensor([0.25, 3.0])
+
+    class Recorder(torch.optim.SGD):
+        consumes_task_gradients = True
+
+        def set_task_gradients(self, task_gradients):
+            self.rows = task_gradients.clone()
+
+    model = tiny_model(2)
+    optimizer = Recorder(model.parameters(), lr=0.0)
+    trainer = Trainer(model, regression_tasks(2), aggregator=Fixed(), optimizer=optimizer, device="cpu", progress=False)
+    trainer.train_step(regression_batches(2)[0])
+    jacobian = trainer.last_jacobian
+    torch.testing.assert_close(optimizer.rows, torch.tensor([[0.25], [3.0]]) * jacobian)
+    direction = torch.cat([p.grad.reshape(-1) for p in model.shared_parameters()])
+    torch.testing.assert_close(optimizer.rows.sum(0), direction)
