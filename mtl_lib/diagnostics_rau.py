@@ -33,8 +33,9 @@ Per-task gradients g^k: the plain optimizers need the rows the engine computed a
 ``trainer.last_aggregation.task_gradients`` (the raw Jacobian, or an aggregator's modified rows
 such as PCGrad's). The engine computes them only when something needs them, so for equal
 weighting with a plain optimizer pass ``aggregator="sum"``: its step is the same as plain EW's
-(the trainer's tests pin this) but it goes through the Jacobian. Direction-only aggregators
-(MGDA, CAGrad, ...) expose no rows; the tracker then raises.
+(the trainer's tests pin this) but it goes through the Jacobian. Methods whose direction is
+Σ_k w_k g_k and that report their weights (MGDA, IMTL-G, Nash-MTL, CAGrad, ...) contribute the
+rows w_k g_k; an aggregator with neither rows nor weights makes the tracker raise.
 
 Cost: a (K, P) running average and, for Adam/SGD-momentum, a (K, P) first moment, on the
 parameters' device; one fused update per step and no host synchronisation except every
@@ -132,6 +133,9 @@ class RAUTracker(Callback):
             return torch.cat([u.reshape(u.shape[0], -1) for u in own], dim=1)
         aggregation = getattr(trainer, "last_aggregation", None)
         rows = None if aggregation is None else aggregation.task_gradients
+        if rows is None and aggregation is not None and aggregation.weights is not None:
+            # direction-only methods with task weights (MGDA, CAGrad, ...): task k contributes w_k g_k
+            rows = aggregation.weights.unsqueeze(1) * trainer.last_jacobian
         if rows is None:
             raise RuntimeError(
                 "rAU under a plain optimizer needs this step's per-task gradients, but the trainer "
