@@ -1,0 +1,302 @@
+"""The survey chapter: every method on one pair of gradients, on the two-objective toy problem,
+and in a small benchmark. Notebooks ``notebooks/survey_*.ipynb`` call these functions.
+
+Every picture comes from the ordinary :class:`~mtl_lib.engine.Trainer`:
+
+* **pair geometry** — :class:`PairModel` is a model whose two task losses have *fixed* gradients
+  g₁, g₂ with respect to its one shared parameter W, and prescribed values that fall over the
+  "epochs" (task 2 faster than task 1). W is pinned back to 0 after every step, so each step
+  shows what the method does to the same two gradients, while the method's own state (learned
+  weights, loss history, EMA targets, tracked gradients) evolves as in training. The direction
+  drawn is W's gradient at the last step.
+* **toy trajectories** — :func:`mtl_lib.toy.toy_trajectory`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+from mtl_lib.architectures.base import MultiTaskModel
+from mtl_lib.engine.tasks import Task
+from mtl_lib.engine.trainer import Trainer
+from mtl_lib.profiles import select
+from mtl_lib.toy import CAGRAD_STARTS, PARETO_X2, pareto_front, toy_objectives, toy_trajectory
+
+#: The pair every method is shown on: they conflict (cosine about −0.29) and differ in length.
+GRADIENT_PAIR = torch.tensor([[2.0, 0.5], [-0.6, 1.0]], dtype=torch.float64)
+
+
+@dataclass
+class Method:
+    """One entry of the survey: how to ask the trainer for it, and how to label it."""
+
+    key: str
+    label: str
+    part: str  # "loss" or "gradient"
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+METHODS: list[Method] = [
+    Method("ew", "EW (reference)", "loss", {"weighting": "ew"}),
+    Method("uw", "UW", "loss", {"weighting": "uw"}),
+    Method("dwa", "DWA", "loss", {"weighting": "dwa"}),
+    Method("gls", "GLS", "loss", {"weighting": "gls"}),
+    Method("stch", "STCH", "loss", {"weighting": "stch", "weighting_kwargs": {"warmup_epochs": 2}}),
+    Method("rlw", "RLW", "loss", {"weighting": "rlw"}),
+    Method("imtl_l", "IMTL-L", "loss", {"weighting": "imtl_l"}),
+    Method("nash_mtl", "Nash-MTL", "gradient", {"aggregator": "nash_mtl"}),
+    Method("mgda", "MGDA", "gradient", {"aggregator": "mgda"}),
+    Method("moco", "MoCo", "gradient", {"aggregator": "moco"}),
+    Method("gradnorm", "GradNorm", "gradient", {"weighting": "gradnorm"}),
+    Method("pcgrad", "PCGrad", "gradient", {"aggregator": "pcgrad"}),
+    Method("gradvac", "GradVac", "gradient", {"aggregator": "gradvac"}),
+    Method("cagrad", "CAGrad", "gradient", {"aggregator": "cagrad"}),
+    Method("graddrop", "GradDrop", "gradient", {"aggregator": "graddrop"}),
+    Method("imtl_g", "IMTL-G", "gradient", {"aggregator": "imtl_g"}),
+    Method("aligned_mtl", "Aligned-MTL", "gradient", {"aggregator": "aligned_mtl"}),
+]
+METHODS_BY_KEY = {m.key: m for m in METHODS}
+
+
+def method(key: str) -> Method:
+    if key not in METHODS_BY_KEY:
+        raise KeyError(f"unknown survey method {key!r}; known: {', '.join(METHODS_BY_KEY)}")
+    return METHODS_BY_KEY[key]
+
+
+# ------------------------------------------------------------------------- pair geometry
+class PairModel(MultiTaskModel):
+    """L_k(W) = ℓ_k + ⟨g_k, W⟩ with W ∈ R^{1×2} (two dims, so GradNorm finds a "last layer")."""
+
+    def __init__(self, gradients: torch.Tensor, losses: Sequence[float]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, gradients.shape[1], dtype=gradients.dtype))
+        self.register_buffer("gradients", gradients.clone())
+        self.register_buffer("levels", torch.tensor(list(losses), dtype=gradients.dtype))
+        self.task_names = [f"task {k + 1}" for k in range(gradients.shape[0])]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        values = self.levels + self.gradients @ self.weight[0]
+        return list(values.unbind())
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        return [self.weight]
+
+    def task_parameters(self, task: int) -> list[nn.Parameter]:
+        return []
+
+
+def _loss_value(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return prediction
+
+
+class _PinAndSchedule:
+    """Sets this epoch's loss levels and pins W at 0 after every step."""
+
+    def __init__(self, decay: Sequence[float]) -> None:
+        self.decay = decay
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        levels = torch.tensor([d ** (epoch - 1) for d in self.decay], dtype=trainer.model.levels.dtype)
+        trainer.model.levels.copy_(levels)
+
+    def on_step_end(self, trainer: Trainer, step: int, losses: Any) -> None:
+        with torch.no_grad():
+            trainer.model.weight.zero_()
+
+
+class _Steps:
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.batch = (torch.zeros(1), torch.zeros(1), torch.zeros(1))
+
+    def __iter__(self):
+        return (self.batch for _ in range(self.n))
+
+
+@dataclass
+class PairGeometry:
+    gradients: torch.Tensor  # (2, 2) the input pair
+    direction: torch.Tensor  # (2,) the update direction (gradient handed to the optimizer)
+    task_gradients: torch.Tensor | None  # (2, 2) modified per-task gradients, if the method has them
+    final_losses: torch.Tensor  # (2,) the loss levels at the last step
+
+
+def pair_geometry(
+    key: str,
+    gradients: torch.Tensor = GRADIENT_PAIR,
+    *,
+    epochs: int = 20,
+    steps_per_epoch: int = 10,
+    decay: Sequence[float] = (0.98, 0.9),
+    lr: float = 0.05,
+) -> PairGeometry:
+    """Run a method for ``epochs`` × ``steps_per_epoch`` steps on :class:`PairModel` (task 1's
+    loss decays by 2 % per epoch, task 2's by 10 %) and return what it did at the last step."""
+    entry = method(key)
+    model = PairModel(gradients, [1.0, 1.0])
+    trainer = Trainer(
+        model,
+        [Task(name, _loss_value) for name in model.task_names],
+        optimizer="adam",
+        lr=lr,
+        device="cpu",
+        progress=False,
+        callbacks=[_PinAndSchedule(decay)],
+        **entry.trainer_kwargs,
+    )
+    trainer.fit(_Steps(steps_per_epoch), epochs=epochs)
+    aggregation = trainer.last_aggregation
+    rows = None if aggregation is None else aggregation.task_gradients
+    return PairGeometry(
+        gradients=gradients,
+        direction=model.weight.grad[0].detach().clone(),
+        task_gradients=None if rows is None else rows.detach().clone(),
+        final_losses=model.levels.clone(),
+    )
+
+
+def plot_pair_geometry(geometry: PairGeometry, title: str, ax: plt.Axes | None = None) -> plt.Axes:
+    """Arrows: the two task gradients (grey), their sum (EW, dashed), the method's modified task
+    gradients when it has them (thin), and its direction (thick)."""
+    ax = ax or plt.gca()
+    origin = (0.0, 0.0)
+    g = geometry.gradients.numpy()
+    for k, colour in enumerate(("tab:blue", "tab:orange")):
+        ax.annotate("", xy=g[k], xytext=origin, arrowprops={"arrowstyle": "->", "color": colour, "alpha": 0.45, "lw": 2})
+        ax.text(*(g[k] * 1.07), f"g{k + 1}", color=colour, fontsize=9)
+    total = g.sum(0)
+    ax.annotate("", xy=total, xytext=origin, arrowprops={"arrowstyle": "->", "color": "grey", "ls": "--"})
+    if geometry.task_gradients is not None:
+        for k, colour in enumerate(("tab:blue", "tab:orange")):
+            ax.annotate("", xy=geometry.task_gradients[k].numpy(), xytext=origin,
+                        arrowprops={"arrowstyle": "->", "color": colour, "lw": 1})
+    d = geometry.direction.numpy()
+    ax.annotate("", xy=d, xytext=origin, arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 2.5})
+    points = [g[0], g[1], total, d, (0, 0)]
+    xs, ys = zip(*points)
+    pad = 0.4
+    ax.set_xlim(min(xs) - pad, max(xs) + pad)
+    ax.set_ylim(min(ys) - pad, max(ys) + pad)
+    ax.set_aspect("equal")
+    ax.axhline(0, color="lightgrey", lw=0.5)
+    ax.axvline(0, color="lightgrey", lw=0.5)
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
+def direction_summary(geometry: PairGeometry) -> dict[str, float]:
+    """Inner products of the direction with each task gradient (≥ 0: no task is hurt to first
+    order) and its length relative to EW's."""
+    g, d = geometry.gradients, geometry.direction
+    ew = g.sum(0)
+    return {
+        "⟨d, g1⟩": float(d @ g[0]),
+        "⟨d, g2⟩": float(d @ g[1]),
+        "‖d‖ / ‖g1+g2‖": float(d.norm() / ew.norm()),
+        "angle to EW (deg)": float(torch.rad2deg(torch.arccos(torch.clamp((d @ ew) / (d.norm() * ew.norm() + 1e-12), -1, 1)))),
+    }
+
+
+# ------------------------------------------------------------------------- toy trajectories
+TOY_SETTINGS: dict[str, dict[str, Any]] = {
+    "smoke": {"steps": 300, "lr": 5e-2, "record_every": 10, "starts": CAGRAD_STARTS[:1]},
+    "quick": {"steps": 4000, "lr": 1e-2, "record_every": 40, "starts": CAGRAD_STARTS},
+    "paper": {"steps": 50_000, "lr": 1e-3, "record_every": 250, "starts": CAGRAD_STARTS},
+}
+
+
+def toy_settings(profile: str) -> dict[str, Any]:
+    return dict(select(profile, TOY_SETTINGS))
+
+
+def toy_runs(key: str, profile: str) -> list:
+    """One trajectory per start point for a survey method."""
+    settings = toy_settings(profile)
+    entry = method(key)
+    return [
+        toy_trajectory(
+            start,
+            steps=settings["steps"],
+            lr=settings["lr"],
+            record_every=settings["record_every"],
+            **entry.trainer_kwargs,
+        )
+        for start in settings["starts"]
+    ]
+
+
+def plot_toy(trajectories: list, title: str, axes: Sequence[plt.Axes] | None = None) -> Sequence[plt.Axes]:
+    """Left: paths in parameter space over the contours of f1 + f2, Pareto set in red.
+    Right: the same paths in objective space with the Pareto front."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    grid = torch.linspace(-10, 10, 201, dtype=torch.float64)
+    xx, yy = torch.meshgrid(grid, grid, indexing="xy")
+    values = toy_objectives(torch.stack([xx, yy], dim=-1)).sum(-1)
+    axes[0].contour(xx.numpy(), yy.numpy(), values.numpy(), levels=20, cmap="Greys", linewidths=0.5)
+    axes[0].plot([-7, 7], [PARETO_X2, PARETO_X2], color="red", lw=3, alpha=0.6, label="Pareto set")
+    front = pareto_front()
+    axes[1].plot(front[:, 0].numpy(), front[:, 1].numpy(), color="red", lw=3, alpha=0.6, label="Pareto front")
+    for traj in trajectories:
+        th, ob = traj.thetas.numpy(), traj.objectives.numpy()
+        line = axes[0].plot(th[:, 0], th[:, 1], lw=1.5)[0]
+        axes[0].scatter(*th[0], color=line.get_color(), marker="o", s=25)
+        axes[0].scatter(*th[-1], color=line.get_color(), marker="*", s=90, edgecolor="black", zorder=5)
+        axes[1].plot(ob[:, 0], ob[:, 1], lw=1.5, color=line.get_color())
+        axes[1].scatter(*ob[-1], color=line.get_color(), marker="*", s=90, edgecolor="black", zorder=5)
+    axes[0].set_xlabel("x1")
+    axes[0].set_ylabel("x2")
+    axes[0].set_title(f"{title}: parameter space", fontsize=10)
+    axes[1].set_xlabel("f1")
+    axes[1].set_ylabel("f2")
+    axes[1].set_title(f"{title}: objective space", fontsize=10)
+    return axes
+
+
+def distance_to_pareto_set(trajectories: list) -> list[float]:
+    """Distance of each final point to the Pareto set (segment x2 = −8.3552, x1 ∈ [−7, 7])."""
+    out = []
+    for traj in trajectories:
+        x1, x2 = (float(v) for v in traj.thetas[-1])
+        dx = max(abs(x1) - 7.0, 0.0)
+        out.append(math.hypot(dx, x2 - PARETO_X2))
+    return out
+
+
+# ------------------------------------------------------------------------- one method, one figure
+@dataclass
+class MethodReport:
+    key: str
+    label: str
+    geometry: PairGeometry
+    trajectories: list
+    figure: plt.Figure
+
+    def summary(self) -> dict[str, Any]:
+        distances = distance_to_pareto_set(self.trajectories)
+        return {
+            "method": self.label,
+            **{k: round(v, 3) for k, v in direction_summary(self.geometry).items()},
+            "mean distance to Pareto set": round(sum(distances) / len(distances), 3),
+        }
+
+
+def show_method(key: str, profile: str) -> MethodReport:
+    """Geometry on the shared gradient pair plus toy trajectories, in one row of three panels."""
+    entry = method(key)
+    geometry = pair_geometry(key)
+    trajectories = toy_runs(key, profile)
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.8), gridspec_kw={"width_ratios": [1, 1.2, 1.2]})
+    plot_pair_geometry(geometry, f"{entry.label} on the gradient pair", axes[0])
+    plot_toy(trajectories, entry.label, axes[1:])
+    figure.tight_layout()
+    plt.close(figure)
+    return MethodReport(key, entry.label, geometry, trajectories, figure)
