@@ -58,6 +58,7 @@ METHODS: list[Method] = [
     Method("pcgrad", "PCGrad", "gradient", {"aggregator": "pcgrad"}),
     Method("gradvac", "GradVac", "gradient", {"aggregator": "gradvac"}),
     Method("cagrad", "CAGrad", "gradient", {"aggregator": "cagrad"}),
+    Method("rotograd", "RotoGrad (scaling)", "gradient", {}),
     Method("graddrop", "GradDrop", "gradient", {"aggregator": "graddrop"}),
     Method("imtl_g", "IMTL-G", "gradient", {"aggregator": "imtl_g"}),
     Method("aligned_mtl", "Aligned-MTL", "gradient", {"aggregator": "aligned_mtl"}),
@@ -127,6 +128,95 @@ class PairGeometry:
     direction: torch.Tensor  # (2,) the update direction (gradient handed to the optimizer)
     task_gradients: torch.Tensor | None  # (2, 2) modified per-task gradients, if the method has them
     final_losses: torch.Tensor  # (2,) the loss levels at the last step
+
+
+class _Theta(nn.Module):
+    """An "encoder" whose output is its own parameter: the representation z is θ itself."""
+
+    def __init__(self, start: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(start.clone().unsqueeze(0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # a fresh non-leaf view per forward: RotoGrad's tensor hooks then live and die with
+        # this step's graph instead of piling up on the parameter
+        return self.weight.view_as(self.weight)
+
+
+class _LinearLoss(nn.Module):
+    def __init__(self, model: PairModel, task: int) -> None:
+        super().__init__()
+        self.owner = [model]  # a list, so the PairModel is not registered as a submodule
+        self.task = task
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        pair = self.owner[0]
+        return pair.levels[self.task] + pair.gradients[self.task] @ z[0]
+
+
+class _ToyObjective(nn.Module):
+    def __init__(self, task: int, f1_scale: float = 1.0) -> None:
+        super().__init__()
+        self.task = task
+        self.f1_scale = f1_scale
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return toy_objectives(z[0], self.f1_scale)[self.task]
+
+
+def _rotograd_scaling_only(encoder: nn.Module, heads: list[nn.Module], latent_dim: int):
+    """RotoGrad's magnitude homogenisation with the rotations left at the identity: on a
+    two-dimensional problem whose "representation" is the parameter vector itself, a rotation
+    would change the problem being solved, so only the scaling half is meaningful here."""
+    import warnings
+
+    from mtl_lib.architectures.base import HardSharing
+    from mtl_lib.architectures.rotograd import RotoGrad
+
+    model = RotoGrad(HardSharing(encoder, heads, ["task 1", "task 2"]), latent_dim=latent_dim).double()
+    model._warned_untrained = True  # rotations are deliberately not trained (see docstring)
+    warnings.filterwarnings("ignore", message=".*rotation.*", category=UserWarning)
+    return model
+
+
+def rotograd_pair_geometry(gradients: torch.Tensor = GRADIENT_PAIR, *, epochs: int = 20,
+                           steps_per_epoch: int = 10, decay: Sequence[float] = (0.98, 0.9)) -> PairGeometry:
+    """:func:`pair_geometry` for RotoGrad's scaling: z = W receives Σ_k C·g_k/‖g_k‖."""
+    pair = PairModel(gradients, [1.0, 1.0])
+    encoder = _Theta(torch.zeros(gradients.shape[1], dtype=gradients.dtype))
+    model = _rotograd_scaling_only(encoder, [_LinearLoss(pair, 0), _LinearLoss(pair, 1)], gradients.shape[1])
+    model.register_buffer("levels", pair.levels)  # the schedule callback writes the levels here
+
+    class Pin(_PinAndSchedule):
+        def on_step_end(self, trainer: Trainer, step: int, losses: Any) -> None:
+            with torch.no_grad():
+                encoder.weight.zero_()
+
+    trainer = Trainer(model, [Task(n, _loss_value) for n in ("task 1", "task 2")], optimizer="adam",
+                      lr=0.05, device="cpu", progress=False, callbacks=[Pin(decay)])
+    trainer.fit(_Steps(steps_per_epoch), epochs=epochs)
+    norms = model.last_gradient_norms
+    rows = None if norms is None else gradients / gradients.norm(dim=1, keepdim=True) * norms.unsqueeze(1).to(gradients.dtype)
+    return PairGeometry(gradients, encoder.weight.grad[0].detach().clone(), rows, pair.levels.clone())
+
+
+def rotograd_toy_runs(profile: str) -> list:
+    from mtl_lib.toy import Trajectory, _Recorder
+
+    settings = toy_settings(profile)
+    runs = []
+    for start in settings["starts"]:
+        encoder = _Theta(torch.tensor(list(start), dtype=torch.float64))
+        model = _rotograd_scaling_only(encoder, [_ToyObjective(0), _ToyObjective(1)], 2)
+        model.theta = encoder.weight  # what the trajectory recorder reads
+
+        recorder = _Recorder(settings["record_every"])
+        trainer = Trainer(model, [Task(n, _loss_value) for n in ("f1", "f2")], optimizer="adam",
+                          lr=settings["lr"], device="cpu", progress=False, callbacks=[recorder])
+        trainer.fit(_Steps(100), epochs=settings["steps"] // 100)
+        thetas = torch.stack([t.reshape(-1) for t in recorder.thetas])
+        runs.append(Trajectory(tuple(float(v) for v in start), thetas, toy_objectives(thetas)))
+    return runs
 
 
 def pair_geometry(
@@ -292,8 +382,10 @@ class MethodReport:
 def show_method(key: str, profile: str) -> MethodReport:
     """Geometry on the shared gradient pair plus toy trajectories, in one row of three panels."""
     entry = method(key)
-    geometry = pair_geometry(key)
-    trajectories = toy_runs(key, profile)
+    if key == "rotograd":
+        geometry, trajectories = rotograd_pair_geometry(), rotograd_toy_runs(profile)
+    else:
+        geometry, trajectories = pair_geometry(key), toy_runs(key, profile)
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.8), gridspec_kw={"width_ratios": [1, 1.2, 1.2]})
     plot_pair_geometry(geometry, f"{entry.label} on the gradient pair", axes[0])
     plot_toy(trajectories, entry.label, axes[1:])
