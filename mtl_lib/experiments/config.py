@@ -31,6 +31,9 @@ class RunConfig:
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
     label: str | None = None
     device: str = "auto"
+    #: Diagnostics recorded into the results file: "rau" (AdaTask's rAU bucket shares of every
+    #: task, overall and per shared tensor, at the end and over training).
+    diagnostics: tuple[str, ...] = ()
 
     @property
     def method_label(self) -> str:

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 import mtl_lib
 from mtl_lib.aggregators import AGGREGATORS
+from mtl_lib.diagnostics_rau import RAUTracker
 from mtl_lib.engine.trainer import Trainer
 from mtl_lib.experiments.config import RunConfig
 from mtl_lib.experiments.problems import PROBLEMS
@@ -38,11 +39,24 @@ def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
         _default_seed(AGGREGATORS.get(config.aggregator), aggregator_kwargs, config.seed)
     weighting_kwargs = dict(config.weighting_kwargs)
     _default_seed(WEIGHTINGS.get(config.weighting), weighting_kwargs, config.seed)
+    unknown = set(config.diagnostics) - set(DIAGNOSTICS)
+    if unknown:
+        raise ValueError(f"unknown diagnostics {sorted(unknown)}; available: {', '.join(DIAGNOSTICS)}")
+    callbacks = list(problem.callbacks)
+    aggregator = config.aggregator
+    rau = None
+    if "rau" in config.diagnostics:
+        rau = RAUTracker(record_every=max(1, config.epochs * _batches_per_epoch(problem) // 50))
+        callbacks.append(rau)
+        if aggregator is None:
+            # rAU needs each task's gradient; "sum" is equal weighting through the Jacobian
+            # (the same step, which the trainer's tests pin)
+            aggregator = "sum"
     trainer = Trainer(
         problem.model,
         problem.tasks,
         weighting=config.weighting,
-        aggregator=config.aggregator,
+        aggregator=aggregator,
         optimizer=config.optimizer,
         lr=config.lr,
         weighting_kwargs=weighting_kwargs,
@@ -50,13 +64,21 @@ def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
         optimizer_kwargs=config.optimizer_kwargs,
         device=device,
         progress=progress,
-        callbacks=problem.callbacks,
+        callbacks=callbacks,
     )
     phases = problem.phases(config.epochs) if problem.phases is not None else None
     history = trainer.fit(
         problem.train_data, epochs=config.epochs, eval_data=problem.eval_data, phases=phases
     )
+    diagnostics: dict[str, Any] = {}
+    if rau is not None:
+        task_names = [t.name for t in problem.tasks]
+        diagnostics["rau_buckets"] = {
+            name: rau.bucket_shares(name).to_dict(orient="index") for name in task_names
+        }
+        diagnostics["rau_history"] = rau.history_frame().to_dict(orient="list")
     return {
+        "diagnostics": diagnostics,
         "run_id": config.run_id(),
         "method": config.method_label,
         "config": config.identity(),
@@ -70,6 +92,16 @@ def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
         "final": history[-1],
         "wall_time_s": time.perf_counter() - started,
     }
+
+
+DIAGNOSTICS = ("rau",)
+
+
+def _batches_per_epoch(problem: Any) -> int:
+    try:
+        return len(problem.train_data)
+    except TypeError:
+        return 1
 
 
 def _default_seed(factory: Any, kwargs: dict[str, Any], seed: int) -> None:

@@ -106,3 +106,15 @@ def test_unknown_problem_and_options_are_clear_errors():
 def test_default_results_dir_honours_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path))
     assert default_results_dir("study", "smoke") == tmp_path / "study" / "smoke"
+
+
+def test_rau_diagnostics_are_recorded_and_do_not_change_training():
+    plain = run(_config(seed=1))
+    tracked = run(_config(seed=1, diagnostics=("rau",)))
+    assert tracked["final"]["A/nrmse"] == pytest.approx(plain["final"]["A/nrmse"], rel=1e-4)
+    buckets = tracked["diagnostics"]["rau_buckets"]["B"]["all"]
+    assert set(buckets) == {"[0%, 20%]", "(20%, 40%]", "(40%, 60%]", "(60%, 80%]", "(80%, 100%]"} or len(buckets) == 5
+    assert abs(sum(buckets.values()) - 1.0) < 1e-5
+    json.dumps(tracked)
+    with pytest.raises(ValueError, match="unknown diagnostics"):
+        run(_config(diagnostics=("nope",)))
