@@ -1,0 +1,53 @@
+"""IMTL-G: the gradient half of impartial multi-task learning (Liu, Li, Kuang, Xue, Chen, Yang,
+Liao & Zhang, "Towards Impartial Multi-task Learning", ICLR 2021).
+
+IMTL-G picks the combination d = Σ_k α_k g_k whose projections on all unit task gradients
+u_k = g_k/‖g_k‖ are equal (dᵀu_1 = … = dᵀu_K), with Σ α_k = 1. The paper's closed form is
+α_{2:K} = g_1 Uᵀ (D Uᵀ)⁻¹, α_1 = 1 − Σ_{k≥2} α_k, with D = [g_1 − g_k]ₖ and U = [u_1 − u_k]ₖ.
+On the Gram matrix G = JJᵀ the condition reads Gα ∝ n with n_k = ‖g_k‖ = √G_kk, hence (as in
+TorchJD's IMTLG, which generalises it to linearly dependent gradients, Quinton & Rey 2024)
+
+    v = G⁺ n,   α = v / Σ_k v_k.
+
+G⁺ is a pseudo-inverse computed in float64 with singular values below ``rcond`` · σ_max treated as
+zero; ``rcond`` defaults to K · eps(dtype of G), which is torch.linalg.pinv's default in G's own
+dtype, so we match TorchJD while computing in double precision. Singular cases stay finite: a zero
+gradient gets weight 0 (n_k = 0 and its row of G⁺ vanishes), and when |Σ v| ≤ 1e-12 · Σ|v| — e.g.
+exactly opposite gradients, where n is orthogonal to the range of G — no direction has equal,
+positive projections and the weights are 0 (TorchJD does the same with an absolute 1e-12; ours is
+relative so that it does not depend on the scale of the losses).
+
+Scale: the paper's weights sum to 1; we multiply them by K (sum scale), so identical gradients g
+give K·g. TorchJD's IMTLG returns the paper's scale (ours / K).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mtl_lib.aggregators._linalg import solver_copy
+from mtl_lib.aggregators.base import AGGREGATORS, GramianWeightedAggregator
+
+
+@AGGREGATORS.register("imtl_g")
+class IMTLG(GramianWeightedAggregator):
+    """Equal projection of the update on every unit task gradient; weights sum to K."""
+
+    def __init__(self, rcond: float | None = None) -> None:
+        self.rcond = rcond
+
+    def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:
+        k = gram.shape[0]
+        g = solver_copy(gram)
+        rcond = self.rcond if self.rcond is not None else k * torch.finfo(gram.dtype).eps
+        norms = g.diagonal().clamp(min=0.0).sqrt()
+        v = torch.linalg.pinv(g, rtol=rcond, hermitian=True) @ norms
+        total = v.sum()
+        if abs(float(total)) <= 1e-12 * float(v.abs().sum()) or float(v.abs().sum()) == 0.0:
+            weights = torch.zeros_like(v)
+        else:
+            weights = v * (k / total)
+        return weights.to(device=gram.device, dtype=gram.dtype)
+
+    def __repr__(self) -> str:
+        return f"IMTLG(rcond={self.rcond})"
