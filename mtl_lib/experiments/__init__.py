@@ -1,6 +1,7 @@
 """Experiments: configs, problems, runs, sweeps and their results files."""
 
 from mtl_lib.experiments import problem_cityscapes  # noqa: F401,I001  (registers "cityscapes")
+from mtl_lib.experiments import problem_leaf  # noqa: F401,I001  (registers "leaf")
 from mtl_lib.experiments.config import RunConfig
 from mtl_lib.experiments.problems import PROBLEMS, ProblemInstance
 from mtl_lib.experiments.runner import final_frame, history_frame, load_finished, run, sweep
