@@ -52,23 +52,25 @@ def pareto_front(n: int = 200, f1_scale: float = 1.0) -> torch.Tensor:
 
 
 class ToyModel(MultiTaskModel):
-    """θ is the model's single shared parameter; its two "predictions" are f1(θ) and f2(θ)."""
+    """θ is the model's single shared parameter; its two "predictions" are f1(θ) and f2(θ).
+
+    θ is stored as a 1×2 matrix so that methods that look for a "layer weight" among the shared
+    parameters (GradNorm) find one."""
 
     def __init__(self, start: Sequence[float], f1_scale: float = 1.0) -> None:
         super().__init__()
-        self.theta = nn.Parameter(torch.tensor(list(start), dtype=torch.float64))
+        self.theta = nn.Parameter(torch.tensor([list(start)], dtype=torch.float64))
         self.f1_scale = f1_scale
         self.task_names = ["f1", "f2"]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        values = toy_objectives(self.theta, self.f1_scale)
-        return [values[0], values[1]]
+        return self.decode(self.encode(x))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.theta
+        return self.theta.view_as(self.theta)
 
     def decode(self, features: torch.Tensor) -> list[torch.Tensor]:
-        values = toy_objectives(features, self.f1_scale)
+        values = toy_objectives(features[0], self.f1_scale)
         return [values[0], values[1]]
 
     def shared_parameters(self) -> list[nn.Parameter]:
@@ -109,11 +111,11 @@ class _Recorder:
         self.thetas: list[torch.Tensor] = []
 
     def on_train_start(self, trainer: Trainer) -> None:
-        self.thetas.append(trainer.model.theta.detach().clone())
+        self.thetas.append(trainer.model.theta.detach().reshape(-1).clone())
 
     def on_step_end(self, trainer: Trainer, step: int, losses: Any) -> None:
         if step % self.every == 0:
-            self.thetas.append(trainer.model.theta.detach().clone())
+            self.thetas.append(trainer.model.theta.detach().reshape(-1).clone())
 
 
 def toy_trajectory(
