@@ -50,15 +50,23 @@ def synthetic_regression_problem(
     n_test: int = 2_000,
     data_seed: int = 0,
     hidden: Sequence[int] = (100, 100, 100, 100),
+    rotograd: bool = False,
     **unknown: Any,
 ) -> ProblemInstance:
     """AdaTask's synthetic regression (see :mod:`mtl_lib.data.synthetic`), the 4-layer ELU MLP,
     MSE training loss; metrics: RMSE and task-normalized RMSE (RMSE / std of the task's
-    training targets)."""
+    training targets). ``rotograd=True`` wraps the model in RotoGrad (rotations trained by
+    their own optimizer through a callback)."""
     if unknown:
         raise TypeError(f"unknown synthetic_regression options {sorted(unknown)}")
     data = _cached_synthetic(n_train, n_test, data_seed)
     model = synthetic_mlp(hidden=tuple(hidden), task_names=data.task_names)
+    callbacks: list[Any] = []
+    if rotograd:
+        from mtl_lib.architectures.rotograd import RotoGrad, RotoGradRotationStep
+
+        model = RotoGrad(model)
+        callbacks.append(RotoGradRotationStep())
     tasks = []
     for name, scale in zip(data.task_names, data.target_scale):
         tasks.append(
@@ -75,5 +83,6 @@ def synthetic_regression_problem(
     train = TensorBatches(data.x_train, *data.y_train, batch_size=batch_size, seed=seed).to(device)
     test = TensorBatches(data.x_test, *data.y_test, batch_size=1024, shuffle=False).to(device)
     return ProblemInstance(
-        model, tasks, train, test, f"synthetic regression, {n_train} train / {n_test} test samples"
+        model, tasks, train, test, f"synthetic regression, {n_train} train / {n_test} test samples",
+        callbacks=callbacks,
     )

@@ -54,6 +54,9 @@ _TINY = 1e-12
 class GradNorm(LossWeighting):
     """GradNorm with its own Adam on the weights, measured on the last shared layer."""
 
+    #: What it differentiates per task (read by the method table): not the whole Jacobian.
+    reads_task_gradients_of = "last shared layer"
+
     def __init__(self, alpha: float = 1.5, lr: float = 0.025, min_weight: float = 1e-4) -> None:
         super().__init__()
         if lr <= 0:
