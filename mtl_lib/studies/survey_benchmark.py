@@ -1,0 +1,110 @@
+"""The survey's benchmark: every method on AdaTask's synthetic regression and on the leaf
+problem (generated stand-in unless real images are given), several seeds, with the per-step
+cost relative to equal weighting measured from the same runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from mtl_lib.experiments import RunConfig, final_frame
+from mtl_lib.profiles import select
+from mtl_lib.stats import format_mean_ci, mean_ci95
+from mtl_lib.studies.survey import METHODS
+
+SETTINGS: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "seeds": (0,),
+        "synthetic": {"n_train": 256, "n_test": 128, "epochs": 2, "batch_size": 64},
+        "leaf": {"scale": 0.03, "epochs": 2, "batch_size": 32, "image_size": 32},
+    },
+    "quick": {
+        "seeds": (0, 1, 2),
+        "synthetic": {"n_train": 2000, "n_test": 1000, "epochs": 10, "batch_size": 100},
+        "leaf": {"scale": 0.1, "epochs": 4, "batch_size": 32, "image_size": 64},
+    },
+    "paper": {
+        "seeds": (0, 1, 2, 3, 4),
+        "synthetic": {"n_train": 10_000, "n_test": 2_000, "epochs": 30, "batch_size": 100},
+        "leaf": {"scale": 1.0, "epochs": 100, "batch_size": 32, "image_size": 64},
+    },
+}
+
+#: Headline metric per problem and whether higher is better.
+HEADLINE = {
+    "synthetic_regression": (("A/nrmse", "B/nrmse"), False),
+    "leaf": (("species/f1", "health/f1"), True),
+}
+
+
+def settings(profile: str) -> dict[str, Any]:
+    return select(profile, SETTINGS)
+
+
+def configs(profile: str, device: str = "auto", data_dir: str | None = None,
+            methods: Sequence[str] | None = None) -> list[RunConfig]:  # fmt: skip
+    size = settings(profile)
+    chosen = [m for m in METHODS if methods is None or m.key in methods]
+    out = []
+    for entry in chosen:
+        kwargs = dict(entry.trainer_kwargs)
+        label = entry.label
+        synthetic_options = {k: size["synthetic"][k] for k in ("n_train", "n_test")}
+        if entry.key == "rotograd":
+            synthetic_options["rotograd"] = True
+            label = "RotoGrad"  # the full method here: rotations trained by their own optimizer
+        for seed in size["seeds"]:
+            out.append(RunConfig(
+                problem="synthetic_regression", optimizer="rmsprop", lr=1e-3,
+                epochs=size["synthetic"]["epochs"], batch_size=size["synthetic"]["batch_size"],
+                seed=seed, problem_kwargs=synthetic_options, label=label, device=device, **kwargs,
+            ))  # fmt: skip
+            if entry.key == "rotograd":
+                continue  # the leaf network is task-conditioned, not the hard-sharing model RotoGrad wraps
+            leaf_options = {"scale": size["leaf"]["scale"], "image_size": size["leaf"]["image_size"], "data_dir": data_dir}
+            out.append(RunConfig(
+                problem="leaf", optimizer="adam", lr=5e-4,
+                epochs=size["leaf"]["epochs"], batch_size=size["leaf"]["batch_size"],
+                seed=seed, problem_kwargs=leaf_options, label=entry.label, device=device, **kwargs,
+            ))  # fmt: skip
+    return out
+
+
+def _cost_per_step(record: dict[str, Any]) -> float:
+    """The fastest epoch's training time per step: the minimum is the estimate least affected by
+    one-off costs (first-call initialisation, LaSS's mask search) and by other load on the machine."""
+    history = record["history"]
+    previous, best = 0, float("inf")
+    for epoch in history:
+        steps = epoch["steps"] - previous
+        previous = epoch["steps"]
+        if steps:
+            best = min(best, epoch["train_time_s"] / steps)
+    return best
+
+
+def benchmark_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Rows: method; columns per problem: each headline metric (mean ± 95 % CI over seeds) and
+    the per-step training cost relative to equal weighting's on the same problem (fastest epoch
+    of each run, averaged over seeds)."""
+    final = final_frame(records)
+    final["key"] = final["task"] + "/" + final["metric"]
+    costs: dict[tuple[str, str], list[float]] = {}
+    for record in records:
+        costs.setdefault((record["config"]["problem"], record["method"]), []).append(_cost_per_step(record))
+    rows: dict[str, dict[str, Any]] = {}
+    for problem, (keys, _) in HEADLINE.items():
+        ew_runs = costs.get((problem, "EW (reference)"))
+        ew_cost = mean_ci95(ew_runs)[0] if ew_runs else float("nan")
+        subset = final[final["run_id"].isin([r["run_id"] for r in records if r["config"]["problem"] == problem])]
+        for method, group in subset.groupby("method", sort=False):
+            row = rows.setdefault(method, {})
+            for key in keys:
+                values = group[group["key"] == key]["value"].tolist()
+                row[(problem, key)] = format_mean_ci(values, 3) if values else ""
+            row[(problem, "cost vs EW")] = round(mean_ci95(costs[(problem, method)])[0] / ew_cost, 2)
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table
