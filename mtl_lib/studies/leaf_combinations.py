@@ -1,0 +1,179 @@
+"""The leaf-combination study: PCGrad × Modulation Module × LaSS, approaches A–H (its Table I),
+stratified 5-fold cross-validation, accuracy and weighted F1 per task (its Table II).
+
+PCGrad is applied with the study's optimizer-wrapper semantics (``"pcgrad_wrapper"``: projections
+over all parameters, shared part averaged), Modulation Modules after every convolution, LaSS
+masks on the shared fully connected layers with the first half of training as pre-mask phase.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from mtl_lib.experiments import RunConfig, final_frame
+from mtl_lib.profiles import select
+from mtl_lib.stats import format_mean_ci, mean_ci95
+
+#: Table I: approach → (PCGrad, Modulation Module, LaSS).
+APPROACHES: dict[str, tuple[bool, bool, bool]] = {
+    "A": (False, False, False),
+    "B": (False, False, True),
+    "C": (False, True, False),
+    "D": (False, True, True),
+    "E": (True, False, False),
+    "F": (True, False, True),
+    "G": (True, True, False),
+    "H": (True, True, True),
+}
+
+#: Table II of the study (accuracy and weighted F1 averaged over its 5 folds).
+PUBLISHED_TABLE2 = pd.DataFrame(
+    [
+        ("A", 0.70169, 0.69532, 0.85162, 0.85671, 0.77666, 0.77602),
+        ("B", 0.77722, 0.78359, 0.85917, 0.86145, 0.81820, 0.82252),
+        ("C", 0.77187, 0.76522, 0.86673, 0.87486, 0.81930, 0.82004),
+        ("D", 0.77810, 0.77360, 0.86029, 0.87123, 0.81920, 0.82241),
+        ("E", 0.78522, 0.79088, 0.86272, 0.86545, 0.82397, 0.82816),
+        ("F", 0.82075, 0.82243, 0.86361, 0.87129, 0.84218, 0.84686),
+        ("G", 0.79587, 0.79742, 0.85429, 0.85840, 0.82508, 0.82791),
+        ("H", 0.78410, 0.79721, 0.85340, 0.85789, 0.81875, 0.82755),
+    ],
+    columns=["approach", "species acc", "species f1", "health acc", "health f1", "average acc", "average f1"],
+).set_index("approach")
+
+#: Run sizes. ``paper`` is the study's protocol: all 4,503 (here 4,502) images, 5 folds, Adam
+#: 5e-4, batch 32, 100 epochs, α = 0.5. Smaller profiles shrink the stand-in, the images and the
+#: number of epochs, and say so wherever their numbers appear.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "smoke": {"scale": 0.03, "image_size": 32, "epochs": 2, "folds": (0,), "n_folds": 5},
+    "quick": {"scale": 0.12, "image_size": 64, "epochs": 6, "folds": (0, 1, 2, 3, 4), "n_folds": 5},
+    "paper": {"scale": 1.0, "image_size": 64, "epochs": 100, "folds": (0, 1, 2, 3, 4), "n_folds": 5},
+}
+
+
+def settings(profile: str) -> dict[str, Any]:
+    return dict(select(profile, SETTINGS))
+
+
+def configs(profile: str, data_dir: str | None = None, device: str = "auto",
+            approaches: Sequence[str] = tuple(APPROACHES)) -> list[RunConfig]:  # fmt: skip
+    size = settings(profile)
+    out = []
+    for name in approaches:
+        pcgrad, modulation, lass = APPROACHES[name]
+        for fold in size["folds"]:
+            options = {
+                "data_dir": data_dir, "scale": size["scale"] if data_dir is None else 1.0,
+                "image_size": size["image_size"], "fold": fold, "n_folds": size["n_folds"],
+                "modulation": modulation, "lass": lass, "lass_alpha": 0.5,
+            }  # fmt: skip
+            out.append(RunConfig(
+                problem="leaf", aggregator="pcgrad_wrapper" if pcgrad else None, optimizer="adam",
+                lr=5e-4, epochs=size["epochs"], batch_size=32, seed=fold, problem_kwargs=options,
+                label=name, device=device,
+            ))  # fmt: skip
+    return out
+
+
+def scores(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run: approach, fold, accuracy and weighted F1 per task and their averages."""
+    final = final_frame(records)
+    final = final[final["metric"].isin(["acc", "f1"])]
+    final["column"] = final["task"] + " " + final["metric"]
+    fold_of = {r["run_id"]: r["config"]["problem_kwargs"]["fold"] for r in records}
+    final["fold"] = final["run_id"].map(fold_of)
+    wide = final.pivot_table(index=["method", "fold"], columns="column", values="value").reset_index()
+    wide["average acc"] = (wide["species acc"] + wide["health acc"]) / 2
+    wide["average f1"] = (wide["species f1"] + wide["health f1"]) / 2
+    return wide.rename(columns={"method": "approach"})
+
+
+def comparison_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Ours (mean ± 95 % CI over folds) and the paper's value for every column of Table II."""
+    table = scores(records)
+    rows = {}
+    for approach, group in table.groupby("approach"):
+        row: dict[str, str] = {"folds": str(len(group))}
+        for column in PUBLISHED_TABLE2.columns:
+            row[f"{column} (ours)"] = format_mean_ci(group[column].tolist(), 3)
+            row[f"{column} (paper)"] = f"{PUBLISHED_TABLE2.loc[approach, column]:.3f}"
+        rows[approach] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def plot_figures(records: Sequence[dict[str, Any]]) -> plt.Figure:
+    """The study's Figs. 6–9 in one figure: the task-1/task-2 F1 gap, task-1 F1, task-2 F1 and
+    the average F1 per approach; bars = ours (mean, 95 % CI over folds), black ticks = paper."""
+    table = scores(records)
+    table["gap f1"] = table["health f1"] - table["species f1"]
+    published = PUBLISHED_TABLE2.assign(**{"gap f1": PUBLISHED_TABLE2["health f1"] - PUBLISHED_TABLE2["species f1"]})
+    panels = [("gap f1", "Fig. 6: F1 gap (health − species)"), ("species f1", "Fig. 7: species F1 (task 1)"),
+              ("health f1", "Fig. 8: health F1 (task 2)"), ("average f1", "Fig. 9: average F1")]  # fmt: skip
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+    approaches = sorted(table["approach"].unique())
+    for ax, (column, title) in zip(axes, panels):
+        means, halves = [], []
+        for approach in approaches:
+            mean, half = mean_ci95(table[table["approach"] == approach][column].tolist())
+            means.append(mean)
+            halves.append(0.0 if math.isnan(half) else half)
+        ax.bar(approaches, means, yerr=halves, color="tab:blue", alpha=0.7, capsize=3, label="ours")
+        ax.scatter(approaches, [published.loc[a, column] for a in approaches], color="black", marker="_", s=300,
+                   linewidths=2.5, zorder=3, label="paper")  # fmt: skip
+        ax.set_title(title, fontsize=10)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+@dataclass
+class Comparison:
+    claim: str
+    better: str
+    worse: str
+    mean_difference: float
+    half_width: float
+    folds: int
+
+    @property
+    def verdict(self) -> str:
+        if self.folds < 2 or math.isnan(self.half_width):
+            return "UNDECIDED (one fold)" if self.mean_difference > 0 else "NOT REPRODUCED"
+        if self.mean_difference - self.half_width > 0:
+            return "REPRODUCED"
+        if self.mean_difference > 0:
+            return "SAME DIRECTION, NOT SIGNIFICANT"
+        return "NOT REPRODUCED"
+
+    def sentence(self) -> str:
+        return (f"[{self.verdict}] {self.claim}: average F1 of {self.better} − {self.worse} = "
+                f"{self.mean_difference:+.3f} ± {0 if math.isnan(self.half_width) else self.half_width:.3f} "
+                f"(paired over {self.folds} folds)")  # fmt: skip
+
+
+def paired(records: Sequence[dict[str, Any]], better: str, worse: str, claim: str,
+           column: str = "average f1") -> Comparison:  # fmt: skip
+    table = scores(records)
+    a = table[table["approach"] == better].set_index("fold")[column]
+    b = table[table["approach"] == worse].set_index("fold")[column]
+    common = a.index.intersection(b.index)
+    diffs = (a.loc[common] - b.loc[common]).tolist()
+    mean, half = mean_ci95(diffs) if diffs else (float("nan"), float("nan"))
+    return Comparison(claim, better, worse, mean, half, len(diffs))
+
+
+def check_claims(records: Sequence[dict[str, Any]]) -> list[Comparison]:
+    """The study's claims, each a paired comparison across folds on average weighted F1.
+
+    'F beats B, C and E': F − X > 0. 'D, G and H do not beat their parts': in the study each
+    of them falls short of its best part (D < B, G < E, H < F); we test part − combination > 0."""
+    out = [paired(records, "F", x, f"F (PCGrad+LaSS) beats {x}") for x in ("B", "C", "E")]
+    for combo, best_part in (("D", "B"), ("G", "E"), ("H", "F")):
+        out.append(paired(records, best_part, combo, f"{combo} does not beat its best part {best_part}"))
+    return out
