@@ -84,9 +84,9 @@ AdaTask divides each row by the root of that row's own squared-gradient average,
 that stays constant over time cancels (exactly for AdaGrad/RMSProp up to ε, and for Adam's
 m̂/√Ĝ), and only the weights' variation over time (including steps where a method zeroes a
 task) survives; "AdaTask + MGDA" is therefore close to AdaTask with time-varying task weights,
-not to MGDA's direction. Engine change needed: let ``Aggregation`` carry ``weights`` (K,) and, for
-a task-aware optimizer, pass ``weights[:, None] * jacobian``; representation-level Jacobians
-cannot be used (AdaTask needs parameter-level rows).
+not to MGDA's direction. The trainer implements this rule: an ``Aggregation`` that carries
+``weights`` (K,) and no per-task rows makes it pass ``weights[:, None] * jacobian``;
+representation-level Jacobians cannot be used (AdaTask needs parameter-level rows).
 """
 
 from __future__ import annotations
