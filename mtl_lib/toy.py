@@ -80,15 +80,16 @@ class ToyModel(MultiTaskModel):
         return []
 
 
-def _objective_value(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def prediction_is_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Task loss for models whose outputs already are the objectives (the target is ignored)."""
     return prediction
 
 
-TOY_TASKS = [Task("f1", _objective_value), Task("f2", _objective_value)]
+TOY_TASKS = [Task("f1", prediction_is_loss), Task("f2", prediction_is_loss)]
 
 
-class _Steps:
-    """An "epoch" of ``n`` identical dummy batches (the toy has no data)."""
+class DataFreeSteps:
+    """An "epoch" of ``n`` identical dummy batches, for problems without data."""
 
     def __init__(self, n: int) -> None:
         self.batch = (torch.zeros(1), torch.zeros(1), torch.zeros(1))
@@ -105,7 +106,7 @@ class Trajectory:
     objectives: torch.Tensor  # (n_records, 2)
 
 
-class _Recorder:
+class TrajectoryRecorder:
     def __init__(self, every: int) -> None:
         self.every = every
         self.thetas: list[torch.Tensor] = []
@@ -138,7 +139,7 @@ def toy_trajectory(
     if steps % steps_per_epoch:
         raise ValueError(f"steps ({steps}) must be a multiple of steps_per_epoch ({steps_per_epoch})")
     model = ToyModel(start, f1_scale)
-    recorder = _Recorder(record_every)
+    recorder = TrajectoryRecorder(record_every)
     trainer = Trainer(
         model,
         TOY_TASKS,
@@ -153,6 +154,6 @@ def toy_trajectory(
         progress=False,
         jacobian_of=jacobian_of,
     )
-    trainer.fit(_Steps(steps_per_epoch), epochs=steps // steps_per_epoch)
+    trainer.fit(DataFreeSteps(steps_per_epoch), epochs=steps // steps_per_epoch)
     thetas = torch.stack(recorder.thetas)
     return Trajectory(tuple(float(v) for v in start), thetas, toy_objectives(thetas, f1_scale))

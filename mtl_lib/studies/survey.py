@@ -27,7 +27,17 @@ from mtl_lib.architectures.base import MultiTaskModel
 from mtl_lib.engine.tasks import Task
 from mtl_lib.engine.trainer import Trainer
 from mtl_lib.profiles import select
-from mtl_lib.toy import CAGRAD_STARTS, PARETO_X2, pareto_front, toy_objectives, toy_trajectory
+from mtl_lib.toy import (
+    CAGRAD_STARTS,
+    PARETO_X2,
+    DataFreeSteps,
+    Trajectory,
+    TrajectoryRecorder,
+    pareto_front,
+    prediction_is_loss,
+    toy_objectives,
+    toy_trajectory,
+)
 
 #: The pair every method is shown on: they conflict (cosine about −0.29) and differ in length.
 GRADIENT_PAIR = torch.tensor([[2.0, 0.5], [-0.6, 1.0]], dtype=torch.float64)
@@ -94,10 +104,6 @@ class PairModel(MultiTaskModel):
         return []
 
 
-def _loss_value(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return prediction
-
-
 class _PinAndSchedule:
     """Sets this epoch's loss levels and pins W at 0 after every step."""
 
@@ -111,15 +117,6 @@ class _PinAndSchedule:
     def on_step_end(self, trainer: Trainer, step: int, losses: Any) -> None:
         with torch.no_grad():
             trainer.model.weight.zero_()
-
-
-class _Steps:
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.batch = (torch.zeros(1), torch.zeros(1), torch.zeros(1))
-
-    def __iter__(self):
-        return (self.batch for _ in range(self.n))
 
 
 @dataclass
@@ -192,17 +189,15 @@ def rotograd_pair_geometry(gradients: torch.Tensor = GRADIENT_PAIR, *, epochs: i
             with torch.no_grad():
                 encoder.weight.zero_()
 
-    trainer = Trainer(model, [Task(n, _loss_value) for n in ("task 1", "task 2")], optimizer="adam",
+    trainer = Trainer(model, [Task(n, prediction_is_loss) for n in ("task 1", "task 2")], optimizer="adam",
                       lr=0.05, device="cpu", progress=False, callbacks=[Pin(decay)])
-    trainer.fit(_Steps(steps_per_epoch), epochs=epochs)
+    trainer.fit(DataFreeSteps(steps_per_epoch), epochs=epochs)
     norms = model.last_gradient_norms
     rows = None if norms is None else gradients / gradients.norm(dim=1, keepdim=True) * norms.unsqueeze(1).to(gradients.dtype)
     return PairGeometry(gradients, encoder.weight.grad[0].detach().clone(), rows, pair.levels.clone())
 
 
 def rotograd_toy_runs(profile: str) -> list:
-    from mtl_lib.toy import Trajectory, _Recorder
-
     settings = toy_settings(profile)
     runs = []
     for start in settings["starts"]:
@@ -210,10 +205,10 @@ def rotograd_toy_runs(profile: str) -> list:
         model = _rotograd_scaling_only(encoder, [_ToyObjective(0), _ToyObjective(1)], 2)
         model.theta = encoder.weight  # what the trajectory recorder reads
 
-        recorder = _Recorder(settings["record_every"])
-        trainer = Trainer(model, [Task(n, _loss_value) for n in ("f1", "f2")], optimizer="adam",
+        recorder = TrajectoryRecorder(settings["record_every"])
+        trainer = Trainer(model, [Task(n, prediction_is_loss) for n in ("f1", "f2")], optimizer="adam",
                           lr=settings["lr"], device="cpu", progress=False, callbacks=[recorder])
-        trainer.fit(_Steps(100), epochs=settings["steps"] // 100)
+        trainer.fit(DataFreeSteps(100), epochs=settings["steps"] // 100)
         thetas = torch.stack([t.reshape(-1) for t in recorder.thetas])
         runs.append(Trajectory(tuple(float(v) for v in start), thetas, toy_objectives(thetas)))
     return runs
@@ -234,7 +229,7 @@ def pair_geometry(
     model = PairModel(gradients, [1.0, 1.0])
     trainer = Trainer(
         model,
-        [Task(name, _loss_value) for name in model.task_names],
+        [Task(name, prediction_is_loss) for name in model.task_names],
         optimizer="adam",
         lr=lr,
         device="cpu",
@@ -242,7 +237,7 @@ def pair_geometry(
         callbacks=[_PinAndSchedule(decay)],
         **entry.trainer_kwargs,
     )
-    trainer.fit(_Steps(steps_per_epoch), epochs=epochs)
+    trainer.fit(DataFreeSteps(steps_per_epoch), epochs=epochs)
     aggregation = trainer.last_aggregation
     rows = None if aggregation is None else aggregation.task_gradients
     return PairGeometry(
