@@ -2,15 +2,16 @@
 
 The study's baseline (its Fig. 5) is not given in text, so this is our design, documented here:
 
-    4 × [conv 3×3 (+ Modulation Module) → ReLU → max-pool 2]   channels 32, 64, 128, 128
+    4 × [conv 3×3 → batch norm (+ Modulation Module) → ReLU → max-pool 2]   channels 32, 64, 128, 128
     flatten → FC 256 → ReLU → FC 128 → ReLU                    (shared; LaSS masks live here)
     one linear head per task (12 species, 2 health classes)
 
-* **Modulation Module** (Zhao et al., ECCV 2018): after every convolution, task t's output is
-  scaled channel-wise by its own vector W_t ∈ R^C (initialised to 1). The T vectors are separate
-  parameters, so each is task-specific and receives only its task's gradient. There is no batch
-  normalisation in this network on purpose: BN right after the scaling would normalise the
-  per-channel scale away.
+* **Modulation Module** (Zhao et al., ECCV 2018): after every convolution (taken together with
+  its batch normalisation), task t's output is scaled channel-wise by its own vector
+  W_t ∈ R^C (initialised to 1). The T vectors are separate parameters, so each is
+  task-specific and receives only its task's gradient. The scaling comes *after* the batch
+  normalisation on purpose: a BN placed after it would normalise the per-channel scale away.
+  Inputs are centred (x − 0.5) inside the network, so images in [0, 1] can be fed as they are.
 * **LaSS** (Lin et al., ACL 2021): every shared fully connected layer carries one binary mask per
   task; once masks are set (see :mod:`mtl_lib.architectures.lass`), task t's forward pass uses
   θ ⊙ M_t, so the weights outside M_t neither act for task t nor receive its gradient. Following
@@ -85,6 +86,7 @@ class LeafCNN(MultiTaskModel):
         self.convs = nn.ModuleList(
             nn.Conv2d(c_in, c_out, 3, padding=1) for c_in, c_out in zip([3, *channels[:-1]], channels)
         )
+        self.norms = nn.ModuleList(nn.BatchNorm2d(c) for c in channels)
         self.modulations = (
             nn.ModuleList(TaskModulation(c, num_tasks) for c in channels) if modulation else None
         )
@@ -104,7 +106,7 @@ class LeafCNN(MultiTaskModel):
         return self.modulations is not None or any(layer.masks_active for layer in self.masked_layers())
 
     def shared_parameters(self) -> list[nn.Parameter]:
-        return [p for module in (self.convs, self.fcs) for p in module.parameters() if p.requires_grad]
+        return [p for module in (self.convs, self.norms, self.fcs) for p in module.parameters() if p.requires_grad]
 
     def task_parameters(self, task: int) -> list[nn.Parameter]:
         own = list(self.heads[task].parameters())
@@ -114,8 +116,9 @@ class LeafCNN(MultiTaskModel):
 
     # -- forward ---------------------------------------------------------------------------
     def trunk(self, x: torch.Tensor, task: int | None) -> torch.Tensor:
+        x = x - 0.5
         for i, conv in enumerate(self.convs):
-            x = conv(x)
+            x = self.norms[i](conv(x))
             if self.modulations is not None:
                 x = self.modulations[i](x, task)  # type: ignore[arg-type]
             x = nn.functional.max_pool2d(torch.relu(x), 2)

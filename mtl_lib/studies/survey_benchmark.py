@@ -23,7 +23,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "quick": {
         "seeds": (0, 1, 2),
         "synthetic": {"n_train": 2000, "n_test": 1000, "epochs": 10, "batch_size": 100},
-        "leaf": {"scale": 0.1, "epochs": 4, "batch_size": 32, "image_size": 64},
+        "leaf": {"scale": 0.2, "epochs": 6, "batch_size": 32, "image_size": 32},
     },
     "paper": {
         "seeds": (0, 1, 2, 3, 4),
@@ -105,6 +105,8 @@ def benchmark_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
                 values = group[group["key"] == key]["value"].tolist()
                 row[(problem, key)] = format_mean_ci(values, 3) if values else ""
             row[(problem, "cost vs EW")] = round(mean_ci95(costs[(problem, method)])[0] / ew_cost, 2)
+    order = [m.label for m in METHODS] + ["RotoGrad"]
+    rows = dict(sorted(rows.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.columns = pd.MultiIndex.from_tuples(table.columns)
     return table
