@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import random
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,3 +34,11 @@ def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return torch.Generator().manual_seed(seed)
+
+
+def accepts_argument(factory: Any, argument: str) -> bool:
+    """Whether ``factory`` (a class or function) takes a parameter named ``argument``."""
+    try:
+        return argument in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False

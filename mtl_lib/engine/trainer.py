@@ -12,7 +12,6 @@ shared parameters only.
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -25,17 +24,10 @@ from mtl_lib.architectures.base import MultiTaskModel
 from mtl_lib.engine.jacobian import flatten_rows, task_jacobians, unflatten_into_grads
 from mtl_lib.engine.tasks import Task
 from mtl_lib.optim import build_optimizer, consumes_task_gradients
-from mtl_lib.utils import resolve_device
+from mtl_lib.utils import accepts_argument, resolve_device
 from mtl_lib.weighting import WEIGHTINGS, LossWeighting
 
 Batch = Sequence[torch.Tensor]
-
-
-def _accepts(factory: Any, argument: str) -> bool:
-    try:
-        return argument in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 class Trainer:
@@ -82,7 +74,7 @@ class Trainer:
         self.model.check_parameter_partition()
         self.tasks = list(tasks)
         weighting_kwargs = dict(weighting_kwargs or {})
-        if isinstance(weighting, str) and _accepts(WEIGHTINGS.get(weighting), "num_tasks"):
+        if isinstance(weighting, str) and accepts_argument(WEIGHTINGS.get(weighting), "num_tasks"):
             # so that learnable per-task weights exist before the optimizer is built
             weighting_kwargs.setdefault("num_tasks", model.num_tasks)
         self.weighting = WEIGHTINGS.build(weighting, **weighting_kwargs).to(self.device)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import platform
 import time
 import warnings
@@ -21,7 +20,7 @@ from mtl_lib.engine.trainer import Trainer
 from mtl_lib.experiments.config import RunConfig
 from mtl_lib.experiments.problems import PROBLEMS
 from mtl_lib.experiments.store import read_json, write_json_atomic
-from mtl_lib.utils import resolve_device, seed_everything
+from mtl_lib.utils import accepts_argument, resolve_device, seed_everything
 from mtl_lib.weighting import WEIGHTINGS
 
 
@@ -105,11 +104,7 @@ def _batches_per_epoch(problem: Any) -> int:
 
 
 def _default_seed(factory: Any, kwargs: dict[str, Any], seed: int) -> None:
-    try:
-        accepts_seed = "seed" in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        accepts_seed = False
-    if accepts_seed:
+    if accepts_argument(factory, "seed"):
         kwargs.setdefault("seed", seed)
 
 
