@@ -25,9 +25,10 @@ import torch
 from torch import nn
 
 from mtl_lib.architectures import small_cnn, synthetic_mlp
-from mtl_lib.engine import Task, Trainer
-from mtl_lib.engine.jacobian import task_jacobians
-from mtl_lib.utils import resolve_device
+from mtl_lib.core import Task
+from mtl_lib.core.jacobian import task_jacobians
+from mtl_lib.core.runtime import resolve_device
+from mtl_lib.engine import Trainer
 
 
 def _sync(device: torch.device) -> None:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from mtl_lib.architectures import HardSharing
-from mtl_lib.engine import Task
+from mtl_lib.core import Task
 
 
 def tiny_model(num_tasks: int = 2, in_dim: int = 6, hidden: int = 8, out_dim: int = 3, seed: int = 0) -> HardSharing:

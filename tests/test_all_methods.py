@@ -9,7 +9,7 @@ import torch
 
 from mtl_lib import AGGREGATORS, WEIGHTINGS
 from mtl_lib.engine import Trainer
-from mtl_lib.experiments.problems import PROBLEMS
+from mtl_lib.problems import PROBLEMS
 from tests.helpers import regression_batches, regression_tasks, tiny_model
 
 

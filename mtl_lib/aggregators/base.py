@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from mtl_lib.registry import Registry
+from mtl_lib.core.registry import Registry
 
 
 class ConvergenceWarning(RuntimeWarning):

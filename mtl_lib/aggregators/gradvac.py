@@ -55,36 +55,7 @@ from typing import Any
 import torch
 
 from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, Aggregator
-
-GRANULARITIES = ("layer", "parameter", "whole")
-
-
-def parameter_blocks(
-    names: list[str], sizes: list[int], granularity: str = "layer"
-) -> list[tuple[str, int, int]]:
-    """Split the Jacobian's columns into blocks ``(label, start, end)``.
-
-    ``"layer"`` groups consecutive tensors whose names share everything before the last dot
-    (a module's weight and bias); ``"parameter"`` gives one block per tensor; ``"whole"`` one
-    block labelled ``"all"``.
-    """
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
-    if len(names) != len(sizes):
-        raise ValueError(f"{len(names)} names for {len(sizes)} sizes")
-    total = sum(sizes)
-    if granularity == "whole":
-        return [("all", 0, total)]
-    blocks: list[tuple[str, int, int]] = []
-    start = 0
-    for name, size in zip(names, sizes):
-        label = name if granularity == "parameter" else name.rsplit(".", 1)[0]
-        if granularity == "layer" and blocks and blocks[-1][0] == label and blocks[-1][2] == start:
-            blocks[-1] = (label, blocks[-1][1], start + size)
-        else:
-            blocks.append((label, start, start + size))
-        start += size
-    return blocks
+from mtl_lib.core.jacobian import GRANULARITIES, parameter_blocks
 
 
 @AGGREGATORS.register("gradvac")

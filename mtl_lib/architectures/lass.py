@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from mtl_lib.architectures.leaf_cnn import LeafCNN
-from mtl_lib.engine.hooks import Callback
-from mtl_lib.engine.tasks import Task
+from mtl_lib.core.hooks import Callback
+from mtl_lib.core.tasks import Task
 
 
 def magnitude_mask(weight: torch.Tensor, alpha: float) -> torch.Tensor:

@@ -65,8 +65,8 @@ import torch
 from torch import nn
 
 from mtl_lib.architectures.base import ARCHITECTURES, HardSharing
-from mtl_lib.engine.hooks import Callback
-from mtl_lib.optim import build_optimizer
+from mtl_lib.core.hooks import Callback
+from mtl_lib.core.optimizers import build_optimizer
 
 _TINY = 1e-15  # the authors' clamp for norms
 

@@ -1,8 +1,5 @@
-"""The training engine: tasks, schedule hooks, the Jacobian and the trainer."""
+"""The training engine: the one place that combines every ingredient kind into a step."""
 
-from mtl_lib.engine.hooks import Callback
-from mtl_lib.engine.jacobian import BatchedJacobianFallbackWarning, task_jacobians
-from mtl_lib.engine.tasks import Task
-from mtl_lib.engine.trainer import Trainer
+from mtl_lib.engine.trainer import Batch, Trainer
 
-__all__ = ["BatchedJacobianFallbackWarning", "Callback", "Task", "Trainer", "task_jacobians"]
+__all__ = ["Batch", "Trainer"]

@@ -20,11 +20,11 @@ import torch
 from tqdm import tqdm
 
 from mtl_lib.aggregators import AGGREGATORS, Aggregation, Aggregator, GramianWeightedAggregator
-from mtl_lib.architectures.base import MultiTaskModel
-from mtl_lib.engine.jacobian import flatten_rows, task_jacobians, unflatten_into_grads
-from mtl_lib.engine.tasks import Task
+from mtl_lib.core.jacobian import flatten_rows, task_jacobians, unflatten_into_grads
+from mtl_lib.core.model import MultiTaskModel
+from mtl_lib.core.runtime import accepts_argument, resolve_device
+from mtl_lib.core.tasks import Task
 from mtl_lib.optim import build_optimizer, consumes_task_gradients
-from mtl_lib.utils import accepts_argument, resolve_device
 from mtl_lib.weighting import WEIGHTINGS, LossWeighting
 
 Batch = Sequence[torch.Tensor]

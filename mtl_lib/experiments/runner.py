@@ -13,14 +13,14 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-import mtl_lib
+from mtl_lib import __version__ as mtl_lib_version
 from mtl_lib.aggregators import AGGREGATORS
-from mtl_lib.diagnostics_rau import RAUTracker
+from mtl_lib.core.runtime import accepts_argument, resolve_device, seed_everything
+from mtl_lib.diagnostics.rau import RAUTracker
 from mtl_lib.engine.trainer import Trainer
 from mtl_lib.experiments.config import RunConfig
-from mtl_lib.experiments.problems import PROBLEMS
 from mtl_lib.experiments.store import read_json, write_json_atomic
-from mtl_lib.utils import accepts_argument, resolve_device, seed_everything
+from mtl_lib.problems import PROBLEMS
 from mtl_lib.weighting import WEIGHTINGS
 
 
@@ -86,7 +86,7 @@ def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
         "torch_version": torch.__version__,
-        "mtl_lib_version": mtl_lib.__version__,
+        "mtl_lib_version": mtl_lib_version,
         "history": history,
         "final": history[-1],
         "wall_time_s": time.perf_counter() - started,

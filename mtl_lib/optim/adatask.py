@@ -98,7 +98,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mtl_lib.optim import OPTIMIZERS
+from mtl_lib.core.optimizers import OPTIMIZERS
 
 BASES = ("adagrad", "rmsprop", "adam")
 EPS_PLACEMENTS = ("outside", "inside", "paper")
@@ -452,8 +452,7 @@ for _registered_name, _cls in {
     "ladatask_rmsprop": LAdaTaskRMSProp,
     "ladatask_adam": LAdaTaskAdam,
 }.items():
-    if _registered_name not in OPTIMIZERS:  # the package may import this module as well
-        OPTIMIZERS.register(_registered_name)(_cls)
+    OPTIMIZERS.register(_registered_name)(_cls)
 
 __all__ = [
     "AdaTask",

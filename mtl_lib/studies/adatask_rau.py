@@ -42,16 +42,16 @@ import pandas as pd
 import torch
 
 from mtl_lib.aggregators import AGGREGATORS
-from mtl_lib.diagnostics_rau import DEFAULT_EDGES, RAUTracker
-from mtl_lib.engine.hooks import Callback
+from mtl_lib.core.hooks import Callback
+from mtl_lib.core.profiles import select
+from mtl_lib.core.runtime import resolve_device, seed_everything
+from mtl_lib.diagnostics.rau import DEFAULT_EDGES, RAUTracker
 from mtl_lib.engine.trainer import Trainer
 from mtl_lib.experiments import RunConfig, write_json_atomic
-from mtl_lib.experiments.problems import PROBLEMS
 from mtl_lib.experiments.store import read_json
-from mtl_lib.profiles import select
-from mtl_lib.stats import mean_ci95
+from mtl_lib.metrics.stats import mean_ci95
+from mtl_lib.problems import PROBLEMS
 from mtl_lib.studies.adatask_synthetic import Claim
-from mtl_lib.utils import resolve_device, seed_everything
 from mtl_lib.weighting import WEIGHTINGS
 
 PROBLEM = "synthetic_regression"

@@ -13,14 +13,14 @@ from typing import Any
 import pandas as pd
 import torch
 
+from mtl_lib.core.jacobian import flatten_rows, task_jacobians
+from mtl_lib.core.profiles import select
+from mtl_lib.core.runtime import resolve_device, seed_everything
 from mtl_lib.data import make_synthetic_regression
-from mtl_lib.diagnostics import gradient_cosine, gradient_norms
-from mtl_lib.engine.jacobian import flatten_rows, task_jacobians
+from mtl_lib.diagnostics.conflict import gradient_cosine, gradient_norms
 from mtl_lib.experiments import RunConfig, final_frame
-from mtl_lib.experiments.problems import PROBLEMS
-from mtl_lib.profiles import select
-from mtl_lib.stats import format_mean_ci, mean_ci95
-from mtl_lib.utils import resolve_device, seed_everything
+from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
+from mtl_lib.problems import PROBLEMS
 
 PROBLEM = "synthetic_regression"
 

@@ -33,11 +33,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from mtl_lib.core.profiles import select
 from mtl_lib.experiments import RunConfig, final_frame
-from mtl_lib.experiments.problem_cityscapes import cityscapes_tasks
 from mtl_lib.metrics import delta_p
-from mtl_lib.profiles import select
-from mtl_lib.stats import format_mean_ci, mean_ci95
+from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
+from mtl_lib.problems.cityscapes import cityscapes_tasks
 from mtl_lib.studies.adatask_rau import BUCKET_COLORS, bucket_labels, pretty_bucket
 from mtl_lib.studies.adatask_synthetic import PUBLISHED_TABLE2, Claim, per_run_scores
 

@@ -15,9 +15,9 @@ import pandas as pd
 import torch
 
 from mtl_lib.aggregators import AGGREGATORS
+from mtl_lib.core.runtime import resolve_device
 from mtl_lib.engine.trainer import Trainer
-from mtl_lib.experiments.problems import PROBLEMS
-from mtl_lib.utils import resolve_device
+from mtl_lib.problems import PROBLEMS
 from mtl_lib.weighting import WEIGHTINGS
 
 

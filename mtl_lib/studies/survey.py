@@ -9,7 +9,7 @@ Every picture comes from the ordinary :class:`~mtl_lib.engine.Trainer`:
   shows what the method does to the same two gradients, while the method's own state (learned
   weights, loss history, EMA targets, tracked gradients) evolves as in training. The direction
   drawn is W's gradient at the last step.
-* **toy trajectories** — :func:`mtl_lib.toy.toy_trajectory`.
+* **toy trajectories** — :func:`mtl_lib.problems.toy.toy_trajectory`.
 """
 
 from __future__ import annotations
@@ -23,24 +23,19 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from mtl_lib.architectures.base import MultiTaskModel
-from mtl_lib.engine.tasks import Task
+from mtl_lib.core.profiles import select
+from mtl_lib.core.tasks import Task
 from mtl_lib.engine.trainer import Trainer
-from mtl_lib.profiles import select
-from mtl_lib.toy import (
+from mtl_lib.experiments.trajectory import Trajectory, TrajectoryRecorder, toy_trajectory
+from mtl_lib.problems.gradient_pair import GRADIENT_PAIR, PairModel
+from mtl_lib.problems.toy import (
     CAGRAD_STARTS,
     PARETO_X2,
     DataFreeSteps,
-    Trajectory,
-    TrajectoryRecorder,
     pareto_front,
     prediction_is_loss,
     toy_objectives,
-    toy_trajectory,
 )
-
-#: The pair every method is shown on: they conflict (cosine about −0.29) and differ in length.
-GRADIENT_PAIR = torch.tensor([[2.0, 0.5], [-0.6, 1.0]], dtype=torch.float64)
 
 
 @dataclass
@@ -83,27 +78,6 @@ def method(key: str) -> Method:
 
 
 # ------------------------------------------------------------------------- pair geometry
-class PairModel(MultiTaskModel):
-    """L_k(W) = ℓ_k + ⟨g_k, W⟩ with W ∈ R^{1×2} (two dims, so GradNorm finds a "last layer")."""
-
-    def __init__(self, gradients: torch.Tensor, losses: Sequence[float]) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(1, gradients.shape[1], dtype=gradients.dtype))
-        self.register_buffer("gradients", gradients.clone())
-        self.register_buffer("levels", torch.tensor(list(losses), dtype=gradients.dtype))
-        self.task_names = [f"task {k + 1}" for k in range(gradients.shape[0])]
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        values = self.levels + self.gradients @ self.weight[0]
-        return list(values.unbind())
-
-    def shared_parameters(self) -> list[nn.Parameter]:
-        return [self.weight]
-
-    def task_parameters(self, task: int) -> list[nn.Parameter]:
-        return []
-
-
 class _PinAndSchedule:
     """Sets this epoch's loss levels and pins W at 0 after every step."""
 

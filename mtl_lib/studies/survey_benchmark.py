@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from mtl_lib.core.profiles import select
 from mtl_lib.experiments import RunConfig, final_frame
-from mtl_lib.profiles import select
-from mtl_lib.stats import format_mean_ci, mean_ci95
+from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
 from mtl_lib.studies.survey import METHODS
 
 SETTINGS: dict[str, dict[str, Any]] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mtl_lib.registry import Registry
+from mtl_lib.core.registry import Registry
 
 
 class LossWeighting(nn.Module):

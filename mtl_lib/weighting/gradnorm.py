@@ -17,7 +17,7 @@ w(t).detach() · L — the weights *before* this step's GradNorm update, which t
 W is the last shared parameter tensor with at least 2 dimensions of
 ``trainer.model.shared_parameters()`` (a weight matrix or kernel, not a bias), chosen at
 ``on_train_start``; without the trainer call :meth:`bind`. The K gradients ∇_W L_k come from one
-batched backward (``is_grads_batched=True``, via :func:`mtl_lib.engine.jacobian.task_jacobians`)
+batched backward (``is_grads_batched=True``, via :func:`mtl_lib.core.jacobian.task_jacobians`)
 through the still-alive graph, restricted to W, so the cost is a fraction of a full Jacobian.
 The weights are plain tensors (not ``nn.Parameter`` s), so the trainer does not hand them to
 the model's optimizer.
@@ -43,7 +43,7 @@ from typing import Any
 
 import torch
 
-from mtl_lib.engine.jacobian import task_jacobians
+from mtl_lib.core.jacobian import task_jacobians
 from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 
 # Guards L(0) = 0 and a zero mean loss ratio; far below any loss that trains.

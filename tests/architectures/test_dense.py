@@ -4,13 +4,13 @@ import warnings
 import pytest
 import torch
 
-import mtl_lib.experiments.problem_cityscapes  # noqa: F401  (registers "cityscapes")
+import mtl_lib.problems.cityscapes  # noqa: F401  (registers "cityscapes")
 from mtl_lib.architectures import ARCHITECTURES
 from mtl_lib.architectures.dense import SegNetTrunk, dense_segnet, parameter_counts
+from mtl_lib.core.jacobian import BatchedJacobianFallbackWarning, task_jacobians
 from mtl_lib.engine import Trainer
-from mtl_lib.engine.jacobian import BatchedJacobianFallbackWarning, task_jacobians
 from mtl_lib.experiments import PROBLEMS
-from mtl_lib.experiments.problem_cityscapes import depth_loss, segmentation_loss
+from mtl_lib.problems.cityscapes import depth_loss, segmentation_loss
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -4,7 +4,8 @@ from torch import nn
 
 from mtl_lib.architectures.lass import LaSSSchedule, lass_phases, magnitude_mask, search_masks
 from mtl_lib.architectures.leaf_cnn import LeafCNN, MaskedLinear
-from mtl_lib.engine import Task, Trainer
+from mtl_lib.core import Task
+from mtl_lib.engine import Trainer
 
 TASKS = [Task("species", nn.functional.cross_entropy), Task("health", nn.functional.cross_entropy)]
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from mtl_lib.aggregators import Aggregation, Aggregator
-from mtl_lib.engine import Callback, Trainer
+from mtl_lib.core import Callback
+from mtl_lib.engine import Trainer
 from tests.helpers import regression_batches, regression_tasks, tiny_model
 
 

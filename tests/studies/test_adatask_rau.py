@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
+from mtl_lib.core.hooks import Callback
 from mtl_lib.engine import Trainer
-from mtl_lib.engine.hooks import Callback
 from mtl_lib.studies import adatask_rau as study
 from tests.helpers import regression_batches, regression_tasks, tiny_model
 

@@ -25,9 +25,9 @@ from torch import nn
 from mtl_lib import metrics
 from mtl_lib.architectures.lass import LaSSSchedule, lass_phases
 from mtl_lib.architectures.leaf_cnn import LeafCNN
+from mtl_lib.core.tasks import Task
 from mtl_lib.data.leaf import LeafData, load_leaf, make_leaf_standin
-from mtl_lib.engine.tasks import Task
-from mtl_lib.experiments.problems import PROBLEMS, ProblemInstance
+from mtl_lib.problems import PROBLEMS, ProblemInstance
 
 
 @functools.lru_cache(maxsize=2)

@@ -1,6 +1,7 @@
 import torch
 
-from mtl_lib.toy import PARETO_X2, pareto_front, toy_objectives, toy_trajectory
+from mtl_lib.experiments.trajectory import toy_trajectory
+from mtl_lib.problems.toy import PARETO_X2, pareto_front, toy_objectives
 
 
 def test_objectives_on_the_pareto_set_trade_off():

@@ -2,7 +2,7 @@ import pytest
 
 from mtl_lib import AGGREGATORS, OPTIMIZERS, WEIGHTINGS
 from mtl_lib.aggregators import PCGrad
-from mtl_lib.registry import Registry, UnknownNameError
+from mtl_lib.core.registry import Registry, UnknownNameError
 
 
 def test_unknown_name_lists_valid_names():

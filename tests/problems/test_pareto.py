@@ -1,6 +1,6 @@
 import torch
 
-from mtl_lib.pareto import (
+from mtl_lib.problems.pareto import (
     distance_to_front,
     fonseca_fleming,
     fonseca_fleming_front,

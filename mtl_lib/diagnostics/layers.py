@@ -21,9 +21,9 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mtl_lib.aggregators.gradvac import parameter_blocks
-from mtl_lib.diagnostics import gradient_cosine, magnitude_similarity
-from mtl_lib.engine.hooks import Callback
+from mtl_lib.core.hooks import Callback
+from mtl_lib.core.jacobian import parameter_blocks
+from mtl_lib.diagnostics.conflict import gradient_cosine, magnitude_similarity
 
 
 @dataclass

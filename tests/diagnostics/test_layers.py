@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from mtl_lib.diagnostics import gradient_cosine, magnitude_similarity
-from mtl_lib.diagnostics_layers import ConflictTracker, layer_conflicts
-from mtl_lib.engine import Callback, Trainer
+from mtl_lib.core import Callback
+from mtl_lib.diagnostics.conflict import gradient_cosine, magnitude_similarity
+from mtl_lib.diagnostics.layers import ConflictTracker, layer_conflicts
+from mtl_lib.engine import Trainer
 from tests.helpers import regression_batches, regression_tasks, tiny_model
 
 NAMES = ["enc.0.weight", "enc.0.bias", "enc.1.weight"]

@@ -10,15 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-HOOK_NAMES = (
-    "on_train_start",
-    "on_phase_start",
-    "on_epoch_start",
-    "on_step_end",
-    "on_epoch_end",
-    "on_train_end",
-)
-
 
 class Callback:
     """Base class with no-op hooks; subclass and override what you need.

@@ -1,10 +1,9 @@
-"""Problems: what a run config's ``problem`` name builds (data, model, tasks)."""
+"""AdaTask's synthetic two-task regression as a problem: data, the 4-layer ELU MLP, tasks."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -12,27 +11,9 @@ from torch import nn
 
 from mtl_lib import metrics
 from mtl_lib.architectures import synthetic_mlp
-from mtl_lib.architectures.base import MultiTaskModel
+from mtl_lib.core.tasks import Task
 from mtl_lib.data import TensorBatches, make_synthetic_regression
-from mtl_lib.engine.tasks import Task
-from mtl_lib.registry import Registry
-
-
-@dataclass
-class ProblemInstance:
-    model: MultiTaskModel
-    tasks: list[Task]
-    train_data: Iterable[Sequence[torch.Tensor]]
-    eval_data: Iterable[Sequence[torch.Tensor]]
-    description: str
-    #: Schedule hooks the problem's method needs (e.g. LaSS's mask search).
-    callbacks: list[Any] = field(default_factory=list)
-    #: Maps the run's epoch count to named phases; None means one phase, "train".
-    phases: Callable[[int], list[tuple[str, int]]] | None = None
-
-
-ProblemBuilder = Callable[..., ProblemInstance]
-PROBLEMS: Registry[ProblemInstance] = Registry("problem")
+from mtl_lib.problems.base import PROBLEMS, ProblemInstance
 
 
 @functools.lru_cache(maxsize=4)

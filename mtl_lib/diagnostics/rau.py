@@ -52,7 +52,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mtl_lib.engine.hooks import Callback
+from mtl_lib.core.hooks import Callback
 
 DEFAULT_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import mtl_lib.optim.adatask  # noqa: F401  (registers the AdaTask optimizer names)
-from mtl_lib.diagnostics_rau import RAUTracker
+from mtl_lib.diagnostics.rau import RAUTracker
 from mtl_lib.engine import Trainer
 from tests.helpers import regression_batches, regression_tasks, tiny_model
 

@@ -1,6 +1,6 @@
 import torch
 
-from mtl_lib.diagnostics import (
+from mtl_lib.diagnostics.conflict import (
     conflict_fraction,
     gradient_cosine,
     gradient_norms,

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from mtl_lib.stats import format_mean_ci, mean_ci95, t_quantile_975
+from mtl_lib.metrics.stats import format_mean_ci, mean_ci95, t_quantile_975
 
 
 def test_mean_ci_against_hand_computation():

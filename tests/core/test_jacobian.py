@@ -3,8 +3,8 @@ import warnings
 import pytest
 import torch
 
-from mtl_lib.engine import jacobian as jac
-from mtl_lib.engine.jacobian import (
+from mtl_lib.core import jacobian as jac
+from mtl_lib.core.jacobian import (
     BatchedJacobianFallbackWarning,
     flatten_rows,
     task_jacobians,

@@ -1,6 +1,6 @@
 import pytest
 
-from mtl_lib.profiles import PROFILES, UnknownProfileError, check_profile, select
+from mtl_lib.core.profiles import PROFILES, UnknownProfileError, check_profile, select
 
 
 def test_profiles_and_default_order():

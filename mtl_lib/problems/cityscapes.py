@@ -37,6 +37,7 @@ from torch import nn
 
 from mtl_lib import metrics
 from mtl_lib.architectures.dense import dense_segnet
+from mtl_lib.core.tasks import Task
 from mtl_lib.data import TensorBatches
 from mtl_lib.data.cityscapes import (
     CITYSCAPES_CLASSES,
@@ -46,8 +47,7 @@ from mtl_lib.data.cityscapes import (
     load_cityscapes,
     make_cityscapes_standin,
 )
-from mtl_lib.engine.tasks import Task
-from mtl_lib.experiments.problems import PROBLEMS, ProblemInstance
+from mtl_lib.problems import PROBLEMS, ProblemInstance
 
 NUM_CLASSES = len(CITYSCAPES_CLASSES)
 STANDIN_DEFAULTS = {"n_train": 256, "n_val": 64, "height": 64, "width": 128}
