@@ -20,7 +20,7 @@ from mtl_lib.data.leaf import (
     standin_counts,
     stratified_kfold,
 )
-from mtl_lib.data.leaf_render import render_leaves
+from mtl_lib.data.leaf.render import render_leaves
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -193,7 +193,7 @@ def test_cache_is_reused_without_decoding(tree, tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(leaf, "decode_letterboxed", fail)
+    monkeypatch.setattr(leaf.decode, "decode_letterboxed", fail)
     for source in (tree, None):
         again = load(source, tmp_path / "cache")
         assert torch.equal(again.images, first.images) and again.paths == first.paths

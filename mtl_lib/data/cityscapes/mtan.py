@@ -1,0 +1,187 @@
+"""The real CityScapes in MTAN's 128×256 ``.npy`` layout (see :mod:`mtl_lib.data.cityscapes`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from mtl_lib.data.cityscapes.dataset import (
+    IGNORE_INDEX,
+    NUM_CLASSES,
+    REAL_SOURCE,
+    CityscapesData,
+    DenseSplit,
+)
+
+MTAN_FOLDERS: tuple[str, ...] = ("image", "label_7", "depth")
+MTAN_SIZE = (128, 256)
+
+_LAYOUT_HELP = (
+    "Expected CityScapes as preprocessed by MTAN (Liu, Johns & Davison, CVPR 2019):\n"
+    "  <data_dir>/{train,val}/image/<i>.npy    (128, 256, 3) float RGB in [0, 1]\n"
+    "  <data_dir>/{train,val}/label_7/<i>.npy  (128, 256) labels 0..6, -1 = ignored\n"
+    "  <data_dir>/{train,val}/depth/<i>.npy    (128, 256, 1) float, 0 = invalid\n"
+    "with i = 0..N-1. Download the 128x256 version ('cityscapes2.zip', ~651 MB) linked from "
+    "the README of https://github.com/lorenmt/mtan, unzip it and pass the folder that contains "
+    "train/ and val/ as data_dir (or pass data_dir=None to use the generated stand-in)."
+)
+
+
+def _missing(path: Path, what: str) -> FileNotFoundError:
+    return FileNotFoundError(f"CityScapes {what} not found: {path}\n{_LAYOUT_HELP}")
+
+
+def _count_split(root: Path, split: str) -> int:
+    """Number of samples of ``split``; raises on a missing folder or disagreeing counts."""
+    if not root.is_dir():
+        raise _missing(root, "data folder")
+    split_dir = root / split
+    if not split_dir.is_dir():
+        raise _missing(split_dir, f"'{split}' split folder")
+    counts = {}
+    for folder in MTAN_FOLDERS:
+        path = split_dir / folder
+        if not path.is_dir():
+            raise _missing(path, "folder")
+        counts[folder] = sum(1 for _ in path.glob("*.npy"))
+    if len(set(counts.values())) != 1:
+        raise ValueError(
+            f"CityScapes folders under {split_dir} disagree on the number of .npy files: "
+            f"{counts}; the download is incomplete or mixed.\n{_LAYOUT_HELP}"
+        )
+    n = counts[MTAN_FOLDERS[0]]
+    if n == 0:
+        raise _missing(split_dir / MTAN_FOLDERS[0] / "0.npy", "sample")
+    return n
+
+
+class MTANCityscapes(Dataset):
+    """CityScapes in MTAN's 128×256 ``.npy`` layout (see the module docstring).
+
+    ``dataset[i]`` is ``(image (3, H, W) float32, seg (H, W) int64, depth (1, H, W) float32)``.
+    Construction checks that the three folders exist, hold the same number of files and that
+    samples ``0 .. len-1`` are all present (the first missing path is named in the error).
+    ``limit`` keeps the first ``limit`` samples.
+    """
+
+    def __init__(self, root: str | Path, split: str = "train", limit: int | None = None) -> None:
+        if split not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        self.root = Path(root).expanduser()
+        self.split = split
+        self.split_dir = self.root / split
+        n = _count_split(self.root, split)
+        if limit is not None:
+            if limit < 1:
+                raise ValueError(f"limit must be positive, got {limit}")
+            n = min(n, limit)
+        self.length = n
+        for i in range(n):
+            for folder in MTAN_FOLDERS:
+                path = self._path(folder, i)
+                if not path.is_file():
+                    raise _missing(path, "sample file")
+        self.source = REAL_SOURCE
+
+    def _path(self, folder: str, index: int) -> Path:
+        return self.split_dir / folder / f"{index}.npy"
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} samples")
+        image = np.load(self._path("image", index))
+        label = np.load(self._path("label_7", index))
+        depth = np.load(self._path("depth", index))
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"{self._path('image', index)}: expected (H, W, 3), got {image.shape}")
+        h, w = image.shape[:2]
+        if label.shape != (h, w):
+            raise ValueError(
+                f"{self._path('label_7', index)}: expected {(h, w)}, got {label.shape}"
+            )
+        if depth.shape == (h, w):
+            depth = depth[..., None]
+        if depth.shape != (h, w, 1):
+            raise ValueError(
+                f"{self._path('depth', index)}: expected {(h, w, 1)}, got {depth.shape}"
+            )
+        if image.dtype == np.uint8:  # MTAN stores floats in [0, 1]; accept 8-bit re-exports too
+            image = image.astype(np.float32) / 255.0
+        labels = np.rint(label).astype(np.int64)
+        if labels.size and (labels.min() < IGNORE_INDEX or labels.max() >= NUM_CLASSES):
+            raise ValueError(
+                f"{self._path('label_7', index)}: labels must lie in -1..{NUM_CLASSES - 1}, "
+                f"found {labels.min()}..{labels.max()} (is this label_2 or label_19?)"
+            )
+        return (
+            torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32)),
+            torch.from_numpy(labels),
+            torch.from_numpy(np.ascontiguousarray(np.moveaxis(depth, -1, 0), dtype=np.float32)),
+        )
+
+
+def load_cityscapes_split(
+    root: str | Path, split: str = "train", limit: int | None = None, progress: bool = False
+) -> DenseSplit:
+    """Read a whole split (or its first ``limit`` samples) into memory as tensors."""
+    dataset = MTANCityscapes(root, split, limit)
+    first = dataset[0]
+    n = len(dataset)
+    images = torch.empty((n, *first[0].shape), dtype=torch.float32)
+    seg = torch.empty((n, *first[1].shape), dtype=torch.int64)
+    depth = torch.empty((n, *first[2].shape), dtype=torch.float32)
+    indices = range(n)
+    if progress:
+        from tqdm import tqdm
+
+        indices = tqdm(indices, desc=f"CityScapes {split}", leave=False)
+    for i in indices:
+        sample = first if i == 0 else dataset[i]
+        if sample[0].shape != images.shape[1:]:
+            raise ValueError(
+                f"{dataset._path('image', i)} has size {tuple(sample[0].shape[1:])}, sample 0 has "
+                f"{tuple(images.shape[2:])}; all samples of a split must have the same size"
+            )
+        images[i], seg[i], depth[i] = sample
+    return DenseSplit(images, seg, depth, REAL_SOURCE)
+
+
+def resize_split(split: DenseSplit, height: int, width: int) -> DenseSplit:
+    """Resize a split: images bilinearly (antialiased), labels and depth by nearest neighbour
+    (so no label is invented and invalid depth, 0, is never blended into valid depth)."""
+    if split.size == (height, width):
+        return split
+    images = F.interpolate(
+        split.images, size=(height, width), mode="bilinear", antialias=True, align_corners=False
+    )
+    seg = F.interpolate(split.seg[:, None].float(), size=(height, width), mode="nearest")[
+        :, 0
+    ].long()
+    depth = F.interpolate(split.depth, size=(height, width), mode="nearest")
+    return DenseSplit(images.clamp_(0.0, 1.0), seg, depth, split.source)
+
+
+def load_cityscapes(
+    data_dir: str | Path,
+    n_train: int | None = None,
+    n_val: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    progress: bool = False,
+) -> CityscapesData:
+    """Both splits of MTAN's CityScapes (optionally the first ``n_train`` / ``n_val`` samples,
+    optionally resized to ``height × width``; both or neither must be given)."""
+    if (height is None) != (width is None):
+        raise ValueError("give both height and width, or neither")
+    train = load_cityscapes_split(data_dir, "train", n_train, progress)
+    val = load_cityscapes_split(data_dir, "val", n_val, progress)
+    if height is not None:
+        train, val = resize_split(train, height, width), resize_split(val, height, width)
+    return CityscapesData(train, val, REAL_SOURCE)
