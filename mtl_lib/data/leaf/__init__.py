@@ -34,10 +34,13 @@ decoded at a reduced DCT scale that is still at least 4× the target size (Pillo
 after the down-scaling.
 
 Cache: the decoded images are stored once as ``<cache_dir>/leaf_chouhan2019_<S>px.pt``
-(``torch.save`` of a dict: uint8 images (N, 3, S, S), species, health, relative paths, and a
-fingerprint of the source listing — relative paths and file sizes — plus the preprocessing
-version). A later :func:`load_leaf` with the same source reuses it without decoding; with no
-source at all it loads the cache as is.
+(``torch.save`` of a dict: uint8 images (N, 3, S, S), species, health, relative paths, the
+source label and a fingerprint of the source — every file's relative path, size and
+modification time (CRC-32 in a zip) — plus the preprocessing version). A later
+:func:`load_leaf` with the same source reuses it without decoding; with no source at all it
+loads the cache as is. See :mod:`mtl_lib.data.leaf.cache` for where it lives and
+:mod:`mtl_lib.data.leaf.listing` for the checks of the tree (missing, empty and unknown
+folders are errors unless ``allow_subset=True``).
 
 The stand-in (:func:`make_leaf_standin`): generated leaves with the same class structure and
 counts, species told apart by leaf shape and disease by blemishes (see
@@ -45,7 +48,7 @@ counts, species told apart by leaf shape and disease by blemishes (see
 on it say nothing about the real dataset.
 """
 
-from mtl_lib.data.leaf.cache import cache_file, default_cache_dir
+from mtl_lib.data.leaf.cache import CacheNotWritableError, cache_file, default_cache_dir
 from mtl_lib.data.leaf.classes import (
     CLASS_TABLE,
     CLASS_TO_PREFIX,
@@ -62,7 +65,7 @@ from mtl_lib.data.leaf.classes import (
 )
 from mtl_lib.data.leaf.cli import main, save_grid
 from mtl_lib.data.leaf.dataset import LeafData
-from mtl_lib.data.leaf.decode import CorruptImageError, decode_letterboxed, letterbox
+from mtl_lib.data.leaf.decode import CorruptImageError, decode_letterboxed, letterbox, to_rgb
 from mtl_lib.data.leaf.loader import load_leaf
 from mtl_lib.data.leaf.render import Difficulty, render_leaves
 from mtl_lib.data.leaf.standin import make_leaf_standin, standin_counts
@@ -80,6 +83,7 @@ __all__ = [
     "PREFIX_TO_CLASS",
     "REAL_SOURCE",
     "STANDIN_SOURCE",
+    "CacheNotWritableError",
     "CorruptImageError",
     "Difficulty",
     "LeafData",
@@ -95,4 +99,5 @@ __all__ = [
     "save_grid",
     "standin_counts",
     "stratified_kfold",
+    "to_rgb",
 ]

@@ -57,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     prep.add_argument("--workers", type=int, default=0)
     prep.add_argument("--skip-corrupt", action="store_true")
     prep.add_argument("--refresh", action="store_true")
+    prep.add_argument(
+        "--allow-subset", action="store_true", help="accept missing plants/classes (warns, labels the data)"
+    )
     grid = sub.add_parser(
         "grid", help="save a sample grid of the stand-in (or of the cached real data)"
     )
@@ -67,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "prepare":
         data = load_leaf(args.source, cache_dir=args.cache_dir, image_size=args.image_size,
-                         skip_corrupt=args.skip_corrupt, refresh=args.refresh, num_workers=args.workers)  # fmt: skip
+                         skip_corrupt=args.skip_corrupt, allow_subset=args.allow_subset,
+                         refresh=args.refresh, num_workers=args.workers)  # fmt: skip
         print(f"{data}: {len(data)} images cached in {cache_file(args.cache_dir, args.image_size)}")
     else:
         data = load_leaf() if args.real else make_leaf_standin(seed=args.seed, scale=args.scale)

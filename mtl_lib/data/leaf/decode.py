@@ -1,4 +1,12 @@
-"""Decode leaf photographs and letterbox them to a small square (see :mod:`mtl_lib.data.leaf`)."""
+"""Decode leaf photographs and letterbox them to a small square (see :mod:`mtl_lib.data.leaf`).
+
+Any image Pillow reads is converted to 8-bit RGB with its full range kept: 16-bit greyscale
+(``I;16``, and ``I`` with values in 0..65535) is scaled by 255/65535 rather than clipped at 255;
+32-bit float (``F``) must hold values in [0, 1]; transparency (RGBA, LA, palette or greyscale
+with a transparent colour) is composited onto black, the letterbox padding colour; palette,
+bilevel, CMYK and YCbCr images go through Pillow's own conversion. An image that cannot be
+represented faithfully raises, and the loader reports it by file name.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +28,36 @@ class CorruptImageError(ValueError):
         self.paths = list(paths)
 
 
+def to_rgb(image):  # image: PIL.Image.Image -> PIL.Image.Image in mode "RGB"
+    """The image as 8-bit RGB with the scaling of its mode kept (see the module docstring)."""
+    from PIL import Image
+
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        values = np.asarray(image).astype(np.float64)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise ValueError(
+                f"{mode} image with values {values.min():g}..{values.max():g} outside 0..65535"
+            )
+        grey = np.rint(values * (255.0 / 65535.0)).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if values.size and not (
+            np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1
+        ):
+            raise ValueError(
+                "32-bit float image must hold finite values in [0, 1], found "
+                f"{np.nanmin(values):g}..{np.nanmax(values):g}"
+            )
+        return Image.fromarray(np.rint(values * 255).astype(np.uint8)).convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(black, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
 def letterbox(image, image_size: int = 64) -> np.ndarray:  # image: PIL.Image.Image
     """Resize a PIL image so its longer side is ``image_size`` (aspect ratio kept) and centre it
     on a black square; returns uint8 ``(3, S, S)``. Odd padding puts the extra row/column at
@@ -30,7 +68,7 @@ def letterbox(image, image_size: int = 64) -> np.ndarray:  # image: PIL.Image.Im
     factor = image_size / max(width, height)
     new_w = min(image_size, max(1, round(width * factor)))
     new_h = min(image_size, max(1, round(height * factor)))
-    resized = image.convert("RGB").resize((new_w, new_h), Image.Resampling.BILINEAR)
+    resized = to_rgb(image).resize((new_w, new_h), Image.Resampling.BILINEAR)
     canvas = np.zeros((image_size, image_size, 3), dtype=np.uint8)
     top, left = (image_size - new_h) // 2, (image_size - new_w) // 2
     canvas[top : top + new_h, left : left + new_w] = np.asarray(resized, dtype=np.uint8)
@@ -38,7 +76,7 @@ def letterbox(image, image_size: int = 64) -> np.ndarray:  # image: PIL.Image.Im
 
 
 def decode_letterboxed(data: bytes, image_size: int = 64) -> np.ndarray:
-    """Decode image bytes (JPEG/PNG) into a letterboxed uint8 ``(3, S, S)`` array."""
+    """Decode image bytes (any format Pillow reads) into a letterboxed uint8 ``(3, S, S)`` array."""
     from PIL import Image, ImageOps
 
     with Image.open(io.BytesIO(data)) as image:

@@ -13,11 +13,15 @@ import torch
 from mtl_lib.data.leaf.cache import (
     CACHE_FORMAT,
     PREPROCESS_VERSION,
+    _data,
     _fingerprint,
     _from_cache,
     cache_file,
+    check_writable,
+    read_cache,
+    write_cache,
 )
-from mtl_lib.data.leaf.classes import DATASET_URL, REAL_SOURCE
+from mtl_lib.data.leaf.classes import DATASET_URL, PLANT_FOLDERS, REAL_SOURCE
 from mtl_lib.data.leaf.dataset import LeafData
 from mtl_lib.data.leaf.decode import CorruptImageError, _decode_all
 from mtl_lib.data.leaf.listing import _Entry, _list_folder, _list_zip
@@ -38,59 +42,85 @@ def _instructions(problem: str, cache: Path) -> str:
 
 
 def load_leaf(source: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike | None = None,
-              image_size: int = 64, skip_corrupt: bool = False, refresh: bool = False,
-              num_workers: int = 0, progress: bool = True) -> LeafData:  # fmt: skip
+              image_size: int = 64, skip_corrupt: bool = False, allow_subset: bool = False,
+              refresh: bool = False, num_workers: int = 0, progress: bool = True) -> LeafData:  # fmt: skip
     """Load the Chouhan et al. (2019) leaf images from a folder or the downloaded .zip.
 
     ``source`` is the unpacked folder or the .zip (the ``<Plant> (P<k>)`` folders may sit
-    below extra top-level folders). The decoded, letterboxed images are cached in
-    ``cache_dir`` (default :func:`default_cache_dir`) and reused while the source listing
-    (relative paths and sizes) is unchanged; ``refresh=True`` rebuilds. ``source=None`` loads
-    the existing cache. Unreadable images are all collected and reported in one
-    :class:`CorruptImageError`; ``skip_corrupt=True`` warns and leaves them out instead.
-    ``num_workers`` > 0 decodes in that many threads (Pillow releases the GIL while decoding).
+    below extra top-level folders; symlinked folders are followed). The tree is checked
+    against the class table first (:mod:`mtl_lib.data.leaf.listing`): a missing plant, a
+    missing or empty class folder or an unknown plant folder is an error unless
+    ``allow_subset=True``, which warns and records what is missing in ``data.source``.
+
+    The decoded, letterboxed images are cached in ``cache_dir`` (default
+    :func:`~mtl_lib.data.leaf.cache.default_cache_dir`) and reused while every file's path,
+    size and modification time (CRC in a zip) are unchanged; ``refresh=True`` rebuilds, and so
+    does a damaged cache (with a warning). ``source=None`` loads the existing cache. An
+    unwritable cache folder is reported before decoding starts. Unreadable images are all
+    collected and reported by path in one :class:`CorruptImageError`; ``skip_corrupt=True``
+    warns and leaves them out instead. ``num_workers`` > 0 decodes in that many threads
+    (Pillow releases the GIL while decoding).
     """
     cache = cache_file(cache_dir, image_size)
     if source is None:
-        if cache.exists() and not refresh:
-            return _from_cache(torch.load(cache, weights_only=True), skip_corrupt, cache)
-        raise FileNotFoundError(
-            _instructions(f"No leaf-image source given and no cache at {cache}.", cache)
-        )
+        payload, why = (None, "refresh=True was given") if refresh else read_cache(cache)
+        if payload is not None:
+            return _from_cache(payload, skip_corrupt, allow_subset, cache)
+        problem = f"No leaf-image source given and no usable cache at {cache}: {why}."
+        raise FileNotFoundError(_instructions(problem, cache))
     source = Path(source).expanduser()
     if not source.exists():
         raise FileNotFoundError(
             _instructions(f"Leaf images not found: {source} does not exist.", cache)
         )
 
-    archive = zipfile.ZipFile(source) if source.is_file() else None
+    archive = None
+    if source.is_file():
+        try:
+            archive = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, OSError) as error:
+            raise ValueError(
+                f"{source} is a file but not a readable .zip archive ({error}); give the "
+                "downloaded .zip or the unpacked folder"
+            ) from error
     try:
         if archive is not None:
-            entries = _list_zip(archive, str(source))
+            listing = _list_zip(archive, str(source), allow_subset)
 
             def read(entry: _Entry) -> bytes:
                 return archive.read(entry.locator)
         else:
-            entries = _list_folder(source)
+            listing = _list_folder(source, allow_subset)
 
             def read(entry: _Entry) -> bytes:
                 return Path(entry.locator).read_bytes()
 
+        entries = listing.entries
         if not entries:
+            unknown = (
+                f" The plant folders {listing.unknown} are not the dataset's {list(PLANT_FOLDERS)}."
+                if listing.unknown
+                else ""
+            )
             raise FileNotFoundError(_instructions(
-                f"No leaf images in {source}: expected files '<Plant> (P<k>)/{{healthy,diseased}}/<NNNN>_<MMMM>.JPG'.",
+                f"No leaf images in {source}: expected files '<Plant> (P<k>)/{{healthy,diseased}}/<NNNN>_<MMMM>.JPG'.{unknown}",
                 cache,
             ))  # fmt: skip
         fingerprint = _fingerprint(entries, image_size)
-        if cache.exists() and not refresh:
-            payload = torch.load(cache, weights_only=True)
-            if payload.get("fingerprint") == fingerprint and payload.get("format") == CACHE_FORMAT:
-                return _from_cache(payload, skip_corrupt, cache)
-            warnings.warn(
-                f"the cache {cache} was built from a different source listing; rebuilding it",
-                stacklevel=2,
-            )
-
+        label = REAL_SOURCE
+        if listing.is_subset:
+            label = f"{REAL_SOURCE} ({listing.subset_note()})"
+        if not refresh:
+            payload, why = read_cache(cache)
+            if payload is not None and payload["fingerprint"] == fingerprint:
+                return _from_cache(payload, skip_corrupt, allow_subset, cache)
+            if payload is not None:
+                why = "it was built from different files (names, sizes or modification times)"
+            if cache.exists():
+                warnings.warn(
+                    f"the leaf cache {cache} is not used: {why}; rebuilding it", stacklevel=2
+                )
+        check_writable(cache.parent)  # before the long decoding, not after it
         images, failed = _decode_all(entries, read, image_size, num_workers, progress)
     finally:
         if archive is not None:
@@ -98,9 +128,9 @@ def load_leaf(source: str | os.PathLike | None = None, *, cache_dir: str | os.Pa
 
     bad_paths = [entries[i].relpath for i in sorted(failed)]
     if failed and not skip_corrupt:
-        listing = "\n  ".join(f"{entries[i].locator}: {failed[i]}" for i in sorted(failed))
+        listing_text = "\n  ".join(f"{entries[i].locator}: {failed[i]}" for i in sorted(failed))
         raise CorruptImageError(
-            f"{len(failed)} leaf image(s) in {source} could not be decoded:\n  {listing}\n"
+            f"{len(failed)} leaf image(s) in {source} could not be decoded:\n  {listing_text}\n"
             "Re-download them, or pass skip_corrupt=True to leave them out.",
             bad_paths,
         )
@@ -119,17 +149,8 @@ def load_leaf(source: str | os.PathLike | None = None, *, cache_dir: str | os.Pa
         "health": torch.tensor([e.health for e in kept], dtype=torch.long),
         "paths": [e.relpath for e in kept],
         "skipped": bad_paths,
+        "source": label,
+        "subset": listing.subset_note() if listing.is_subset else "",
     }
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_name(cache.name + f".partial-{os.getpid()}")
-    torch.save(payload, partial)
-    os.replace(partial, cache)  # atomic: a killed run never leaves a half-written cache
-    data = LeafData(
-        payload["images"],
-        payload["species"],
-        payload["health"],
-        payload["paths"],
-        REAL_SOURCE,
-        skipped=bad_paths,
-    )
-    return data
+    write_cache(payload, cache)
+    return _data(payload)
