@@ -53,9 +53,12 @@ from mtl_lib.data.cityscapes.dataset import (
 from mtl_lib.data.cityscapes.mtan import (
     MTAN_FOLDERS,
     MTAN_SIZE,
+    CityscapesFileError,
     MTANCityscapes,
+    check_cityscapes_dir,
     load_cityscapes,
     load_cityscapes_split,
+    read_npy,
     resize_split,
 )
 from mtl_lib.data.cityscapes.render import render_street_scenes
@@ -70,11 +73,14 @@ __all__ = [
     "REAL_SOURCE",
     "STANDIN_SOURCE",
     "CityscapesData",
+    "CityscapesFileError",
     "DenseSplit",
     "MTANCityscapes",
+    "check_cityscapes_dir",
     "load_cityscapes",
     "load_cityscapes_split",
     "make_cityscapes_standin",
+    "read_npy",
     "render_street_scenes",
     "resize_split",
 ]

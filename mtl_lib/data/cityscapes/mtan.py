@@ -63,6 +63,10 @@ class MTANCityscapes(Dataset):
     """CityScapes in MTAN's 128×256 ``.npy`` layout (see the module docstring).
 
     ``dataset[i]`` is ``(image (3, H, W) float32, seg (H, W) int64, depth (1, H, W) float32)``.
+    Reading a sample checks values, not only shapes: images finite, float in [0, 1] or uint8;
+    labels whole numbers in 0..6 or -1 (ignored); depth finite and >= 0. A file that cannot be
+    read (truncated, empty, text, pickled objects: ``np.load`` runs with ``allow_pickle=False``)
+    or fails a check raises :class:`CityscapesFileError` naming it.
     Construction checks that the three folders exist, hold the same number of files and that
     samples ``0 .. len-1`` are all present (the first missing path is named in the error).
     ``limit`` keeps the first ``limit`` samples.
@@ -96,35 +100,124 @@ class MTANCityscapes(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} samples")
-        image = np.load(self._path("image", index))
-        label = np.load(self._path("label_7", index))
-        depth = np.load(self._path("depth", index))
-        if image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"{self._path('image', index)}: expected (H, W, 3), got {image.shape}")
-        h, w = image.shape[:2]
-        if label.shape != (h, w):
-            raise ValueError(
-                f"{self._path('label_7', index)}: expected {(h, w)}, got {label.shape}"
+        image = _image(self._path("image", index))
+        h, w = image.shape[1:]
+        labels = _labels(self._path("label_7", index), (h, w))
+        depth = _depth(self._path("depth", index), (h, w))
+        return torch.from_numpy(image), torch.from_numpy(labels), torch.from_numpy(depth)
+
+
+# --------------------------------------------------------------------------- #
+# reading and checking one file (every error names the file)
+# --------------------------------------------------------------------------- #
+class CityscapesFileError(ValueError):
+    """A CityScapes ``.npy`` file that cannot be read or holds wrong values; ``path`` names it."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+
+
+#: Float images may overshoot [0, 1] by this much (rounding in a re-export); it is clipped.
+_IMAGE_SLACK = 1e-3
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """``np.load`` without pickles: a truncated, empty, text or pickled file raises
+    :class:`CityscapesFileError` naming ``path``."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except Exception as error:  # ValueError, EOFError, OSError, UnpicklingError: all "unreadable"
+        raise CityscapesFileError(
+            path,
+            f"cannot be read as a NumPy .npy array ({type(error).__name__}: {error}); "
+            "the file is damaged or not part of MTAN's preprocessed CityScapes: re-extract it",
+        ) from error
+    if not isinstance(array, np.ndarray):  # an .npz archive gives an NpzFile
+        raise CityscapesFileError(path, f"holds a {type(array).__name__}, not a single array")
+    if array.dtype.kind not in "biuf":
+        raise CityscapesFileError(path, f"holds {array.dtype} values, expected numbers")
+    return array
+
+
+def _image(path: Path) -> np.ndarray:
+    """(3, H, W) float32 in [0, 1] from an (H, W, 3) float [0, 1] or uint8 array."""
+    image = read_npy(path)
+    if image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
+        raise CityscapesFileError(path, f"expected an (H, W, 3) image, got shape {image.shape}")
+    if image.dtype == np.uint8:  # MTAN stores floats in [0, 1]; accept 8-bit re-exports too
+        image = image.astype(np.float32) / 255.0
+    elif image.dtype.kind == "f":
+        if not np.isfinite(image).all():
+            bad = int((~np.isfinite(image)).sum())
+            raise CityscapesFileError(path, f"{bad} image value(s) are NaN or infinite")
+        low, high = float(image.min()), float(image.max())
+        if low < -_IMAGE_SLACK or high > 1 + _IMAGE_SLACK:
+            hint = (
+                " (8-bit values stored as floats? divide by 255)"
+                if high <= 255 and low >= 0
+                else ""
             )
-        if depth.shape == (h, w):
-            depth = depth[..., None]
-        if depth.shape != (h, w, 1):
-            raise ValueError(
-                f"{self._path('depth', index)}: expected {(h, w, 1)}, got {depth.shape}"
+            raise CityscapesFileError(
+                path, f"image values lie in {low:g}..{high:g}, expected [0, 1]{hint}"
             )
-        if image.dtype == np.uint8:  # MTAN stores floats in [0, 1]; accept 8-bit re-exports too
-            image = image.astype(np.float32) / 255.0
-        labels = np.rint(label).astype(np.int64)
-        if labels.size and (labels.min() < IGNORE_INDEX or labels.max() >= NUM_CLASSES):
-            raise ValueError(
-                f"{self._path('label_7', index)}: labels must lie in -1..{NUM_CLASSES - 1}, "
-                f"found {labels.min()}..{labels.max()} (is this label_2 or label_19?)"
-            )
-        return (
-            torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32)),
-            torch.from_numpy(labels),
-            torch.from_numpy(np.ascontiguousarray(np.moveaxis(depth, -1, 0), dtype=np.float32)),
+        image = np.clip(image, 0.0, 1.0)
+    else:
+        raise CityscapesFileError(
+            path, f"image dtype {image.dtype}: expected float in [0, 1] (MTAN) or uint8"
         )
+    return np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32)
+
+
+def _labels(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) int64 in -1..6 from an integer or integral float array (MTAN stores floats)."""
+    label = read_npy(path)
+    if label.shape == (*size, 1):
+        label = label[..., 0]
+    if label.shape != size:
+        raise CityscapesFileError(path, f"expected labels of shape {size}, got {label.shape}")
+    if label.dtype.kind == "b":
+        raise CityscapesFileError(path, "labels are booleans, expected integers -1..6")
+    if label.dtype.kind == "f":
+        if not np.isfinite(label).all():
+            raise CityscapesFileError(path, "labels contain NaN or infinite values")
+        if not np.array_equal(label, np.rint(label)):
+            raise CityscapesFileError(
+                path,
+                "labels are not whole numbers (resized with interpolation instead of nearest?)",
+            )
+    labels = label.astype(np.int64)
+    valid = (labels == IGNORE_INDEX) | ((labels >= 0) & (labels < NUM_CLASSES))
+    if not valid.all():
+        found = sorted(set(np.unique(labels[~valid]).tolist()))[:10]
+        hint = " (255 is CityScapes' raw ignore value: map it to -1)" if 255 in found else ""
+        hint = hint or " (is this label_2 or label_19?)"
+        raise CityscapesFileError(
+            path,
+            f"labels must be 0..{NUM_CLASSES - 1} or {IGNORE_INDEX} (ignored), found {found}{hint}",
+        )
+    return np.ascontiguousarray(labels)
+
+
+def _depth(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """(1, H, W) float32, finite and >= 0 (0 = no ground truth)."""
+    depth = read_npy(path)
+    if depth.shape == size:
+        depth = depth[..., None]
+    if depth.shape != (*size, 1):
+        raise CityscapesFileError(path, f"expected depth of shape {(*size, 1)}, got {depth.shape}")
+    if depth.dtype.kind == "b":
+        raise CityscapesFileError(path, "depth is boolean, expected numbers >= 0")
+    if not np.isfinite(depth).all():
+        bad = int((~np.isfinite(depth)).sum())
+        raise CityscapesFileError(
+            path, f"{bad} depth value(s) are NaN or infinite (use 0 for 'no ground truth')"
+        )
+    if depth.min() < 0:
+        raise CityscapesFileError(
+            path, f"depth must be >= 0 (0 = invalid), found minimum {float(depth.min()):g}"
+        )
+    return np.ascontiguousarray(np.moveaxis(depth, -1, 0), dtype=np.float32)
 
 
 def load_cityscapes_split(
@@ -185,3 +278,11 @@ def load_cityscapes(
     if height is not None:
         train, val = resize_split(train, height, width), resize_split(val, height, width)
     return CityscapesData(train, val, REAL_SOURCE)
+
+
+def check_cityscapes_dir(data_dir: str | Path) -> None:
+    """Check a CityScapes ``data_dir`` quickly, before any training: both splits laid out as
+    MTAN's (folders, matching counts, every sample file present) and the first sample of each
+    split readable with valid values. Raises the loader's own errors, which name the path."""
+    for split in ("train", "val"):
+        MTANCityscapes(data_dir, split)[0]
