@@ -404,10 +404,9 @@ def _subset_cache_strict(tree: Path, tmp: Path, mp) -> dict:
     return {"_source": None, "cache_dir": tmp / "cache"}
 
 
-_GIF = lambda: (
-    "0001_0001.gif",
-    encode(Image.new("RGB", (W, H), (200, 100, 50)).convert("P"), "GIF"),
-)  # noqa: E731
+def _GIF() -> tuple[str, bytes]:
+    return "0001_0001.gif", encode(Image.new("RGB", (W, H), (200, 100, 50)).convert("P"), "GIF")
+
 
 CASES: list[Case] = [
     # --- the complete tree, and harmless variations of it

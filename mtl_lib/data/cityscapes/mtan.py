@@ -42,16 +42,26 @@ def _count_split(root: Path, split: str) -> int:
     split_dir = root / split
     if not split_dir.is_dir():
         raise _missing(split_dir, f"'{split}' split folder")
-    counts = {}
+    names: dict[str, set[str]] = {}
     for folder in MTAN_FOLDERS:
         path = split_dir / folder
         if not path.is_dir():
             raise _missing(path, "folder")
-        counts[folder] = sum(1 for _ in path.glob("*.npy"))
+        names[folder] = {p.name for p in path.glob("*.npy")}
+    counts = {folder: len(found) for folder, found in names.items()}
     if len(set(counts.values())) != 1:
+        everything = set().union(*names.values())
+        missing = [
+            str(split_dir / folder / name)
+            for folder, found in names.items()
+            for name in sorted(everything - found)
+        ]
+        shown = "\n  ".join(missing[:20]) + (
+            f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
+        )
         raise ValueError(
             f"CityScapes folders under {split_dir} disagree on the number of .npy files: "
-            f"{counts}; the download is incomplete or mixed.\n{_LAYOUT_HELP}"
+            f"{counts}; the download is incomplete or mixed. Missing:\n  {shown}\n{_LAYOUT_HELP}"
         )
     n = counts[MTAN_FOLDERS[0]]
     if n == 0:
