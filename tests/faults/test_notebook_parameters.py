@@ -228,7 +228,12 @@ def test_first_cell_after_parameters_checks_every_parameter(path: Path) -> None:
 #: used to run its whole synthetic sweep before reading data_dir, and one leaf notebook. The
 #: other notebooks are covered by the static test above plus the table of direct calls.
 PAPERMILL_CASES = [
-    ("adatask_tables", {"data_dir": "/nonexistent/cityscapes"}, "data_dir", "/nonexistent/cityscapes"),
+    (
+        "adatask_tables",
+        {"data_dir": "/nonexistent/cityscapes"},
+        "data_dir",
+        "/nonexistent/cityscapes",
+    ),
     ("adatask_tables", {"profile": "fast"}, "profile", "'fast'"),
     ("leaf_combinations", {"data_dir": "/nonexistent/leaves"}, "data_dir", "/nonexistent/leaves"),
 ]
