@@ -58,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     prep.add_argument("--skip-corrupt", action="store_true")
     prep.add_argument("--refresh", action="store_true")
     prep.add_argument(
-        "--allow-subset", action="store_true", help="accept missing plants/classes (warns, labels the data)"
+        "--allow-subset",
+        action="store_true",
+        help="accept missing plants/classes (warns, labels the data)",
     )
     grid = sub.add_parser(
         "grid", help="save a sample grid of the stand-in (or of the cached real data)"
