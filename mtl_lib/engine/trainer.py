@@ -209,15 +209,19 @@ class Trainer:
 
     # ----------------------------------------------------------------- non-finite values
     def _check_finite(self, losses: torch.Tensor) -> None:
-        """Fast path: one fused reduction over the losses and every gradient about to be applied
-        (max |g| per tensor, so finite values cannot overflow it), and one host sync."""
+        """Fast path: one fused reduction over the losses and every gradient about to be applied,
+        and one host sync. A sum is NaN/inf whenever one of its terms is (and is the cheapest
+        reduction: on CPU an inf-norm costs ~5-15x more); finite values whose sum overflows are
+        told apart by the exact per-tensor test, which runs only then."""
         grads = [p.grad for p in self._trainable if p.grad is not None]
-        finite = torch.isfinite(losses.detach()).all()
+        total = losses.detach().sum()
         if grads:
-            largest = torch.nn.utils.get_total_norm(grads, norm_type=math.inf)
-            finite = finite & torch.isfinite(largest)
-        if not bool(finite):
-            raise NonFiniteError("non-finite loss or gradient", quantity="gradient")
+            total = total + torch.stack([g.sum() for g in grads]).sum()
+        if bool(torch.isfinite(total)):
+            return
+        if bool(torch.isfinite(losses.detach()).all()) and all(bool(torch.isfinite(g).all()) for g in grads):
+            return  # huge but finite values overflowed the sum: nothing is wrong
+        raise NonFiniteError("non-finite loss or gradient", quantity="gradient")
 
     def _where(self) -> str:
         return f"epoch {self.epoch}, batch {self._batch_in_epoch}, step {self.step_count + 1}"
