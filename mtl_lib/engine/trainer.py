@@ -21,7 +21,13 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from mtl_lib.aggregators import AGGREGATORS, Aggregation, Aggregator, GramianWeightedAggregator, gram_matrix
+from mtl_lib.aggregators import (
+    AGGREGATORS,
+    Aggregation,
+    Aggregator,
+    GramianWeightedAggregator,
+    gram_matrix,
+)
 from mtl_lib.core.errors import NonFiniteError, NonFiniteStepWarning, kind_of, nonfinite_rows
 from mtl_lib.core.jacobian import flatten_rows, task_jacobians, unflatten_into_grads
 from mtl_lib.core.model import MultiTaskModel
@@ -272,7 +278,7 @@ class Trainer:
             # Raised by an ingredient (aggregator: Jacobian rows; weighting) with a task row.
             task = names[error.index] if error.index < len(names) else f"task {error.index}"
             return NonFiniteError(
-                f"Non-finite {error.quantity} for task {task!r} at {where}: {error}.{data_note} {advice}",
+                f"Non-finite {error.quantity} for task {task!r} at {where}. {error}{data_note}",
                 quantity=error.quantity,
                 name=task,
                 index=error.index,
@@ -297,7 +303,7 @@ class Trainer:
                     name=label,
                     **context,
                 )
-        return NonFiniteError(f"{error} at {where}.{data_note} {advice}", quantity=error.quantity, **context)
+        return NonFiniteError(f"{str(error).rstrip('.')} at {where}.{data_note} {advice}", quantity=error.quantity, **context)
 
     def _describe_batch(self, batch: Batch, names: list[str]) -> str:
         labels = ["inputs"] + [f"targets of task {n!r}" for n in names]

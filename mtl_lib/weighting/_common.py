@@ -64,6 +64,10 @@ def gradient_split_terms(objective: Callable[[torch.Tensor], torch.Tensor], loss
         point = losses.detach().requires_grad_(True)
         value = objective(point)
         (slope,) = torch.autograd.grad(value, point)
+    # A slope beyond the dtype's range (e.g. STCH's 1/(L + n·eps) at a zero loss in float32) is
+    # capped at the largest finite value: inf here would make the terms inf·0 = NaN.
+    limit = torch.finfo(slope.dtype).max / (4 * max(losses.shape[0], 1))
+    slope = torch.nan_to_num(slope, nan=0.0, posinf=limit, neginf=-limit)
     offset = (value.detach() - slope @ point.detach()) / losses.shape[0]
     return slope * losses + offset
 
