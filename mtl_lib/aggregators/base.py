@@ -128,12 +128,30 @@ class GramianWeightedAggregator(Aggregator):
     :meth:`weights_from_gram`.
     """
 
+    #: While :meth:`weights_for` runs: the dtype of the gradients behind the (float64) Gram
+    #: matrix, so that rank cut-offs follow their precision (float32 round-off is ~1e-7 of the
+    #: largest eigenvalue, whatever the dtype the Gram matrix is held in). ``None`` otherwise.
+    source_dtype: torch.dtype | None = None
+
     def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    def weights_for(self, gradients: torch.Tensor) -> torch.Tensor:
+        """Weights for the rows of a ``(K, N)`` gradient matrix (parameters or representation),
+        from its row-scaled float64 Gram matrix (:func:`gram_matrix`), in the rows' dtype."""
+        self.source_dtype = gradients.dtype
+        try:
+            weights = self.weights_from_gram(gram_matrix(gradients))
+        finally:
+            self.source_dtype = None
+        return weights.to(device=gradients.device, dtype=gradients.dtype)
+
+    def eps_for(self, gram: torch.Tensor) -> float:
+        """Machine epsilon of the gradients' dtype (see :attr:`source_dtype`)."""
+        return torch.finfo(self.source_dtype or gram.dtype).eps
+
     def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
-        weights = self.weights_from_gram(gram_matrix(jacobian))
-        weights = weights.to(device=jacobian.device, dtype=jacobian.dtype)
+        weights = self.weights_for(jacobian)
         return Aggregation(direction=weights @ jacobian, weights=weights)
 
 

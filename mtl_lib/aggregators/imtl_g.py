@@ -12,7 +12,7 @@ TorchJD's IMTLG, which generalises it to linearly dependent gradients, Quinton &
 When the unit gradients are linearly independent we compute it as D⁻¹C⁻¹1 (G = DCD, D the
 gradient norms, C their cosines), which stays exact when the norms span 1e-20..1e20; otherwise
 G⁺ is a pseudo-inverse computed in float64 with singular values below ``rcond`` · σ_max treated as
-zero; ``rcond`` defaults to K · eps(dtype of G), which is torch.linalg.pinv's default in G's own
+zero; ``rcond`` defaults to K · eps(dtype of the gradients; G itself is held in float64), which is torch.linalg.pinv's default in G's own
 dtype, so we match TorchJD while computing in double precision. Singular cases stay finite: a zero
 gradient gets weight 0 (n_k = 0 and its row of G⁺ vanishes), and when |Σ v| ≤ 1e-12 · Σ|v| — e.g.
 exactly opposite gradients, where n is orthogonal to the range of G — no direction has equal,
@@ -41,7 +41,7 @@ class IMTLG(GramianWeightedAggregator):
     def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:
         k = gram.shape[0]
         g = solver_copy(gram)
-        rcond = self.rcond if self.rcond is not None else k * torch.finfo(gram.dtype).eps
+        rcond = self.rcond if self.rcond is not None else k * self.eps_for(gram)
         norms = g.diagonal().clamp(min=0.0).sqrt()
         v = self._solve_scaled(g, norms, rcond)
         if v is None:

@@ -107,7 +107,9 @@ class MoCo(Aggregator):
     def _normalise(self, jacobian: torch.Tensor) -> torch.Tensor:
         if self.normalization == "none":
             return jacobian
-        unit = jacobian / (jacobian.norm(dim=1, keepdim=True) + self.eps)
+        # Row norms via the row-scaled Gram matrix: a float32 norm overflows above ~1e19.
+        norms = gram_matrix(jacobian).diagonal().sqrt().to(jacobian.dtype).unsqueeze(1)
+        unit = jacobian / (norms + self.eps)
         if self.normalization == "unit":
             return unit
         if self._losses is None:

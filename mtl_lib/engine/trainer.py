@@ -21,13 +21,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from mtl_lib.aggregators import (
-    AGGREGATORS,
-    Aggregation,
-    Aggregator,
-    GramianWeightedAggregator,
-    gram_matrix,
-)
+from mtl_lib.aggregators import AGGREGATORS, Aggregation, Aggregator, GramianWeightedAggregator
 from mtl_lib.core.errors import NonFiniteError, NonFiniteStepWarning, kind_of, nonfinite_rows
 from mtl_lib.core.jacobian import flatten_rows, task_jacobians, unflatten_into_grads
 from mtl_lib.core.model import MultiTaskModel
@@ -323,8 +317,7 @@ class Trainer:
             raise NonFiniteError(
                 f"representation Jacobian has {kind_of(jacobian)} values", quantity="jacobian", index=rows[0]
             )
-        gram = gram_matrix(jacobian)
-        weights = self.aggregator.weights_from_gram(gram).detach().to(jacobian.dtype)  # type: ignore[union-attr]
+        weights = self.aggregator.weights_for(jacobian).detach()  # type: ignore[union-attr]
         self.last_aggregation = Aggregation(direction=weights @ jacobian)
         (weights @ terms).backward()
 
