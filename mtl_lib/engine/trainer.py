@@ -223,6 +223,24 @@ class Trainer:
             return  # huge but finite values overflowed the sum: nothing is wrong
         raise NonFiniteError("non-finite loss or gradient", quantity="gradient")
 
+    def _check_parameters(self) -> None:
+        """Once per epoch: a step that overflowed a parameter shows up as a non-finite loss at the
+        next step, except after the epoch's last step; this catches that one (one fused sum)."""
+        params = [p.detach() for p in self._trainable if not isinstance(p, torch.nn.UninitializedParameter)]
+        if not params or bool(torch.isfinite(torch.stack([p.sum() for p in params]).sum())):
+            return
+        for name, param in [*self.model.named_parameters(), *self.weighting.named_parameters()]:
+            if not isinstance(param, torch.nn.UninitializedParameter) and not bool(torch.isfinite(param).all()):
+                raise NonFiniteError(
+                    f"Parameter {name!r} is {kind_of(param.detach())} after step {self.step_count} "
+                    f"(end of epoch {self.epoch}): the update overflowed. Lower the learning rate "
+                    "(or clip gradients) and restart.",
+                    quantity="parameter",
+                    name=name,
+                    epoch=self.epoch,
+                    step=self.step_count,
+                )
+
     def _where(self) -> str:
         return f"epoch {self.epoch}, batch {self._batch_in_epoch}, step {self.step_count + 1}"
 
@@ -436,6 +454,7 @@ class Trainer:
             self._hook("on_step_end", self.step_count, losses)
         if self._batch_in_epoch == 0:
             raise ValueError("train_data yielded no batches")
+        self._check_parameters()
         if self._epoch_skipped:
             message = (
                 f"epoch {self.epoch}: skipped {self._epoch_skipped} of {self._batch_in_epoch} batches "

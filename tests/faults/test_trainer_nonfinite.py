@@ -249,6 +249,29 @@ def test_skip_policy_cannot_undo_a_nonfinite_parameter():
     assert "after step 2" in str(caught.value)
 
 
+def test_parameter_overflowed_by_the_last_step_of_an_epoch_is_caught_at_epoch_end():
+    class Overflow(torch.optim.SGD):
+        """SGD whose 3rd step writes inf into the first parameter (an overflowing update)."""
+
+        calls = 0
+
+        def step(self, closure=None):
+            Overflow.calls += 1
+            super().step(closure)
+            if Overflow.calls == 3:
+                with torch.no_grad():
+                    self.param_groups[0]["params"][0].fill_(INF)
+
+    trainer = make_trainer()
+    trainer.optimizer = Overflow(trainer.model.parameters(), lr=0.0)
+    name = next(iter(trainer.model.named_parameters()))[0]
+    with pytest.raises(
+        NonFiniteError, match=f"Parameter '{name}' is inf after step 3 \\(end of epoch 1\\)"
+    ):
+        trainer.fit(regression_batches(2, n_batches=3), epochs=2)
+    assert trainer.history == []
+
+
 # ----------------------------------------------------------------------------- divergence, gradients
 def test_diverging_learning_rate_stops_with_an_error_not_nan_records():
     trainer = make_trainer(optimizer="sgd", lr=1e25)
