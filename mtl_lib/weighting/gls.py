@@ -25,8 +25,10 @@ G is computed as exp(mean log L) with the losses clamped to ``eps`` so a zero lo
 weights instead of 0/0. ``eps=None`` (default) uses the smallest normal number of the losses'
 dtype (1.2e-38 in float32), so losses of any positive size keep their exact gradient (a larger
 clamp, e.g. 1e-12, would freeze every task whose loss fell below it). The geometric mean is
-defined for positive losses only: a negative loss is an error naming the task (its log is
-undefined, and clamping it would silently drop the task).
+defined for non-negative losses only: a negative loss is an error naming the task (its log is
+undefined, and clamping it would silently drop the task). For losses with a known lower bound
+−b < 0 (e.g. the CAGrad toy's objectives, which lie above −20) pass ``shift=b``: GLS then uses the
+geometric mean of L_k + b (default ``shift=0``, the paper's form).
 """
 
 from __future__ import annotations
@@ -41,20 +43,23 @@ from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 class GLS(LossWeighting):
     """Geometric mean of the task losses (× K by default), split into per-task terms."""
 
-    def __init__(self, sum_scale: bool = True, eps: float | None = None) -> None:
+    def __init__(self, sum_scale: bool = True, eps: float | None = None, shift: float = 0.0) -> None:
         super().__init__()
         self.sum_scale = bool(sum_scale)
         self.eps = None if eps is None else float(eps)
+        self.shift = float(shift)
 
     def objective(self, losses: torch.Tensor) -> torch.Tensor:
-        """c · (Π_k L_k)^{1/K} as one scalar (c = K with ``sum_scale``, else 1)."""
+        """c · (Π_k (L_k + shift))^{1/K} as one scalar (c = K with ``sum_scale``, else 1)."""
         scale = losses.shape[0] if self.sum_scale else 1.0
         eps = torch.finfo(losses.dtype).tiny if self.eps is None else self.eps
-        return scale * torch.exp(torch.log(losses.clamp_min(eps)).mean())
+        return scale * torch.exp(torch.log((losses + self.shift).clamp_min(eps)).mean())
 
     def forward(self, losses: torch.Tensor) -> torch.Tensor:
-        require_positive(self, losses, "the geometric mean needs losses >= 0", allow_zero=True)
+        require_positive(
+            self, losses + self.shift, f"the geometric mean needs losses + shift >= 0 (shift={self.shift})", allow_zero=True
+        )
         return gradient_split_terms(self.objective, losses)
 
     def extra_repr(self) -> str:
-        return f"sum_scale={self.sum_scale}, eps={self.eps}"
+        return f"sum_scale={self.sum_scale}, eps={self.eps}, shift={self.shift}"

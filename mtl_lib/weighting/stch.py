@@ -49,7 +49,9 @@ clamp silently (a shift changes the weights, a clamp drops the task); instead:
 - ``log_losses=False``: negative losses are fine (the weights ∂Φ/∂f_k are a softmax, so positive,
   and f − z may be negative), but the nadir (mean warm-up loss) must be positive: a task whose
   warm-up mean is <= 0 is a ``ValueError`` when the nadir is fixed.
-If your loss can be negative (e.g. a log-likelihood), add a constant lower bound to it.
+If your losses can be negative but have a known lower bound −b (e.g. the CAGrad toy's objectives,
+which lie above −20), pass ``shift=b``: every loss is then measured from that bound, L_k + b,
+in the warm-up, the nadir and the scalarization alike (default ``shift=0``, the authors' form).
 
 Epochs are counted by this object (``on_epoch_end`` from the trainer, or :meth:`end_epoch`
 when used alone), not read from the trainer, so ``reset()`` restarts the warm-up.
@@ -85,6 +87,7 @@ class STCH(LossWeighting):
         preference: Sequence[float] | torch.Tensor | None = None,
         sum_scale: bool = True,
         eps: float = 1e-20,
+        shift: float = 0.0,
     ) -> None:
         super().__init__()
         if mu <= 0:
@@ -104,6 +107,7 @@ class STCH(LossWeighting):
         self.sum_scale = bool(sum_scale)
         # The authors add 1e-20 inside the log; it also keeps a zero loss finite.
         self.eps = float(eps)
+        self.shift = float(shift)
         self.reset()
 
     def reset(self) -> None:
@@ -138,9 +142,13 @@ class STCH(LossWeighting):
         return scale * self.mu * torch.logsumexp(shifted / self.mu, dim=0)
 
     def forward(self, losses: torch.Tensor) -> torch.Tensor:
+        if self.shift:
+            losses = losses + self.shift  # measured from the known lower bound −shift
         if self.log_losses:
             # log(L + eps) is NaN for L < 0, and its slope 1/L would flip the task's gradient.
-            require_positive(self, losses, "log-normalised losses need L >= 0", allow_zero=True)
+            require_positive(
+                self, losses, f"log-normalised losses need L + shift >= 0 (shift={self.shift})", allow_zero=True
+            )
         if self.in_warmup:
             return torch.log(losses + self.eps) if self.log_losses else losses
         if self.nadir is not None and self.nadir.numel() != losses.numel():
@@ -154,7 +162,7 @@ class STCH(LossWeighting):
     def end_epoch(self, mean_losses: torch.Tensor) -> None:
         """Record one epoch's mean training losses (``(K,)``); after the last warm-up epoch the
         nadir vector is fixed from the last ``nadir_epochs`` of them."""
-        current = require_finite_history(self, mean_losses)  # before any state changes
+        current = require_finite_history(self, mean_losses) + self.shift  # before any state changes
         nadir_sum, nadir_count = self.nadir_sum, self.nadir_count
         if self.in_warmup and self.epochs_seen >= self.warmup_epochs - self.nadir_epochs:
             nadir_sum = current if nadir_sum is None else nadir_sum + current
@@ -191,5 +199,5 @@ class STCH(LossWeighting):
     def extra_repr(self) -> str:
         return (
             f"mu={self.mu}, warmup_epochs={self.warmup_epochs}, nadir_epochs={self.nadir_epochs}, "
-            f"log_losses={self.log_losses}, ideal={self.ideal!r}, sum_scale={self.sum_scale}"
+            f"log_losses={self.log_losses}, ideal={self.ideal!r}, sum_scale={self.sum_scale}, shift={self.shift}"
         )

@@ -210,3 +210,35 @@ def test_gradnorm_refuses_nonfinite_layer_gradients_without_touching_its_weights
         gradnorm(poisoned)
     hook.remove()
     torch.testing.assert_close(gradnorm.weights, weights, rtol=0, atol=0)
+
+
+# Losses with a known lower bound −b: ``shift=b`` makes the formulas defined (the CAGrad toy).
+SHIFT_CASES = [
+    ("gls", {"shift": 20.0}, None),
+    ("stch_no_warmup", {"shift": 20.0, "warmup_epochs": 0}, None),
+    ("stch_after_warmup", {"shift": 20.0, "warmup_epochs": 1}, [-19.5, -3.0]),
+    (
+        "stch_linear_after_warmup",
+        {"shift": 20.0, "warmup_epochs": 1, "log_losses": False},
+        [-19.5, -3.0],
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "kwargs", "warmup"), SHIFT_CASES, ids=[c[0] for c in SHIFT_CASES])
+def test_shift_makes_negative_losses_above_the_bound_valid(case, kwargs, warmup):
+    weighting = WEIGHTINGS.build(case.split("_")[0], **kwargs)
+    if warmup is not None:
+        weighting.end_epoch(torch.tensor(warmup))
+    values = torch.tensor([-19.9, -0.2], dtype=torch.float64, requires_grad=True)
+    terms = weighting(values)
+    (slope,) = torch.autograd.grad(terms.sum(), values)
+    assert bool(torch.isfinite(terms).all()) and bool((slope > 0).all()), slope
+    below = torch.tensor([-20.5, 1.0], dtype=torch.float64)
+    if kwargs.get("log_losses", True):  # below the bound: the log form is undefined again
+        with pytest.raises(ValueError, match=r"task\(s\) \[0\]"):
+            weighting(below)
+    else:  # the linear form allows f − z < 0 and keeps the sign
+        below.requires_grad_(True)
+        (slope,) = torch.autograd.grad(weighting(below).sum(), below)
+        assert bool((slope > 0).all()), slope
