@@ -38,6 +38,9 @@ class Aggregator:
     """Base class. ``__call__(jacobian)`` takes the ``(K, P)`` matrix whose row ``k`` is the
     gradient of task ``k``'s (weighted) loss with respect to the flattened shared parameters.
 
+    Calling it first checks that every entry is finite (:class:`~mtl_lib.core.errors.NonFiniteError`
+    naming the task row otherwise), before any method touches its state.
+
     Convention: directions are on the *sum* scale, i.e. with no conflict at all a method returns
     ``jacobian.sum(0)``, the gradient of the equal-weight objective.
     """

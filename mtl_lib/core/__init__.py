@@ -2,7 +2,7 @@
 
 Tasks, the multi-task model protocol, the per-task Jacobian helpers, name registries and the
 one plugin mechanism, the schedule-hook protocol, the optimizer registry, run-size profiles,
-device choice and seeding.
+device choice and seeding, and the non-finite-value error every layer raises.
 """
 
 from mtl_lib.core.errors import (

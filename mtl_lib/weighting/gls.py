@@ -43,7 +43,9 @@ from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 class GLS(LossWeighting):
     """Geometric mean of the task losses (× K by default), split into per-task terms."""
 
-    def __init__(self, sum_scale: bool = True, eps: float | None = None, shift: float = 0.0) -> None:
+    def __init__(
+        self, sum_scale: bool = True, eps: float | None = None, shift: float = 0.0
+    ) -> None:
         super().__init__()
         self.sum_scale = bool(sum_scale)
         self.eps = None if eps is None else float(eps)
@@ -57,7 +59,10 @@ class GLS(LossWeighting):
 
     def forward(self, losses: torch.Tensor) -> torch.Tensor:
         require_positive(
-            self, losses + self.shift, f"the geometric mean needs losses + shift >= 0 (shift={self.shift})", allow_zero=True
+            self,
+            losses + self.shift,
+            f"the geometric mean needs losses + shift >= 0 (shift={self.shift})",
+            allow_zero=True,
         )
         return gradient_split_terms(self.objective, losses)
 
