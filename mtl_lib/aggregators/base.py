@@ -109,13 +109,17 @@ def gram_matrix(jacobian: torch.Tensor) -> torch.Tensor:
     absolute entry (its values then lie in [-1, 1]), the product is taken in J's dtype, and the
     row scales are multiplied back in float64: G_ij = s_i s_j (J_i/s_i)·(J_j/s_j). Cost: one
     reduction and one division over J besides the product itself. Detached: aggregators treat
-    their weights as constants."""
+    their weights as constants. On a device without float64 (Apple's MPS) the K×K result is on
+    the CPU."""
     rows = jacobian.detach()
     scales = rows.abs().amax(dim=1) if rows.shape[1] else rows.new_zeros(rows.shape[0])
     scales = torch.where(scales > 0, scales, torch.ones_like(scales))
     unit = rows / scales[:, None]
-    s = scales.to(torch.float64)
-    return (unit @ unit.T).to(torch.float64) * s[:, None] * s[None, :]
+    product, s = unit @ unit.T, scales
+    if product.device.type == "mps":
+        product, s = product.cpu(), s.cpu()
+    s = s.to(torch.float64)
+    return product.to(torch.float64) * s[:, None] * s[None, :]
 
 
 class GramianWeightedAggregator(Aggregator):

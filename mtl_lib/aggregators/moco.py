@@ -108,7 +108,7 @@ class MoCo(Aggregator):
         if self.normalization == "none":
             return jacobian
         # Row norms via the row-scaled Gram matrix: a float32 norm overflows above ~1e19.
-        norms = gram_matrix(jacobian).diagonal().sqrt().to(jacobian.dtype).unsqueeze(1)
+        norms = gram_matrix(jacobian).diagonal().sqrt().to(jacobian.device, jacobian.dtype).unsqueeze(1)
         unit = jacobian / (norms + self.eps)
         if self.normalization == "unit":
             return unit
@@ -140,13 +140,12 @@ class MoCo(Aggregator):
         tracked = tracked - beta_t * (tracked - observed)
         # (K, K) system in float64 (row-scaled Gram: YYᵀ would overflow float32 for norms ~1e20);
         # tiny, stays on the Jacobian's device.
-        weights = self.weights.to(device=jacobian.device, dtype=torch.float64)
-        regularised = gram_matrix(tracked) + self.rho * torch.eye(
-            num_tasks, device=jacobian.device, dtype=torch.float64
-        )
+        gram = gram_matrix(tracked)
+        weights = self.weights.to(device=gram.device, dtype=torch.float64)
+        regularised = gram + self.rho * torch.eye(num_tasks, device=gram.device, dtype=torch.float64)
         step = weights - gamma_t * (regularised @ weights)
         weights = project_to_simplex(step) if self.projection == "simplex" else torch.softmax(step, 0)
-        direction = num_tasks * (weights.to(jacobian.dtype) @ tracked)
+        direction = num_tasks * (weights.to(device=jacobian.device, dtype=jacobian.dtype) @ tracked)
         if not bool(torch.isfinite(direction).all() & torch.isfinite(weights).all()):
             # Validate before committing, so a failed step leaves the running estimates intact.
             self.step -= 1
@@ -155,7 +154,7 @@ class MoCo(Aggregator):
                 "from a finite Jacobian (overflow); the running estimates were left unchanged",
                 quantity="direction",
             )
-        self.tracked, self.weights = tracked, weights.to(jacobian.dtype)
+        self.tracked, self.weights = tracked, weights.to(device=jacobian.device, dtype=jacobian.dtype)
         return Aggregation(direction=direction)
 
     def reset(self) -> None:
