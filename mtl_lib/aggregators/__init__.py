@@ -12,6 +12,7 @@ from mtl_lib.aggregators.base import (
     ConvergenceWarning,
     GramianWeightedAggregator,
     Sum,
+    gram_matrix,
 )
 from mtl_lib.core.plugins import import_submodules
 
@@ -45,4 +46,5 @@ __all__ = [
     "PCGrad",
     "PCGradWrapper",
     "Sum",
+    "gram_matrix",
 ]

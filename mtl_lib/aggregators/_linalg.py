@@ -55,9 +55,22 @@ def min_norm_two(g11: float, g12: float, g22: float) -> float:
 
 def _affine_min_norm(gram_ss: torch.Tensor) -> torch.Tensor:
     """Coefficients μ (Σ μ = 1) of the point of smallest norm in the affine hull of a few points
-    with Gram matrix ``gram_ss``: the bordered system [[G, 1], [1ᵀ, 0]] [μ; ν] = [0; 1]. Least
-    squares keeps it defined when round-off makes the points nearly affinely dependent."""
+    with Gram matrix ``gram_ss``.
+
+    When the points are linearly independent, μ ∝ G⁻¹1 = D C⁻¹ D 1 with D = diag(1/‖p_i‖) and C
+    the cosine matrix: solved through C, whose unit diagonal keeps points of norms 1e-20 and
+    1e20 in one problem as well conditioned as their angles. Otherwise (C numerically singular,
+    or a zero point) the bordered system [[G, 1], [1ᵀ, 0]] [μ; ν] = [0; 1] is solved by least
+    squares, which stays defined when the points are affinely dependent."""
     n = gram_ss.shape[0]
+    norms = gram_ss.diagonal().clamp(min=0.0).sqrt()
+    if bool((norms > 0).all()):
+        inv = 1.0 / norms
+        cosines = gram_ss * inv[:, None] * inv[None, :]
+        eigenvalues = torch.linalg.eigvalsh(cosines)
+        if float(eigenvalues.min()) > 1e-10 * float(eigenvalues.max()):
+            solution = inv * torch.linalg.solve(cosines, inv)
+            return solution / solution.sum()
     system = torch.zeros(n + 1, n + 1, dtype=gram_ss.dtype)
     system[:n, :n] = gram_ss
     system[:n, n] = 1.0
@@ -115,7 +128,10 @@ def min_norm_weights(
     iterations = 0
     while iterations < max_iters:
         fw_gap, vertex = gap(w)
-        if fw_gap <= tol * scale or vertex in active:
+        # Stop on a gap small relative to the current ‖d‖² as well as to the largest ‖g_k‖²:
+        # with gradient norms 1e20 and 1e-20 in one problem the min-norm point is tiny, and a
+        # tolerance on the largest scale alone would stop at a vertex that still conflicts.
+        if fw_gap <= tol * float(w @ gram @ w) or vertex in active:
             # A vertex already in the corral cannot improve an exact affine minimiser: we are
             # at the optimum up to round-off.
             return w, fw_gap <= tol * scale, iterations

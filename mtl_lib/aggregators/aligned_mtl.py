@@ -13,8 +13,9 @@ so the aligned gradients are the rows of BJ = σ_min · U_r V_rᵀ-style orthogo
 d = (B w)ᵀ J with the preference vector w (default all ones).
 
 Defaults and where they come from:
-- ``rtol`` = K · eps(dtype of G): the authors' cut-off max(λ)·K·eps (their code uses float32's
-  eps whatever the dtype; TorchJD uses eps of the input dtype, as we do).
+- ``rtol`` = K · eps(dtype of the gradients): the authors' cut-off max(λ)·K·eps (their code uses
+  float32's eps whatever the dtype; TorchJD uses eps of the input dtype, as we do; G itself is
+  held in float64, see :func:`~mtl_lib.aggregators.base.gram_matrix`).
 - ``scale_mode = "min"`` (paper, authors' code, TorchJD): σ_min; ``"median"`` and ``"rmse"``
   (√ of the median / mean kept eigenvalue) as in the authors' code.
 - preference vector: all ones, i.e. the *sum* of the aligned gradients, as in the authors'
@@ -57,7 +58,7 @@ class AlignedMTL(GramianWeightedAggregator):
         k = gram.shape[0]
         g = solver_copy(gram)
         eigenvalues, vectors = torch.linalg.eigh(g)
-        rtol = self.rtol if self.rtol is not None else k * torch.finfo(gram.dtype).eps
+        rtol = self.rtol if self.rtol is not None else k * self.eps_for(gram)
         largest = float(eigenvalues.max())
         keep = eigenvalues > rtol * largest
         if largest <= 0.0 or not bool(keep.any()):

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from mtl_lib.core.errors import require_finite_rows
 from mtl_lib.core.registry import Registry
 
 
@@ -37,6 +38,9 @@ class Aggregator:
     """Base class. ``__call__(jacobian)`` takes the ``(K, P)`` matrix whose row ``k`` is the
     gradient of task ``k``'s (weighted) loss with respect to the flattened shared parameters.
 
+    Calling it first checks that every entry is finite (:class:`~mtl_lib.core.errors.NonFiniteError`
+    naming the task row otherwise), before any method touches its state.
+
     Convention: directions are on the *sum* scale, i.e. with no conflict at all a method returns
     ``jacobian.sum(0)``, the gradient of the equal-weight objective.
     """
@@ -52,6 +56,12 @@ class Aggregator:
     #: ``bind_all_parameters(names, sizes, shared)`` instead of ``bind_shared_parameters``.
     acts_on_all_parameters: bool = False
 
+    #: How the direction responds to scaling the whole Jacobian by s > 0: d(sJ) = s^p · d(J)
+    #: with p = ``scale_equivariance`` (1 for methods on the sum scale; 0 for scale-free ones
+    #: such as Nash-MTL), or ``None`` when there is no such rule (MoCo's step sizes act on JJᵀ).
+    #: The fault tests use it to check extreme-scale inputs against well-scaled ones.
+    scale_equivariance: int | None = 1
+
     def bind_all_parameters(self, names: list[str], sizes: list[int], shared: list[bool]) -> None:
         """Called instead of :meth:`bind_shared_parameters` when ``acts_on_all_parameters``."""
 
@@ -63,6 +73,15 @@ class Aggregator:
     def __call__(self, jacobian: torch.Tensor) -> Aggregation:
         if jacobian.dim() != 2:
             raise ValueError(f"expected a (K, P) Jacobian, got shape {tuple(jacobian.shape)}")
+        # Once here for every method, before any of them touches its state (EMA targets, tracked
+        # gradients, cached weights): a NaN would otherwise poison it or break a solver obscurely.
+        require_finite_rows(
+            jacobian,
+            "jacobian",
+            owner=type(self).__name__,
+            advice="A task's loss or gradient diverged or the batch holds NaN/inf: lower the "
+            "learning rate, check the batch, or train with Trainer(..., nonfinite='skip').",
+        )
         return self.aggregate(jacobian)
 
     def aggregate(self, jacobian: torch.Tensor) -> Aggregation:  # pragma: no cover - abstract
@@ -82,9 +101,33 @@ class Aggregator:
         return f"{type(self).__name__}()"
 
 
+def gram_matrix(jacobian: torch.Tensor) -> torch.Tensor:
+    """G = J Jᵀ as a float64 tensor on J's device, accurate at any scale of the rows.
+
+    Forming JJᵀ in float32 overflows for gradient norms above ~1e19 and loses tiny ones
+    (below ~1e-19 their squares are subnormal). So each row is first divided by its largest
+    absolute entry (its values then lie in [-1, 1]), the product is taken in J's dtype, and the
+    row scales are multiplied back in float64: G_ij = s_i s_j (J_i/s_i)·(J_j/s_j). Cost: one
+    reduction and one division over J besides the product itself. Detached: aggregators treat
+    their weights as constants. On a device without float64 (Apple's MPS) the K×K result is on
+    the CPU."""
+    rows = jacobian.detach()
+    scales = rows.abs().amax(dim=1) if rows.shape[1] else rows.new_zeros(rows.shape[0])
+    scales = torch.where(scales > 0, scales, torch.ones_like(scales))
+    unit = rows / scales[:, None]
+    product, s = unit @ unit.T, scales
+    if product.device.type == "mps":
+        product, s = product.cpu(), s.cpu()
+    s = s.to(torch.float64)
+    return product.to(torch.float64) * s[:, None] * s[None, :]
+
+
 class GramianWeightedAggregator(Aggregator):
     """An aggregator whose direction is a combination of the task gradients, d = Jᵀw, with the
     weights w a function of the Gram matrix G = JJᵀ alone (MGDA, IMTL-G, Nash-MTL, Aligned-MTL).
+
+    G is formed by :func:`gram_matrix` (float64, row-scaled, so extreme gradient norms neither
+    overflow nor vanish); :meth:`weights_from_gram` may return any float dtype.
 
     Because only G is needed, such a method can also run on the gradients with respect to the
     shared *representation* instead of the shared parameters (the "upper bound" trick of
@@ -92,11 +135,30 @@ class GramianWeightedAggregator(Aggregator):
     :meth:`weights_from_gram`.
     """
 
+    #: While :meth:`weights_for` runs: the dtype of the gradients behind the (float64) Gram
+    #: matrix, so that rank cut-offs follow their precision (float32 round-off is ~1e-7 of the
+    #: largest eigenvalue, whatever the dtype the Gram matrix is held in). ``None`` otherwise.
+    source_dtype: torch.dtype | None = None
+
     def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    def weights_for(self, gradients: torch.Tensor) -> torch.Tensor:
+        """Weights for the rows of a ``(K, N)`` gradient matrix (parameters or representation),
+        from its row-scaled float64 Gram matrix (:func:`gram_matrix`), in the rows' dtype."""
+        self.source_dtype = gradients.dtype
+        try:
+            weights = self.weights_from_gram(gram_matrix(gradients))
+        finally:
+            self.source_dtype = None
+        return weights.to(device=gradients.device, dtype=gradients.dtype)
+
+    def eps_for(self, gram: torch.Tensor) -> float:
+        """Machine epsilon of the gradients' dtype (see :attr:`source_dtype`)."""
+        return torch.finfo(self.source_dtype or gram.dtype).eps
+
     def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
-        weights = self.weights_from_gram(jacobian @ jacobian.T)
+        weights = self.weights_for(jacobian)
         return Aggregation(direction=weights @ jacobian, weights=weights)
 
 

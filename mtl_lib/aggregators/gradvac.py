@@ -116,7 +116,15 @@ class GradVac(Aggregator):
                 f"GradVac holds targets for {tuple(self.targets.shape)} (blocks, tasks, tasks) but got "
                 f"{num_tasks} tasks and {num_blocks} blocks; call reset() to start afresh"
             )
-        targets = self.targets.to(device=jacobian.device, dtype=jacobian.dtype)
+        # A copy, committed only at the end: a failed call must leave the EMA targets as they were.
+        targets = self.targets.to(device=jacobian.device, dtype=jacobian.dtype, copy=True)
+        # The correction of g_i towards g_j is invariant to g_j's scale and linear in g_i's, so
+        # the rows are divided by their largest |entry| and scaled back at the end: products of
+        # extreme norms (1e20 in float32) neither overflow nor underflow, and ``eps`` acts on
+        # unit-scale rows whatever the scale of the losses.
+        scales = jacobian.abs().amax(dim=1, keepdim=True) if jacobian.shape[1] else jacobian.new_ones(num_tasks, 1)
+        scales = torch.where(scales > 0, scales, torch.ones_like(scales))
+        jacobian = jacobian / scales
 
         def block_sum(values: torch.Tensor) -> torch.Tensor:
             return jacobian.new_zeros(num_blocks).index_add_(0, index, values)
@@ -141,6 +149,7 @@ class GradVac(Aggregator):
                 corrected[i] = row + weight[index] * other
                 targets[:, i, j] = (1 - self.beta) * target + self.beta * phi
         self.targets = targets
+        corrected = corrected * scales
         return Aggregation(direction=corrected.sum(0), task_gradients=corrected)
 
     def reset(self) -> None:

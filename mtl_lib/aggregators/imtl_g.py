@@ -9,8 +9,10 @@ TorchJD's IMTLG, which generalises it to linearly dependent gradients, Quinton &
 
     v = G⁺ n,   α = v / Σ_k v_k.
 
+When the unit gradients are linearly independent we compute it as D⁻¹C⁻¹1 (G = DCD, D the
+gradient norms, C their cosines), which stays exact when the norms span 1e-20..1e20; otherwise
 G⁺ is a pseudo-inverse computed in float64 with singular values below ``rcond`` · σ_max treated as
-zero; ``rcond`` defaults to K · eps(dtype of G), which is torch.linalg.pinv's default in G's own
+zero; ``rcond`` defaults to K · eps(dtype of the gradients; G itself is held in float64), which is torch.linalg.pinv's default in G's own
 dtype, so we match TorchJD while computing in double precision. Singular cases stay finite: a zero
 gradient gets weight 0 (n_k = 0 and its row of G⁺ vanishes), and when |Σ v| ≤ 1e-12 · Σ|v| — e.g.
 exactly opposite gradients, where n is orthogonal to the range of G — no direction has equal,
@@ -39,15 +41,35 @@ class IMTLG(GramianWeightedAggregator):
     def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:
         k = gram.shape[0]
         g = solver_copy(gram)
-        rcond = self.rcond if self.rcond is not None else k * torch.finfo(gram.dtype).eps
+        rcond = self.rcond if self.rcond is not None else k * self.eps_for(gram)
         norms = g.diagonal().clamp(min=0.0).sqrt()
-        v = torch.linalg.pinv(g, rtol=rcond, hermitian=True) @ norms
+        v = self._solve_scaled(g, norms, rcond)
+        if v is None:
+            v = torch.linalg.pinv(g, rtol=rcond, hermitian=True) @ norms
         total = v.sum()
         if abs(float(total)) <= 1e-12 * float(v.abs().sum()) or float(v.abs().sum()) == 0.0:
             weights = torch.zeros_like(v)
         else:
             weights = v * (k / total)
         return weights.to(device=gram.device, dtype=gram.dtype)
+
+    @staticmethod
+    def _solve_scaled(g: torch.Tensor, norms: torch.Tensor, rcond: float) -> torch.Tensor | None:
+        """G⁺n through the cosine matrix: with G = DCD on the non-zero gradients (D = diag ‖g_k‖),
+        G⁻¹n = D⁻¹C⁻¹1. C has unit diagonal whatever the gradients' scales, so norms of 1e-20 and
+        1e20 in one problem do not make it singular in floating point. ``None`` when C itself is
+        rank-deficient (parallel gradients): then the pseudo-inverse of G decides, as in TorchJD."""
+        alive = torch.nonzero(norms > 0).flatten()
+        if alive.numel() == 0:
+            return None
+        sub = norms[alive]
+        cosines = g[alive][:, alive] / (sub[:, None] * sub[None, :])
+        eigenvalues = torch.linalg.eigvalsh(cosines)
+        if float(eigenvalues.min()) <= rcond * float(eigenvalues.max()):
+            return None
+        v = torch.zeros_like(norms)
+        v[alive] = torch.linalg.solve(cosines, torch.ones_like(sub)) / sub
+        return v
 
     def __repr__(self) -> str:
         return f"IMTLG(rcond={self.rcond})"

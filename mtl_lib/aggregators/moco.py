@@ -42,7 +42,8 @@ from typing import Any
 
 import torch
 
-from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, Aggregator
+from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, Aggregator, gram_matrix
+from mtl_lib.core.errors import NonFiniteError
 
 NORMALIZATIONS = ("none", "unit", "loss")
 PROJECTIONS = ("simplex", "softmax")
@@ -52,6 +53,10 @@ def project_to_simplex(vector: torch.Tensor) -> torch.Tensor:
     """Euclidean projection onto {λ : λ ≥ 0, Σλ = 1} (sort-based, Held et al. 1974 /
     Duchi et al. 2008), done with tensor ops on the vector's device (no host sync)."""
     num = vector.numel()
+    # The projection is invariant to adding a constant to every entry. Shifting the largest entry
+    # to 0 keeps the arithmetic exact-ish when the entries are huge (a step of γ·(YYᵀ)λ with
+    # gradient norms ~1e20): otherwise v − (v_max − 1) rounds to 0 and every weight vanishes.
+    vector = vector - vector.max()
     ordered, _ = torch.sort(vector, descending=True)
     cumulative = ordered.cumsum(0) - 1
     ranks = torch.arange(1, num + 1, device=vector.device, dtype=vector.dtype)
@@ -65,6 +70,9 @@ def project_to_simplex(vector: torch.Tensor) -> torch.Tensor:
 @AGGREGATORS.register("moco")
 class MoCo(Aggregator):
     """Tracked gradients + one projected-gradient step on the MGDA weights per iteration."""
+
+    # γ_t (YYᵀ)λ is quadratic in the gradients' scale: no power law relates d(sJ) to d(J).
+    scale_equivariance = None
 
     def __init__(
         self,
@@ -99,7 +107,9 @@ class MoCo(Aggregator):
     def _normalise(self, jacobian: torch.Tensor) -> torch.Tensor:
         if self.normalization == "none":
             return jacobian
-        unit = jacobian / (jacobian.norm(dim=1, keepdim=True) + self.eps)
+        # Row norms via the row-scaled Gram matrix: a float32 norm overflows above ~1e19.
+        norms = gram_matrix(jacobian).diagonal().sqrt().to(jacobian.device, jacobian.dtype).unsqueeze(1)
+        unit = jacobian / (norms + self.eps)
         if self.normalization == "unit":
             return unit
         if self._losses is None:
@@ -128,13 +138,24 @@ class MoCo(Aggregator):
         gamma_t = self.gamma / self.step**self.gamma_sigma
         tracked = self.tracked.to(jacobian)
         tracked = tracked - beta_t * (tracked - observed)
-        weights = self.weights.to(jacobian)
-        # (K, K) system: tiny, stays on the Jacobian's device.
-        regularised = tracked @ tracked.T + self.rho * torch.eye(num_tasks, device=jacobian.device, dtype=jacobian.dtype)
+        # (K, K) system in float64 (row-scaled Gram: YYᵀ would overflow float32 for norms ~1e20);
+        # tiny, stays on the Jacobian's device.
+        gram = gram_matrix(tracked)
+        weights = self.weights.to(device=gram.device, dtype=torch.float64)
+        regularised = gram + self.rho * torch.eye(num_tasks, device=gram.device, dtype=torch.float64)
         step = weights - gamma_t * (regularised @ weights)
         weights = project_to_simplex(step) if self.projection == "simplex" else torch.softmax(step, 0)
-        self.tracked, self.weights = tracked, weights
-        return Aggregation(direction=num_tasks * (weights @ tracked))
+        direction = num_tasks * (weights.to(device=jacobian.device, dtype=jacobian.dtype) @ tracked)
+        if not bool(torch.isfinite(direction).all() & torch.isfinite(weights).all()):
+            # Validate before committing, so a failed step leaves the running estimates intact.
+            self.step -= 1
+            raise NonFiniteError(
+                f"MoCo: the tracked gradients or weights became non-finite at step {self.step + 1} "
+                "from a finite Jacobian (overflow); the running estimates were left unchanged",
+                quantity="direction",
+            )
+        self.tracked, self.weights = tracked, weights.to(device=jacobian.device, dtype=jacobian.dtype)
+        return Aggregation(direction=direction)
 
     def reset(self) -> None:
         self.step = 0

@@ -9,15 +9,19 @@ so that every task's directional derivative is g_kᵀd = 1/α_k. This α is the 
 the strictly convex F(α) = ½ αᵀGα − Σ_k log α_k (∇F = Gα − 1/α), which we minimise by Newton's
 method with a backtracking line search that keeps α > 0 (F is self-concordant, so damped Newton
 converges globally and quadratically near the solution). It runs on a float64 CPU copy of the
-K×K matrix scaled to unit largest diagonal, starting from α_k = 1/√(K·G_kk) (exact for identical
+K×K matrix of the gradients' cosines (see "Scales" below), starting from α_k = 1/√(K·G_kk) (exact for identical
 gradients), and stops when max_k |α_k(Gα)_k − 1| ≤ ``tol`` = 1e-10; otherwise it warns with
 ConvergenceWarning, increments ``failures`` and returns its last iterate. The authors (and
 TorchJD) instead run 20 steps of a concave-convex procedure with cvxpy/ECOS and stop when
 ‖Gα − 1/α‖ < 1e-3, which only approximates the same α; we need neither cvxpy nor ECOS.
 
 Degenerate cases. A task with a zero gradient cannot satisfy α_k·0 = 1 and contributes nothing
-whatever its weight: it gets α_k = 0 and the system is solved for the others (a gradient counts
-as zero when ‖g_k‖ ≤ eps(dtype)·max_j ‖g_j‖). When 0 lies in the convex cone of the gradients
+whatever its weight: it gets α_k = 0 and the system is solved for the others (only an exactly
+zero gradient counts as zero: the method gives every task the same bargaining power whatever
+its scale). Scales: with G = DCD (D = diag ‖g_k‖, C the cosines) the solution is α = D⁻¹β with
+β ⊙ (Cβ) = 1, so we solve on C, whose unit diagonal keeps gradient norms of 1e-20 and 1e20 in
+one problem as well conditioned as their angles; d = Σ β_k g_k/‖g_k‖ depends on the angles
+only. When 0 lies in the convex cone of the gradients
 (e.g. exactly opposite gradients: a Pareto-stationary point) the system has no solution, F is
 unbounded below and Newton's iterates grow along the cone: that is reported as non-convergence
 (warning) and the last, finite, iterate is returned.
@@ -43,6 +47,7 @@ import torch
 
 from mtl_lib.aggregators._linalg import solver_copy, warn_not_converged
 from mtl_lib.aggregators.base import AGGREGATORS, GramianWeightedAggregator
+from mtl_lib.core.errors import NonFiniteError
 
 # On the unit-scale G, α_k > 1e6 means task k's directional derivative 1/α_k is below 1e-6 of the
 # largest gradient norm: the iterates are running off along the cone of a (numerically)
@@ -107,6 +112,9 @@ def nash_weights(gram: torch.Tensor, tol: float, max_iters: int) -> tuple[torch.
 class NashMTL(GramianWeightedAggregator):
     """Nash bargaining solution of the tasks; see the module docstring for formula and defaults."""
 
+    # The bargaining solution is invariant to each task's scale (G → DGD gives α → D⁻¹α).
+    scale_equivariance = 0
+
     def __init__(
         self,
         max_norm: float = 1.0,
@@ -130,40 +138,48 @@ class NashMTL(GramianWeightedAggregator):
         """The unclipped bargaining weights α for a Gram matrix (float64 CPU result)."""
         g = solver_copy(gram)
         k = g.shape[0]
-        diagonal = g.diagonal().clamp(min=0.0)
-        largest = float(diagonal.max())
+        norms = g.diagonal().clamp(min=0.0).sqrt()
         alpha = torch.zeros(k, dtype=torch.float64)
+        largest = float(norms.max())
         if largest <= 0.0:
             return alpha
-        eps = torch.finfo(gram.dtype).eps
-        alive = diagonal > (eps**2) * largest  # ‖g_k‖ > eps·max‖g_j‖
+        alive = norms > 0.0
         index = torch.nonzero(alive).flatten()
-        sub = g[index][:, index] / largest
-        sub_alpha, converged, self.last_iterations = nash_weights(sub, self.tol, self.max_iters)
+        # Solve on the unit gradients' Gram matrix (the cosines): with G = DCD, D = diag(‖g_k‖),
+        # α = D⁻¹β where β solves β ⊙ (Cβ) = 1. C has unit diagonal whatever the gradients'
+        # scales, so norms of 1e-20 and 1e20 together stay as well conditioned as the angles.
+        sub_norms = norms[index]
+        cosines = g[index][:, index] / (sub_norms[:, None] * sub_norms[None, :])
+        beta, converged, iterations = nash_weights(cosines, self.tol, self.max_iters)
+        if not bool(torch.isfinite(beta).all()):
+            raise NonFiniteError(
+                "NashMTL: the bargaining solver produced non-finite weights; the cached weights "
+                "were left unchanged",
+                quantity="weights",
+            )
+        self.last_iterations = iterations
         if not converged:
             warn_not_converged(
                 self,
                 f"Newton did not reach tol={self.tol} in {self.max_iters} iterations "
                 "(no bargaining solution: the tasks' gradients are Pareto-stationary or nearly so)",
             )
-        # Undo the scaling: α for G/s is √s times α for G.
-        alpha[index] = sub_alpha / math.sqrt(largest)
+        alpha[index] = beta / sub_norms
         return alpha
 
     def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:
         k = gram.shape[0]
-        if (
-            self.alpha is None
-            or self.alpha.numel() != k
-            or self.step % self.update_weights_every == 0
-        ):
-            self.alpha = self.solve(gram)
-        self.step += 1
-        alpha = self.alpha
+        solved = self.alpha
+        if solved is None or solved.numel() != k or self.step % self.update_weights_every == 0:
+            # Into a local first: only a successful solve replaces the cached weights.
+            solved = self.solve(gram)
+        alpha = solved
         if self.max_norm > 0:
             norm = math.sqrt(max(float(alpha @ solver_copy(gram) @ alpha), 0.0))
             if norm > self.max_norm:
                 alpha = alpha * (self.max_norm / norm)
+        self.alpha = solved
+        self.step += 1
         return alpha.to(device=gram.device, dtype=gram.dtype)
 
     def reset(self) -> None:

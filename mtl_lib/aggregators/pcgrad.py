@@ -33,19 +33,25 @@ class PCGrad(Aggregator):
 
     def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
         num_tasks = jacobian.shape[0]
-        gram = jacobian @ jacobian.T
-        squared_norms = gram.diagonal()
+        # Projecting g_i onto g_j does not depend on g_j's scale and is linear in g_i's, so the
+        # rows are divided by their largest |entry| first and the results scaled back: the
+        # products below then neither overflow (norms ~1e20 in float32) nor underflow.
+        scales = jacobian.abs().amax(dim=1, keepdim=True) if jacobian.shape[1] else jacobian.new_ones(num_tasks, 1)
+        scales = torch.where(scales > 0, scales, torch.ones_like(scales))
+        unit = jacobian / scales
+        squared_norms = (unit * unit).sum(1)
         # A zero gradient cannot be projected onto; its projection coefficient is 0.
         safe_norms = torch.where(squared_norms > 0, squared_norms, torch.ones_like(squared_norms))
-        projected = jacobian.clone()
+        projected = unit.clone()
         for i in range(num_tasks):
             order = torch.randperm(num_tasks, generator=self.generator).tolist()
             for j in order:
                 if j == i:
                     continue
                 # Branch-free (no host sync on GPU): the coefficient is 0 unless they conflict.
-                dot = projected[i] @ jacobian[j]
-                projected[i] = projected[i] - torch.clamp(dot, max=0.0) / safe_norms[j] * jacobian[j]
+                dot = projected[i] @ unit[j]
+                projected[i] = projected[i] - torch.clamp(dot, max=0.0) / safe_norms[j] * unit[j]
+        projected = projected * scales
         return Aggregation(direction=projected.sum(0), task_gradients=projected)
 
     def reset(self) -> None:

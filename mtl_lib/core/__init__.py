@@ -2,9 +2,15 @@
 
 Tasks, the multi-task model protocol, the per-task Jacobian helpers, name registries and the
 one plugin mechanism, the schedule-hook protocol, the optimizer registry, run-size profiles,
-device choice and seeding.
+device choice and seeding, and the non-finite-value error every layer raises.
 """
 
+from mtl_lib.core.errors import (
+    NonFiniteError,
+    NonFiniteStepWarning,
+    nonfinite_rows,
+    require_finite_rows,
+)
 from mtl_lib.core.hooks import Callback
 from mtl_lib.core.jacobian import (
     GRANULARITIES,
@@ -31,6 +37,8 @@ __all__ = [
     "Loss",
     "Metric",
     "MultiTaskModel",
+    "NonFiniteError",
+    "NonFiniteStepWarning",
     "Registry",
     "Task",
     "UnknownNameError",
@@ -41,7 +49,9 @@ __all__ = [
     "consumes_task_gradients",
     "flatten_rows",
     "import_submodules",
+    "nonfinite_rows",
     "parameter_blocks",
+    "require_finite_rows",
     "resolve_device",
     "seed_everything",
     "select",

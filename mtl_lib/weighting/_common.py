@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from mtl_lib.core.errors import require_finite_rows
+
 
 def lazy_task_parameter(num_tasks: int | None, init: float) -> nn.Parameter:
     """A ``(K,)`` parameter filled with ``init``, or an uninitialised one when K is unknown."""
@@ -62,6 +64,10 @@ def gradient_split_terms(objective: Callable[[torch.Tensor], torch.Tensor], loss
         point = losses.detach().requires_grad_(True)
         value = objective(point)
         (slope,) = torch.autograd.grad(value, point)
+    # A slope beyond the dtype's range (e.g. STCH's 1/(L + n·eps) at a zero loss in float32) is
+    # capped at the largest finite value: inf here would make the terms inf·0 = NaN.
+    limit = torch.finfo(slope.dtype).max / (4 * max(losses.shape[0], 1))
+    slope = torch.nan_to_num(slope, nan=0.0, posinf=limit, neginf=-limit)
     offset = (value.detach() - slope @ point.detach()) / losses.shape[0]
     return slope * losses + offset
 
@@ -72,3 +78,33 @@ def epoch_mean_losses(trainer: Any, record: dict[str, Any], like: torch.Tensor |
     if like is None:
         return torch.tensor(values, dtype=torch.float64)
     return torch.tensor(values, device=like.device, dtype=like.dtype)
+
+
+def require_finite_history(owner: object, values: torch.Tensor) -> torch.Tensor:
+    """Check epoch-mean losses before they enter a history (DWA, STCH): a NaN there would set
+    every later epoch's weights to NaN. Returns them as a float64 CPU vector."""
+    current = torch.as_tensor(values, dtype=torch.float64).detach().cpu().reshape(-1)
+    require_finite_rows(
+        current,
+        "epoch-mean losses",
+        owner=type(owner).__name__,
+        advice="The history was left unchanged. An epoch whose every batch diverged has no mean "
+        "loss: lower the learning rate or check the data.",
+    )
+    return current
+
+
+def require_positive(owner: object, losses: torch.Tensor, why: str, *, allow_zero: bool = False) -> None:
+    """Raise ``ValueError`` naming the tasks whose loss is < 0 (or <= 0 unless ``allow_zero``)
+    where the formula needs positive losses. One K-element reduction and host sync."""
+    detached = losses.detach()
+    invalid = detached < 0 if allow_zero else detached <= 0
+    if not bool(invalid.any()):
+        return
+    bad = torch.nonzero(invalid.reshape(-1)).flatten().tolist()
+    if bad:
+        values = [float(losses.detach().reshape(-1)[k]) for k in bad]
+        raise ValueError(
+            f"{type(owner).__name__}: {why}; got loss(es) {values} for task(s) {bad}. Shift the "
+            "loss to be positive (e.g. add a constant lower bound) or pick another weighting."
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mtl_lib.core.errors import require_finite_rows
 from mtl_lib.core.registry import Registry
 
 
@@ -17,6 +18,9 @@ class LossWeighting(nn.Module):
     optimizer asks for one. A method with learnable weights (UW) registers them as parameters
     of this module; the engine hands those to the optimizer.
 
+    Calling it checks that every loss is finite (:class:`~mtl_lib.core.errors.NonFiniteError`,
+    naming the task) before ``forward`` runs.
+
     Subclasses may also implement the engine's schedule hooks (``on_epoch_start``,
     ``on_epoch_end``, ``on_phase_start``) to keep a loss history (DWA, STCH warm-up).
     """
@@ -26,6 +30,19 @@ class LossWeighting(nn.Module):
     #: that needs gradients of only a few parameters, like GradNorm on the last shared layer,
     #: is cheaper computing them itself from the model it receives at ``on_train_start``.)
     needs_task_gradients: bool = False
+
+    def __call__(self, losses: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        # Once here for every method, before ``forward`` can touch any state (GradNorm's weights
+        # and their Adam, STCH's ideal point): a NaN loss would otherwise poison it for good.
+        # One K-element reduction and one host synchronisation.
+        require_finite_rows(
+            losses,
+            "losses",
+            owner=type(self).__name__,
+            advice="Lower the learning rate, check the batch for NaN/inf inputs or targets, or "
+            "train with Trainer(..., nonfinite='skip').",
+        )
+        return super().__call__(losses, *args, **kwargs)
 
     def forward(self, losses: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

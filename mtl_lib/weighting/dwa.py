@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from mtl_lib.weighting._common import epoch_mean_losses
+from mtl_lib.weighting._common import epoch_mean_losses, require_finite_history
 from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 
 # A loss that reached exactly 0 would make the ratio infinite and the softmax NaN.
@@ -67,7 +67,7 @@ class DWA(LossWeighting):
 
     def end_epoch(self, mean_losses: torch.Tensor) -> None:
         """Record one epoch's mean training losses (``(K,)``); the next epoch's weights use them."""
-        current = torch.as_tensor(mean_losses, dtype=torch.float64).detach().cpu().reshape(-1)
+        current = require_finite_history(self, mean_losses)  # before the history changes
         self.before_previous, self.previous = self.previous, current
         self.epochs_seen += 1
 

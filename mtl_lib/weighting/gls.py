@@ -21,15 +21,21 @@ so Σ_k term_k = c·G in value, its gradient is c·∇G, and the per-task row an
 w_k ∇L_k: a task with a small loss gets a large weight (GLS's implicit re-weighting, since
 ∇ log L_k = ∇L_k / L_k). Every term has the same value c·G/K.
 
-G is computed as exp(mean log L) with the losses clamped to ``eps`` (default 1e-12, ours) so a
-zero loss gives finite weights instead of 0/0.
+G is computed as exp(mean log L) with the losses clamped to ``eps`` so a zero loss gives finite
+weights instead of 0/0. ``eps=None`` (default) uses the smallest normal number of the losses'
+dtype (1.2e-38 in float32), so losses of any positive size keep their exact gradient (a larger
+clamp, e.g. 1e-12, would freeze every task whose loss fell below it). The geometric mean is
+defined for non-negative losses only: a negative loss is an error naming the task (its log is
+undefined, and clamping it would silently drop the task). For losses with a known lower bound
+−b < 0 (e.g. the CAGrad toy's objectives, which lie above −20) pass ``shift=b``: GLS then uses the
+geometric mean of L_k + b (default ``shift=0``, the paper's form).
 """
 
 from __future__ import annotations
 
 import torch
 
-from mtl_lib.weighting._common import gradient_split_terms
+from mtl_lib.weighting._common import gradient_split_terms, require_positive
 from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 
 
@@ -37,18 +43,28 @@ from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 class GLS(LossWeighting):
     """Geometric mean of the task losses (× K by default), split into per-task terms."""
 
-    def __init__(self, sum_scale: bool = True, eps: float = 1e-12) -> None:
+    def __init__(
+        self, sum_scale: bool = True, eps: float | None = None, shift: float = 0.0
+    ) -> None:
         super().__init__()
         self.sum_scale = bool(sum_scale)
-        self.eps = float(eps)
+        self.eps = None if eps is None else float(eps)
+        self.shift = float(shift)
 
     def objective(self, losses: torch.Tensor) -> torch.Tensor:
-        """c · (Π_k L_k)^{1/K} as one scalar (c = K with ``sum_scale``, else 1)."""
+        """c · (Π_k (L_k + shift))^{1/K} as one scalar (c = K with ``sum_scale``, else 1)."""
         scale = losses.shape[0] if self.sum_scale else 1.0
-        return scale * torch.exp(torch.log(losses.clamp_min(self.eps)).mean())
+        eps = torch.finfo(losses.dtype).tiny if self.eps is None else self.eps
+        return scale * torch.exp(torch.log((losses + self.shift).clamp_min(eps)).mean())
 
     def forward(self, losses: torch.Tensor) -> torch.Tensor:
+        require_positive(
+            self,
+            losses + self.shift,
+            f"the geometric mean needs losses + shift >= 0 (shift={self.shift})",
+            allow_zero=True,
+        )
         return gradient_split_terms(self.objective, losses)
 
     def extra_repr(self) -> str:
-        return f"sum_scale={self.sum_scale}, eps={self.eps}"
+        return f"sum_scale={self.sum_scale}, eps={self.eps}, shift={self.shift}"

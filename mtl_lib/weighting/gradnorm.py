@@ -43,6 +43,7 @@ from typing import Any
 
 import torch
 
+from mtl_lib.core.errors import require_finite_rows
 from mtl_lib.core.jacobian import task_jacobians
 from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 
@@ -132,7 +133,15 @@ class GradNorm(LossWeighting):
         assert self._weights is not None and self._optimizer is not None
         num_tasks = losses.shape[0]
         (per_task,) = task_jacobians(losses, [layer], retain_graph=True)
-        unweighted_norms = per_task.reshape(num_tasks, -1).norm(dim=1).to(self._weights.dtype)
+        # Checked before anything changes, so a failed step leaves the weights and their Adam state
+        # as they were. Norms are taken in float64: a float32 norm overflows above ~1e19.
+        require_finite_rows(
+            per_task.reshape(num_tasks, -1),
+            "gradients of the last shared layer",
+            owner="GradNorm",
+            advice="Lower the learning rate or check the batch.",
+        )
+        unweighted_norms = per_task.reshape(num_tasks, -1).double().norm(dim=1).to(self._weights.dtype)
         detached = losses.detach()
         if self.initial_losses is None:
             self.initial_losses = detached.clone()

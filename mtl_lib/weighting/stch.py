@@ -38,6 +38,21 @@ Terms: the objective Φ(L) is not a sum over tasks, so it is split by its gradie
 (detached), so Σ_k term_k has Φ's value and gradient, and an aggregator sees task k's row as
 g_k ∇L_k. During warm-up the terms are log L_k (or L_k) themselves.
 
+Negative losses (the formula's assumptions). The Tchebycheff scalarization measures each
+objective from the ideal point z, f_k − z_k, with f normalised by a positive nadir n; the
+authors' log form f_k = log(L_k/n_k) is defined only for L_k > 0 (their ``+ 1e-20`` keeps a zero
+loss finite). A negative loss would make log(L + eps) NaN, and dividing by a negative nadir
+would flip the sign of ∂Φ/∂L_k, i.e. turn that task's descent into ascent. We neither shift nor
+clamp silently (a shift changes the weights, a clamp drops the task); instead:
+- ``log_losses=True`` (default): a negative loss is a ``ValueError`` naming the task, in the
+  warm-up and after it;
+- ``log_losses=False``: negative losses are fine (the weights ∂Φ/∂f_k are a softmax, so positive,
+  and f − z may be negative), but the nadir (mean warm-up loss) must be positive: a task whose
+  warm-up mean is <= 0 is a ``ValueError`` when the nadir is fixed.
+If your losses can be negative but have a known lower bound −b (e.g. the CAGrad toy's objectives,
+which lie above −20), pass ``shift=b``: every loss is then measured from that bound, L_k + b,
+in the warm-up, the nadir and the scalarization alike (default ``shift=0``, the authors' form).
+
 Epochs are counted by this object (``on_epoch_end`` from the trainer, or :meth:`end_epoch`
 when used alone), not read from the trainer, so ``reset()`` restarts the warm-up.
 """
@@ -49,7 +64,12 @@ from typing import Any
 
 import torch
 
-from mtl_lib.weighting._common import epoch_mean_losses, gradient_split_terms
+from mtl_lib.weighting._common import (
+    epoch_mean_losses,
+    gradient_split_terms,
+    require_finite_history,
+    require_positive,
+)
 from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 
 
@@ -67,6 +87,7 @@ class STCH(LossWeighting):
         preference: Sequence[float] | torch.Tensor | None = None,
         sum_scale: bool = True,
         eps: float = 1e-20,
+        shift: float = 0.0,
     ) -> None:
         super().__init__()
         if mu <= 0:
@@ -86,6 +107,7 @@ class STCH(LossWeighting):
         self.sum_scale = bool(sum_scale)
         # The authors add 1e-20 inside the log; it also keeps a zero loss finite.
         self.eps = float(eps)
+        self.shift = float(shift)
         self.reset()
 
     def reset(self) -> None:
@@ -120,6 +142,13 @@ class STCH(LossWeighting):
         return scale * self.mu * torch.logsumexp(shifted / self.mu, dim=0)
 
     def forward(self, losses: torch.Tensor) -> torch.Tensor:
+        if self.shift:
+            losses = losses + self.shift  # measured from the known lower bound −shift
+        if self.log_losses:
+            # log(L + eps) is NaN for L < 0, and its slope 1/L would flip the task's gradient.
+            require_positive(
+                self, losses, f"log-normalised losses need L + shift >= 0 (shift={self.shift})", allow_zero=True
+            )
         if self.in_warmup:
             return torch.log(losses + self.eps) if self.log_losses else losses
         if self.nadir is not None and self.nadir.numel() != losses.numel():
@@ -133,14 +162,20 @@ class STCH(LossWeighting):
     def end_epoch(self, mean_losses: torch.Tensor) -> None:
         """Record one epoch's mean training losses (``(K,)``); after the last warm-up epoch the
         nadir vector is fixed from the last ``nadir_epochs`` of them."""
+        current = require_finite_history(self, mean_losses) + self.shift  # before any state changes
+        nadir_sum, nadir_count = self.nadir_sum, self.nadir_count
         if self.in_warmup and self.epochs_seen >= self.warmup_epochs - self.nadir_epochs:
-            current = torch.as_tensor(mean_losses, dtype=torch.float64).detach().cpu().reshape(-1)
-            self.nadir_sum = current if self.nadir_sum is None else self.nadir_sum + current
-            self.nadir_count += 1
-        self.epochs_seen += 1
-        if self.epochs_seen == self.warmup_epochs and self.nadir_sum is not None:
+            nadir_sum = current if nadir_sum is None else nadir_sum + current
+            nadir_count += 1
+        nadir = self.nadir
+        if self.epochs_seen + 1 == self.warmup_epochs and nadir_sum is not None:
+            nadir = nadir_sum / nadir_count
+            # Dividing by a negative nadir would flip that task's gradient (see module docstring).
+            require_positive(self, nadir, "the nadir (mean warm-up loss) must be >= 0", allow_zero=True)
             # A task at exactly zero loss would divide by zero; eps keeps it finite.
-            self.nadir = (self.nadir_sum / self.nadir_count).clamp_min(self.eps)
+            nadir = nadir.clamp_min(self.eps)
+        self.nadir_sum, self.nadir_count, self.nadir = nadir_sum, nadir_count, nadir
+        self.epochs_seen += 1
 
     def on_epoch_end(self, trainer: Any, epoch: int, record: dict[str, Any]) -> None:
         self.end_epoch(epoch_mean_losses(trainer, record))
@@ -164,5 +199,5 @@ class STCH(LossWeighting):
     def extra_repr(self) -> str:
         return (
             f"mu={self.mu}, warmup_epochs={self.warmup_epochs}, nadir_epochs={self.nadir_epochs}, "
-            f"log_losses={self.log_losses}, ideal={self.ideal!r}, sum_scale={self.sum_scale}"
+            f"log_losses={self.log_losses}, ideal={self.ideal!r}, sum_scale={self.sum_scale}, shift={self.shift}"
         )
