@@ -89,7 +89,9 @@ def load_source_digits() -> tuple[np.ndarray, np.ndarray]:
 def split_pools(labels: np.ndarray, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
     """Stratified split of the source indices into disjoint train/val/test pools."""
     if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
-        raise ValueError(f"split fractions must be three positive numbers summing to 1, got {fractions}")
+        raise ValueError(
+            f"split fractions must be three positive numbers summing to 1, got {fractions}"
+        )
     rng = np.random.default_rng(seed)
     pools: dict[str, list[int]] = {s: [] for s in SPLITS}
     for cls in np.unique(labels):
@@ -103,21 +105,30 @@ def split_pools(labels: np.ndarray, fractions: Sequence[float], seed: int) -> di
 
 
 def compose(
-    left: np.ndarray, right: np.ndarray, canvas: int, left_offset: tuple[int, int], right_offset: tuple[int, int]
+    left: np.ndarray,
+    right: np.ndarray,
+    canvas: int,
+    left_offset: tuple[int, int],
+    right_offset: tuple[int, int],
 ) -> np.ndarray:
     """Place two 8×8 digits at the given (row, col) offsets on a ``canvas``×``canvas`` image and
     combine them by the pixel-wise maximum."""
     image = np.zeros((canvas, canvas), dtype=np.float32)
     for digit, (r, c) in ((left, left_offset), (right, right_offset)):
         if not (0 <= r <= canvas - DIGIT and 0 <= c <= canvas - DIGIT):
-            raise ValueError(f"offset {(r, c)} puts an 8×8 digit outside a {canvas}×{canvas} canvas")
-        np.maximum(image[r : r + DIGIT, c : c + DIGIT], digit, out=image[r : r + DIGIT, c : c + DIGIT])
+            raise ValueError(
+                f"offset {(r, c)} puts an 8×8 digit outside a {canvas}×{canvas} canvas"
+            )
+        np.maximum(
+            image[r : r + DIGIT, c : c + DIGIT], digit, out=image[r : r + DIGIT, c : c + DIGIT]
+        )
     return image
 
 
 def _pairs(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` (left, right) pairs of distinct pool members; each side cycles through shuffled
     copies of the pool, so every source image is used about equally often."""
+
     def stream() -> np.ndarray:
         reps = -(-n // len(pool))
         return np.concatenate([rng.permutation(pool) for _ in range(reps)])[:n]
@@ -146,7 +157,9 @@ def make_multidigits(
     if canvas < DIGIT:
         raise ValueError(f"canvas must be at least {DIGIT} pixels, got {canvas}")
     if not 0 <= max_shift <= canvas - DIGIT:
-        raise ValueError(f"max_shift must be in [0, canvas - 8] = [0, {canvas - DIGIT}], got {max_shift}")
+        raise ValueError(
+            f"max_shift must be in [0, canvas - 8] = [0, {canvas - DIGIT}], got {max_shift}"
+        )
     for name, n in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
         if n < 1:
             raise ValueError(f"{name} must be positive, got {n}")
@@ -159,7 +172,9 @@ def make_multidigits(
         rng = np.random.default_rng([data_seed, index])
         pairs = _pairs(pools[split], n, rng)
         shifts = rng.integers(0, max_shift + 1, size=(n, 2, 2))
-        offsets = np.stack([shifts[:, 0], far - shifts[:, 1]], axis=1)  # left near (0,0), right near (far, far)
+        offsets = np.stack(
+            [shifts[:, 0], far - shifts[:, 1]], axis=1
+        )  # left near (0,0), right near (far, far)
         composite = np.stack([
             compose(images[a], images[b], canvas, tuple(o[0]), tuple(o[1]))
             for (a, b), o in zip(pairs, offsets)
@@ -173,7 +188,12 @@ def make_multidigits(
             sources=torch.from_numpy(pairs),
             offsets=torch.from_numpy(offsets),
         )
-    settings = {"canvas": canvas, "max_shift": max_shift, "data_seed": data_seed, "fractions": tuple(fractions)}
+    settings = {
+        "canvas": canvas,
+        "max_shift": max_shift,
+        "data_seed": data_seed,
+        "fractions": tuple(fractions),
+    }
     return MultiDigits(
         splits=splits, pools=pools, task_names=task_names,
         num_classes=[10, 10] + ([2] if third_task else []), canvas=canvas, settings=settings,

@@ -15,7 +15,7 @@ Options (``RunConfig.problem_kwargs``):
 * ``upsample`` (1): integer factor of nearest-neighbour upsampling, for models that need larger
   inputs;
 * ``rotograd`` (False): wrap the network in RotoGrad (rotations trained by their own optimizer);
-* ``channels`` ((10, 20)), ``hidden`` (50), ``head_hidden`` (50): the network.
+* ``channels`` ((8, 16)), ``hidden`` (50), ``head_hidden`` (50): the network.
 
 Metrics per task: accuracy.
 """
@@ -44,21 +44,35 @@ def multidigits_data(
 ) -> MultiDigits:  # fmt: skip
     """The composites, cached per setting (every run of a sweep shares them)."""
     return make_multidigits(
-        n_train, n_val, n_test, canvas=canvas, max_shift=max_shift, third_task=third_task, data_seed=data_seed
+        n_train,
+        n_val,
+        n_test,
+        canvas=canvas,
+        max_shift=max_shift,
+        third_task=third_task,
+        data_seed=data_seed,
     )
 
 
-def scaled_cross_entropy(prediction: torch.Tensor, target: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+def scaled_cross_entropy(
+    prediction: torch.Tensor, target: torch.Tensor, scale: float = 1.0
+) -> torch.Tensor:
     return scale * nn.functional.cross_entropy(prediction, target)
 
 
-def multidigits_tasks(task_names: Sequence[str], loss_scales: Sequence[float] | None = None) -> list[Task]:
+def multidigits_tasks(
+    task_names: Sequence[str], loss_scales: Sequence[float] | None = None
+) -> list[Task]:
     scales = [1.0] * len(task_names) if loss_scales is None else [float(s) for s in loss_scales]
     if len(scales) != len(task_names):
         raise ValueError(f"loss_scales has {len(scales)} entries for the tasks {list(task_names)}")
     tasks = []
     for name, scale in zip(task_names, scales):
-        loss = nn.functional.cross_entropy if scale == 1.0 else functools.partial(scaled_cross_entropy, scale=scale)
+        loss = (
+            nn.functional.cross_entropy
+            if scale == 1.0
+            else functools.partial(scaled_cross_entropy, scale=scale)
+        )
         tasks.append(Task(name, loss, {"acc": metrics.accuracy}, {"acc": True}))
     return tasks
 
@@ -80,7 +94,7 @@ def multidigits_problem(
     eval_split: str = "test",
     upsample: int = 1,
     rotograd: bool = False,
-    channels: Sequence[int] = (10, 20),
+    channels: Sequence[int] = (8, 16),
     hidden: int = 50,
     head_hidden: int = 50,
     **unknown: Any,

@@ -132,7 +132,9 @@ def methods(profile: str = "quick") -> list[Method]:
             # STCH's default warm-up (5 epochs) is longer than the quick runs; keep its
             # warm-up → nadir → smoothed-Tchebycheff sequence within the budget
             kwargs = {"warmup_epochs": max(1, epochs // 4), "nadir_epochs": 1}
-        out.append(Method(name, _label(name), "weighting", {"weighting": name, "weighting_kwargs": kwargs}))
+        out.append(
+            Method(name, _label(name), "weighting", {"weighting": name, "weighting_kwargs": kwargs})
+        )
     for name in AGGREGATORS.names():
         if name not in SKIPPED:
             out.append(Method(name, _label(name), "aggregator", {"aggregator": name}))
@@ -141,11 +143,17 @@ def methods(profile: str = "quick") -> list[Method]:
     bases = sorted({n.split("_", 1)[1] for n in task_aware})
     for base in bases:
         if base != "adam":
-            out.append(Method(f"ew_{base}", f"EW · {_label(base)}", "baseline", {"optimizer": base}))
+            out.append(
+                Method(f"ew_{base}", f"EW · {_label(base)}", "baseline", {"optimizer": base})
+            )
     for name in task_aware:
         base = name.split("_", 1)[1]
         reference = EW if base == "adam" else f"EW · {_label(base)}"
-        out.append(Method(name, _optimizer_label(name), "optimizer", {"optimizer": name}, reference=reference))
+        out.append(
+            Method(
+                name, _optimizer_label(name), "optimizer", {"optimizer": name}, reference=reference
+            )
+        )
     return out
 
 
@@ -165,10 +173,14 @@ def _config(profile: str, method: Method, seed: int, device: str, *, lr: float |
     )  # fmt: skip
 
 
-def configs(profile: str, device: str = "auto", only: Sequence[str] | None = None) -> list[RunConfig]:
+def configs(
+    profile: str, device: str = "auto", only: Sequence[str] | None = None
+) -> list[RunConfig]:
     """The main benchmark: every method × every seed, evaluated on the test split."""
     chosen = [m for m in methods(profile) if only is None or m.key in only]
-    return [_config(profile, m, seed, device) for m in chosen for seed in settings(profile)["seeds"]]
+    return [
+        _config(profile, m, seed, device) for m in chosen for seed in settings(profile)["seeds"]
+    ]
 
 
 # ------------------------------------------------------------------------------ tuned EW
@@ -193,7 +205,12 @@ def grid_table(grid_records: Sequence[dict[str, Any]]) -> pd.DataFrame:
          "val accuracy": _mean_accuracy(r)}
         for r in grid_records
     ]  # fmt: skip
-    table = pd.DataFrame(rows).groupby(["lr", "weight_decay"])["val accuracy"].mean().unstack("weight_decay")
+    table = (
+        pd.DataFrame(rows)
+        .groupby(["lr", "weight_decay"])["val accuracy"]
+        .mean()
+        .unstack("weight_decay")
+    )
     table.columns = [f"wd={c:g}" for c in table.columns]
     table.index = [f"lr={i:g}" for i in table.index]
     return table.round(4)
@@ -213,7 +230,15 @@ def tuned_configs(profile: str, choice: dict[str, float], device: str = "auto") 
     """The chosen EW setting re-run on the test split with every seed."""
     ew = methods(profile)[0]
     return [
-        _config(profile, ew, seed, device, lr=choice["lr"], weight_decay=choice["weight_decay"], label=TUNED_EW)
+        _config(
+            profile,
+            ew,
+            seed,
+            device,
+            lr=choice["lr"],
+            weight_decay=choice["weight_decay"],
+            label=TUNED_EW,
+        )
         for seed in settings(profile)["seeds"]
     ]
 
@@ -223,7 +248,9 @@ def accuracy_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per run: method, seed, and each task's final test accuracy."""
     final = final_frame(records)
     final = final[final["metric"] == "acc"]
-    return final.pivot_table(index=["method", "seed"], columns="task", values="value", sort=False).reset_index()
+    return final.pivot_table(
+        index=["method", "seed"], columns="task", values="value", sort=False
+    ).reset_index()
 
 
 def delta_m(frame: pd.DataFrame, method: str, reference: str) -> list[float]:
@@ -232,12 +259,15 @@ def delta_m(frame: pd.DataFrame, method: str, reference: str) -> list[float]:
     mine = frame[frame["method"] == method].set_index("seed")
     ref = frame[frame["method"] == reference].set_index("seed")
     seeds = sorted(set(mine.index) & set(ref.index))
-    return [100 * float(np.mean([(mine.at[s, t] - ref.at[s, t]) / ref.at[s, t] for t in TASKS])) for s in seeds]
+    return [
+        100 * float(np.mean([(mine.at[s, t] - ref.at[s, t]) / ref.at[s, t] for t in TASKS]))
+        for s in seeds
+    ]
 
 
 def verdict(values: Sequence[float]) -> str:
-    """"better than <ref>" / "worse" when the 95 % interval excludes 0, otherwise "no detectable
-    difference"; with one seed there is no interval."""
+    """The verdict on per-seed Δm values: "better" or "worse" (than the reference) when the
+    95 % interval excludes 0, otherwise "no detectable difference"; one seed has no interval."""
     if len(values) < 2:
         return "one seed: no interval"
     mean, half = mean_ci95(values)
@@ -303,7 +333,9 @@ def summary_table(records: Sequence[dict[str, Any]], profile: str = "quick") -> 
     return pd.DataFrame(rows).set_index("method")
 
 
-def delta_m_values(records: Sequence[dict[str, Any]], profile: str = "quick", against: str | None = None) -> dict[str, list[float]]:
+def delta_m_values(
+    records: Sequence[dict[str, Any]], profile: str = "quick", against: str | None = None
+) -> dict[str, list[float]]:
     """Per-seed Δm of every method against its reference (or against ``against`` for all)."""
     frame = accuracy_frame(records)
     out = {}
@@ -356,14 +388,23 @@ def plot_delta_m(values: dict[str, list[float]], title: str) -> plt.Figure:
     halves = np.nan_to_num(raw)
     # one seed has no interval: grey, like "no detectable difference"
     colors = [
-        "tab:gray" if math.isnan(r) else "tab:green" if m - h > 0 else "tab:red" if m + h < 0 else "tab:gray"
+        "tab:gray"
+        if math.isnan(r)
+        else "tab:green"
+        if m - h > 0
+        else "tab:red"
+        if m + h < 0
+        else "tab:gray"
         for m, h, r in zip(means, halves, raw)
     ]
     for y, m, h, c in zip(ys, means, halves, colors):
         ax.errorbar(m, y, xerr=h, fmt="o", color=c, capsize=3)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(ys, [k for k, _, _ in items])
-    ax.set_xlabel("Δm (%), mean and 95 % CI over seeds\ngreen: better, red: worse, grey: no detectable difference", fontsize=8)
+    ax.set_xlabel(
+        "Δm (%), mean and 95 % CI over seeds\ngreen: better, red: worse, grey: no detectable difference",
+        fontsize=8,
+    )
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -414,20 +455,40 @@ def plot_rau(frame: pd.DataFrame, task: str = "right") -> plt.Figure:
     parameters in each rAU(task) bucket (mean over seeds)."""
     conditions = list(dict.fromkeys(frame["condition"]))
     buckets = list(dict.fromkeys(frame["bucket"]))
-    fig, axes = plt.subplots(1, len(conditions), figsize=(4.2 * len(conditions) + 1.6, 3.4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(conditions), figsize=(4.2 * len(conditions) + 1.6, 3.4), sharey=True, squeeze=False
+    )
     for ax, condition in zip(axes[0], conditions):
         part = frame[frame["condition"] == condition]
-        table = part.pivot_table(index="method", columns="bucket", values="share", aggfunc="mean", sort=False) * 100
+        table = (
+            part.pivot_table(
+                index="method", columns="bucket", values="share", aggfunc="mean", sort=False
+            )
+            * 100
+        )
         bottom = np.zeros(len(table))
         for bucket, color in zip(buckets, BUCKET_COLORS):
-            ax.bar(range(len(table)), table[bucket].to_numpy(), bottom=bottom, color=color, label=bucket)
+            ax.bar(
+                range(len(table)),
+                table[bucket].to_numpy(),
+                bottom=bottom,
+                color=color,
+                label=bucket,
+            )
             bottom += table[bucket].to_numpy()
         ax.set_xticks(range(len(table)), table.index, rotation=30, ha="right", fontsize=8)
         ax.set_title(condition, fontsize=10)
         ax.set_ylim(0, 100)
     axes[0][0].set_ylabel("% of shared parameters")
     handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles[::-1], names[::-1], title=f"rAU({task})", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.legend(
+        handles[::-1],
+        names[::-1],
+        title=f"rAU({task})",
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        fontsize=8,
+    )
     fig.tight_layout()
     return fig
 
@@ -435,6 +496,7 @@ def plot_rau(frame: pd.DataFrame, task: str = "right") -> plt.Figure:
 def dominance(frame: pd.DataFrame, low: float = 0.2, high: float = 0.8) -> pd.DataFrame:
     """Per condition and method: % of shared parameters dominated by the right digit (rAU > 0.8),
     by the left digit (rAU ≤ 0.2) and balanced (0.4 < rAU ≤ 0.6), mean over seeds."""
+
     def share(part: pd.DataFrame, pick) -> float:
         chosen = part[part["bucket"].map(pick)]
         return 100 * chosen.groupby("seed")["share"].sum().mean() if len(chosen) else 0.0
@@ -455,7 +517,9 @@ def dominance(frame: pd.DataFrame, low: float = 0.2, high: float = 0.8) -> pd.Da
 
 
 # ------------------------------------------------------------------------------ costs
-def paper_estimate(records: Sequence[dict[str, Any]], profile: str = "paper", workers: int = 2) -> dict[str, float]:
+def paper_estimate(
+    records: Sequence[dict[str, Any]], profile: str = "paper", workers: int = 2
+) -> dict[str, float]:
     """Estimated wall time of ``profile``'s sweep from the per-step costs measured in
     ``records`` (same methods; the per-step cost at the same batch size carries over): the
     sum over its runs of steps × the method's median cost per step, divided by ``workers``
@@ -471,13 +535,72 @@ def paper_estimate(records: Sequence[dict[str, Any]], profile: str = "paper", wo
     main = sum(per_method.get(m.label, ew) for m in methods(profile)) * n_seeds * steps_per_run
     grid = len(grid_configs(profile)) * ew * steps_per_run
     tuned = n_seeds * ew * steps_per_run
-    rau = sum(per_method.get(_label(k) if k != "adatask_adam" else "AdaTask-Adam", ew) for k in RAU_METHODS)
+    rau = sum(
+        per_method.get(_label(k) if k != "adatask_adam" else "AdaTask-Adam", ew)
+        for k in RAU_METHODS
+    )
     rau *= len(RAU_CONDITIONS) * len(size["rau_seeds"]) * steps_per_run
     total = main + grid + tuned + rau
     return {
-        "runs": len(methods(profile)) * n_seeds + len(grid_configs(profile)) + n_seeds
+        "runs": len(methods(profile)) * n_seeds
+        + len(grid_configs(profile))
+        + n_seeds
         + len(RAU_METHODS) * len(RAU_CONDITIONS) * len(size["rau_seeds"]),
         "steps per run": steps_per_run,
         "sequential hours": total / 3600,
         f"hours with {workers} workers": total / 3600 / workers,
     }
+
+
+# ------------------------------------------------------------------------------ data
+def data_facts(profile: str) -> dict[str, Any]:
+    """Sizes of the source pools and composite splits, and whether any source image is shared
+    between splits (it must not be)."""
+    from mtl_lib.problems.multidigits import multidigits_data
+
+    data = multidigits_data(**settings(profile)["data"])
+    pools = {k: set(v.tolist()) for k, v in data.pools.items()}
+    used = {k: set(s.sources.flatten().tolist()) for k, s in data.splits.items()}
+    shared = sum(
+        len(used[a] & used[b]) for a, b in (("train", "val"), ("train", "test"), ("val", "test"))
+    )
+    return {
+        "source images per pool": {k: len(v) for k, v in pools.items()},
+        "composites per split": {k: len(s.images) for k, s in data.splits.items()},
+        "source images shared between splits": shared,
+        "every composite uses its own split's pool": all(used[k] <= pools[k] for k in pools),
+    }
+
+
+def plot_samples(profile: str, n: int = 8) -> plt.Figure:
+    """The first ``n`` training composites with their labels."""
+    from mtl_lib.problems.multidigits import multidigits_data
+
+    data = multidigits_data(**settings(profile)["data"])
+    split = data.splits["train"]
+    fig, axes = plt.subplots(1, n, figsize=(1.3 * n, 1.6))
+    for i, ax in enumerate(axes):
+        ax.imshow(split.images[i, 0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(
+            f"L={int(split.labels['left'][i])} R={int(split.labels['right'][i])}", fontsize=9
+        )
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def verdict_sentences(summary: pd.DataFrame) -> list[str]:
+    """One plain sentence per method: its verdict against its reference (and tuned EW)."""
+    out = []
+    for method, row in summary.iterrows():
+        if row["verdict"] == "(reference)":
+            continue
+        text = {
+            "better": f"better than {row['reference']}",
+            "worse": f"worse than {row['reference']}",
+        }.get(row["verdict"], row["verdict"])
+        sentence = f"{method}: {text} (Δm {row['Δm % vs reference']} %)"
+        if "vs tuned EW" in row and isinstance(row["vs tuned EW"], str):
+            sentence += f"; against tuned EW: {row['vs tuned EW']}"
+        out.append(sentence + ".")
+    return out
