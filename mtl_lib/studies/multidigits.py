@@ -7,7 +7,8 @@ composition is ours, the digits are real. Network: a LeNet-style shared encoder 
 per task (:func:`mtl_lib.architectures.lenet.lenet`).
 
 One shared protocol: every method trains the same network from the same initial weights
-(per seed) with the same optimizer, learning rate, batch size, epochs and data order; the
+(per seed) with the same batch size, epochs and data order, and the learning rate of its base
+optimizer, chosen once for EW on the validation split (:func:`choose_base_lrs`) and frozen; the
 methods come from the registries, so a newly registered method joins automatically:
 
 * every loss weighting (``WEIGHTINGS``) with Adam;
@@ -173,56 +174,97 @@ def _config(profile: str, method: Method, seed: int, device: str, *, lr: float |
     )  # fmt: skip
 
 
+def base_optimizer(method: Method) -> str:
+    """The plain optimizer a method runs on (an AdaTask optimizer's base)."""
+    name = method.ingredients.get("optimizer", "adam")
+    return name.split("_", 1)[1] if name.startswith(("adatask_", "ladatask_")) else name
+
+
 def configs(
-    profile: str, device: str = "auto", only: Sequence[str] | None = None
+    profile: str,
+    device: str = "auto",
+    only: Sequence[str] | None = None,
+    base_lrs: dict[str, float] | None = None,
 ) -> list[RunConfig]:
-    """The main benchmark: every method × every seed, evaluated on the test split."""
+    """The main benchmark: every method × every seed, evaluated on the test split. ``base_lrs``
+    (from :func:`choose_base_lrs`) gives each base optimizer's learning rate; without it every
+    method uses the profile's ``lr``."""
     chosen = [m for m in methods(profile) if only is None or m.key in only]
+    size = settings(profile)
     return [
-        _config(profile, m, seed, device) for m in chosen for seed in settings(profile)["seeds"]
+        _config(profile, m, seed, device, lr=(base_lrs or {}).get(base_optimizer(m), size["lr"]))
+        for m in chosen
+        for seed in size["seeds"]
     ]
 
 
 # ------------------------------------------------------------------------------ tuned EW
 def grid_configs(profile: str, device: str = "auto") -> list[RunConfig]:
-    """EW + Adam over the learning-rate × weight-decay grid, scored on the validation split."""
+    """Scored on the validation split: EW + Adam over the learning-rate × weight-decay grid (the
+    tuned-EW search), and EW on each other base optimizer (RMSProp, AdaGrad) over the grid's
+    learning rates without weight decay (to choose that optimizer's learning rate)."""
     size = settings(profile)
-    ew = methods(profile)[0]
-    return [
-        _config(profile, ew, seed, device, lr=lr, weight_decay=wd, eval_split="val", label=f"EW lr={lr:g} wd={wd:g}")
-        for lr in size["grid"]["lr"] for wd in size["grid"]["weight_decay"] for seed in size["grid_seeds"]
-    ]  # fmt: skip
+    bases = {m.label: m for m in methods(profile) if m.kind == "baseline"}
+    out = []
+    for label, ew in bases.items():
+        decays = size["grid"]["weight_decay"] if label == EW else (0.0,)
+        out += [
+            _config(profile, ew, seed, device, lr=lr, weight_decay=wd, eval_split="val",
+                    label=f"{label} lr={lr:g} wd={wd:g}")
+            for lr in size["grid"]["lr"] for wd in decays for seed in size["grid_seeds"]
+        ]  # fmt: skip
+    return out
 
 
 def _mean_accuracy(record: dict[str, Any]) -> float:
     return float(np.mean([record["final"][f"{task}/acc"] for task in TASKS]))
 
 
+def _grid_scores(
+    grid_records: Sequence[dict[str, Any]],
+) -> dict[tuple[str, float, float], list[float]]:
+    scores: dict[tuple[str, float, float], list[float]] = {}
+    for r in grid_records:
+        config = r["config"]
+        key = (
+            config["optimizer"],
+            config["lr"],
+            config["optimizer_kwargs"].get("weight_decay", 0.0),
+        )
+        scores.setdefault(key, []).append(_mean_accuracy(r))
+    return scores
+
+
 def grid_table(grid_records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Validation accuracy (mean of the two tasks, mean over grid seeds) per setting."""
+    """Validation accuracy (mean of the two tasks, mean over grid seeds) per optimizer,
+    learning rate and weight decay (empty cells: not in the grid)."""
     rows = [
-        {"lr": r["config"]["lr"], "weight_decay": r["config"]["optimizer_kwargs"].get("weight_decay", 0.0),
-         "val accuracy": _mean_accuracy(r)}
-        for r in grid_records
-    ]  # fmt: skip
-    table = (
-        pd.DataFrame(rows)
-        .groupby(["lr", "weight_decay"])["val accuracy"]
-        .mean()
-        .unstack("weight_decay")
+        {"optimizer": opt, "lr": lr, "weight_decay": wd, "val accuracy": float(np.mean(v))}
+        for (opt, lr, wd), v in _grid_scores(grid_records).items()
+    ]
+    table = pd.DataFrame(rows).pivot_table(
+        index=["optimizer", "lr"], columns="weight_decay", values="val accuracy", sort=False
     )
     table.columns = [f"wd={c:g}" for c in table.columns]
-    table.index = [f"lr={i:g}" for i in table.index]
     return table.round(4)
 
 
+def choose_base_lrs(grid_records: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Each base optimizer's learning rate: the grid rate with EW's best mean validation accuracy
+    without weight decay (the reproduction protocol: settings are chosen on the baseline only,
+    then frozen for every method on that optimizer)."""
+    best: dict[str, tuple[float, float]] = {}
+    for (opt, lr, wd), values in _grid_scores(grid_records).items():
+        if wd == 0.0 and (opt not in best or np.mean(values) > best[opt][1]):
+            best[opt] = (lr, float(np.mean(values)))
+    return {opt: lr for opt, (lr, _) in best.items()}
+
+
 def choose_tuned(grid_records: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """The grid setting with the best mean validation accuracy (ties: the first in grid order)."""
-    scores: dict[tuple[float, float], list[float]] = {}
-    for r in grid_records:
-        key = (r["config"]["lr"], r["config"]["optimizer_kwargs"].get("weight_decay", 0.0))
-        scores.setdefault(key, []).append(_mean_accuracy(r))
-    (lr, wd), _ = max(scores.items(), key=lambda item: np.mean(item[1]))
+    """Tuned EW: the Adam setting (learning rate and weight decay) with the best mean validation
+    accuracy (ties: the first in grid order)."""
+    scores = {k: v for k, v in _grid_scores(grid_records).items() if k[0] == "adam"}
+    (_, lr, wd), _ = max(scores.items(), key=lambda item: np.mean(item[1]))
     return {"lr": lr, "weight_decay": wd}
 
 
@@ -415,15 +457,20 @@ RAU_METHODS = ("ew", "gradnorm", "uw", "cagrad", "adatask_adam")
 RAU_CONDITIONS = {"balanced": None, "right loss ×10": (1.0, 10.0)}
 
 
-def rau_configs(profile: str, device: str = "auto") -> list[RunConfig]:
-    """Fig. 2-style runs: the rAU methods, balanced and with the right digit's loss ×10."""
+def rau_configs(
+    profile: str, device: str = "auto", base_lrs: dict[str, float] | None = None
+) -> list[RunConfig]:
+    """Fig. 2-style runs: the rAU methods, balanced and with the right digit's loss ×10, at the
+    main benchmark's learning rates (``base_lrs``)."""
     by_key = {m.key: m for m in methods(profile)}
+    lrs = base_lrs or {}
     out = []
     for condition, scales in RAU_CONDITIONS.items():
         extra = {} if scales is None else {"loss_scales": scales}
         for key in RAU_METHODS:
             for seed in settings(profile)["rau_seeds"]:
-                out.append(_config(profile, by_key[key], seed, device, extra_problem=extra,
+                lr = lrs.get(base_optimizer(by_key[key]), settings(profile)["lr"])
+                out.append(_config(profile, by_key[key], seed, device, lr=lr, extra_problem=extra,
                                    label=f"{by_key[key].label} [{condition}]", diagnostics=("rau",)))  # fmt: skip
     return out
 

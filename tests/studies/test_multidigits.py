@@ -6,7 +6,7 @@ import pytest
 from mtl_lib.studies import multidigits as md
 
 
-def _record(method, seed, left, right, lr=1e-2, wd=0.0, step_time=0.01):
+def _record(method, seed, left, right, lr=1e-2, wd=0.0, step_time=0.01, optimizer="adam"):
     final = {
         "epoch": 1,
         "steps": 10,
@@ -15,11 +15,12 @@ def _record(method, seed, left, right, lr=1e-2, wd=0.0, step_time=0.01):
         "right/acc": right,
     }
     return {
-        "run_id": f"{method}-{seed}-{lr}-{wd}",
+        "run_id": f"{method}-{seed}-{lr}-{wd}-{optimizer}",
         "method": method,
         "seed": seed,
         "config": {
             "problem": "multidigits",
+            "optimizer": optimizer,
             "lr": lr,
             "optimizer_kwargs": {"weight_decay": wd} if wd else {},
         },
@@ -72,7 +73,21 @@ def test_tuned_ew_is_chosen_on_validation_scores():
         _record("g", 0, 0.5, 0.5, lr=1e-3), _record("g", 1, 0.5, 0.6, lr=1e-3),
         _record("g", 0, 0.7, 0.7, lr=1e-2, wd=1e-3), _record("g", 1, 0.6, 0.6, lr=1e-2, wd=1e-3),
     ]  # fmt: skip
+    grid += [
+        _record("r", 0, 0.9, 0.9, lr=3e-3, optimizer="rmsprop"),
+        _record("r", 0, 0.2, 0.2, lr=1e-2, optimizer="rmsprop"),
+    ]
     assert md.choose_tuned(grid) == {"lr": 1e-2, "weight_decay": 1e-3}
+    # base learning rates: the best without weight decay, per optimizer
+    assert md.choose_base_lrs(grid) == {"adam": 1e-3, "rmsprop": 3e-3}
+    base_lrs = {"adam": 1e-3, "rmsprop": 3e-3, "adagrad": 0.1}
+    lrs = {c.optimizer: c.lr for c in md.configs("smoke", base_lrs=base_lrs)}
+    assert lrs == {
+        "adam": 1e-3, "rmsprop": 3e-3, "adagrad": 0.1,
+        "adatask_adam": 1e-3, "adatask_rmsprop": 3e-3, "adatask_adagrad": 0.1,
+        "ladatask_adam": 1e-3, "ladatask_rmsprop": 3e-3, "ladatask_adagrad": 0.1,
+    }  # fmt: skip
+    assert {c.optimizer for c in md.grid_configs("smoke")} == {"adam", "rmsprop", "adagrad"}
     assert all(c.problem_kwargs["eval_split"] == "val" for c in md.grid_configs("smoke"))
     tuned = md.tuned_configs("smoke", {"lr": 3e-2, "weight_decay": 1e-3})
     assert all("eval_split" not in c.problem_kwargs and c.lr == 3e-2 for c in tuned)
