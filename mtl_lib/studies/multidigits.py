@@ -654,3 +654,17 @@ def verdict_sentences(summary: pd.DataFrame) -> list[str]:
             sentence += f"; against tuned EW: {row['vs tuned EW']}"
         out.append(sentence + ".")
     return out
+
+
+def identical_runs(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Pairs of methods whose final test accuracies coincide (to 1e-9) on every seed: different
+    methods that took the same path (worth explaining rather than reporting as two results)."""
+    frame = accuracy_frame(records)
+    table = frame.pivot_table(index="method", columns="seed", values=list(TASKS), sort=False)
+    names = list(table.index)
+    return [
+        (a, b)
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+        if np.allclose(table.loc[a].to_numpy(), table.loc[b].to_numpy(), rtol=0, atol=1e-9)
+    ]
