@@ -14,6 +14,7 @@ from mtl_lib.architectures.cnn import small_cnn  # noqa: E402
 from mtl_lib.architectures.dense import dense_segnet  # noqa: E402
 from mtl_lib.architectures.lass import LaSSSchedule, lass_phases, magnitude_mask  # noqa: E402
 from mtl_lib.architectures.leaf_cnn import LeafCNN, MaskedLinear, TaskModulation  # noqa: E402
+from mtl_lib.architectures.lenet import lenet  # noqa: E402
 from mtl_lib.architectures.mlp import synthetic_mlp  # noqa: E402
 from mtl_lib.architectures.rotograd import RotoGrad, RotoGradRotationStep, rotograd  # noqa: E402
 
@@ -29,6 +30,7 @@ __all__ = [
     "TaskModulation",
     "dense_segnet",
     "lass_phases",
+    "lenet",
     "magnitude_mask",
     "rotograd",
     "small_cnn",

@@ -34,6 +34,7 @@ from mtl_lib.data.leaf import (
     to_rgb,
 )
 from mtl_lib.data.splits import stratified_kfold
+from mtl_lib.data.multidigits import MultiDigits, make_multidigits
 from mtl_lib.data.synthetic import SyntheticRegression, make_synthetic_regression
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "LeafData",
     "MTANCityscapes",
     "NotebookParameterError",
+    "MultiDigits",
     "SyntheticRegression",
     "TensorBatches",
     "check_cityscapes_dir",
@@ -57,6 +59,7 @@ __all__ = [
     "load_leaf",
     "make_cityscapes_standin",
     "make_leaf_standin",
+    "make_multidigits",
     "make_synthetic_regression",
     "render_leaves",
     "render_street_scenes",

@@ -1,6 +1,7 @@
-"""The survey's benchmark: every method on AdaTask's synthetic regression and on the leaf
-problem (generated stand-in unless real images are given), several seeds, with the per-step
-cost relative to equal weighting measured from the same runs."""
+"""The survey's benchmark: every method on AdaTask's synthetic regression, on the leaf
+problem (generated stand-in unless real images are given) and on real handwritten digits
+(the "multidigits" problem, see :mod:`mtl_lib.studies.multidigits`), several seeds, with the
+per-step cost relative to equal weighting measured from the same runs."""
 
 from __future__ import annotations
 
@@ -19,16 +20,34 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "seeds": (0,),
         "synthetic": {"n_train": 256, "n_test": 128, "epochs": 2, "batch_size": 64},
         "leaf": {"scale": 0.03, "epochs": 2, "batch_size": 32, "image_size": 32},
+        # real handwritten digits; sizes as the multidigits chapter's, lr as there
+        "multidigits": {"n_train": 256, "n_val": 128, "n_test": 128, "epochs": 2, "batch_size": 64},
     },
     "quick": {
         "seeds": (0, 1, 2),
         "synthetic": {"n_train": 2000, "n_test": 1000, "epochs": 10, "batch_size": 100},
         "leaf": {"scale": 0.2, "epochs": 6, "batch_size": 32, "image_size": 32},
+        # real handwritten digits; sizes as the multidigits chapter's, lr as there
+        "multidigits": {
+            "n_train": 1536,
+            "n_val": 512,
+            "n_test": 1024,
+            "epochs": 4,
+            "batch_size": 128,
+        },
     },
     "paper": {
         "seeds": (0, 1, 2, 3, 4),
         "synthetic": {"n_train": 10_000, "n_test": 2_000, "epochs": 30, "batch_size": 100},
         "leaf": {"scale": 1.0, "epochs": 100, "batch_size": 32, "image_size": 64},
+        # real handwritten digits; sizes as the multidigits chapter's, lr as there
+        "multidigits": {
+            "n_train": 10_000,
+            "n_val": 2_000,
+            "n_test": 5_000,
+            "epochs": 20,
+            "batch_size": 128,
+        },
     },
 }
 
@@ -36,7 +55,11 @@ SETTINGS: dict[str, dict[str, Any]] = {
 HEADLINE = {
     "synthetic_regression": (("A/nrmse", "B/nrmse"), False),
     "leaf": (("species/f1", "health/f1"), True),
+    "multidigits": (("left/acc", "right/acc"), True),
 }
+
+#: Learning rate of the multidigits runs per profile (that chapter's shared protocol, Adam).
+MULTIDIGITS_LR = {"smoke": 1e-2, "quick": 1e-2, "paper": 3e-3}
 
 
 def settings(profile: str) -> dict[str, Any]:
@@ -68,6 +91,18 @@ def configs(profile: str, device: str = "auto", data_dir: str | None = None,
                 problem="leaf", optimizer="adam", lr=5e-4,
                 epochs=size["leaf"]["epochs"], batch_size=size["leaf"]["batch_size"],
                 seed=seed, problem_kwargs=leaf_options, label=entry.label, device=device, **kwargs,
+            ))  # fmt: skip
+        if "multidigits" not in size:
+            continue
+        digits = size["multidigits"]
+        digits_options = {k: digits[k] for k in ("n_train", "n_val", "n_test")}
+        if entry.key == "rotograd":
+            digits_options["rotograd"] = True  # the LeNet is hard sharing: the full method applies
+        for seed in size["seeds"]:
+            out.append(RunConfig(
+                problem="multidigits", optimizer="adam", lr=MULTIDIGITS_LR[profile],
+                epochs=digits["epochs"], batch_size=digits["batch_size"], seed=seed,
+                problem_kwargs=digits_options, label=label, device=device, **kwargs,
             ))  # fmt: skip
     return out
 

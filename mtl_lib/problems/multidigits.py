@@ -1,0 +1,140 @@
+"""The "multidigits" problem: two (or three) classification tasks on composites of REAL
+handwritten digits (:mod:`mtl_lib.data.multidigits`), with the LeNet-style hard-sharing network
+(:func:`mtl_lib.architectures.lenet.lenet`).
+
+Options (``RunConfig.problem_kwargs``):
+
+* ``n_train`` / ``n_val`` / ``n_test`` (2000 / 500 / 1000 composites), ``canvas`` (12),
+  ``max_shift`` (1), ``data_seed`` (0): the data (see the data module);
+* ``third_task`` (False): add ``parity`` = (left + right) mod 2, for K = 3;
+* ``loss_scales`` (None): one multiplier per task for its training loss, e.g. ``(1, 10)`` to
+  make the right digit's loss ten times larger (an imbalance made on purpose; metrics are
+  unaffected);
+* ``eval_split`` ("test"): which split the run evaluates on; "val" is for choosing settings
+  (the tuned-EW grid), "test" for reporting;
+* ``upsample`` (1): integer factor of nearest-neighbour upsampling, for models that need larger
+  inputs;
+* ``rotograd`` (False): wrap the network in RotoGrad (rotations trained by their own optimizer);
+* ``channels`` ((8, 16)), ``hidden`` (50), ``head_hidden`` (50): the network.
+
+Metrics per task: accuracy.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from mtl_lib import metrics
+from mtl_lib.architectures.lenet import lenet
+from mtl_lib.core.tasks import Task
+from mtl_lib.data.batches import TensorBatches
+from mtl_lib.data.multidigits import MultiDigits, make_multidigits
+from mtl_lib.problems.base import PROBLEMS, ProblemInstance
+
+
+@functools.lru_cache(maxsize=4)
+def multidigits_data(
+    n_train: int = 2000, n_val: int = 500, n_test: int = 1000, canvas: int = 12, max_shift: int = 1,
+    third_task: bool = False, data_seed: int = 0,
+) -> MultiDigits:  # fmt: skip
+    """The composites, cached per setting (every run of a sweep shares them)."""
+    return make_multidigits(
+        n_train,
+        n_val,
+        n_test,
+        canvas=canvas,
+        max_shift=max_shift,
+        third_task=third_task,
+        data_seed=data_seed,
+    )
+
+
+def scaled_cross_entropy(
+    prediction: torch.Tensor, target: torch.Tensor, scale: float = 1.0
+) -> torch.Tensor:
+    return scale * nn.functional.cross_entropy(prediction, target)
+
+
+def multidigits_tasks(
+    task_names: Sequence[str], loss_scales: Sequence[float] | None = None
+) -> list[Task]:
+    scales = [1.0] * len(task_names) if loss_scales is None else [float(s) for s in loss_scales]
+    if len(scales) != len(task_names):
+        raise ValueError(f"loss_scales has {len(scales)} entries for the tasks {list(task_names)}")
+    tasks = []
+    for name, scale in zip(task_names, scales):
+        loss = (
+            nn.functional.cross_entropy
+            if scale == 1.0
+            else functools.partial(scaled_cross_entropy, scale=scale)
+        )
+        tasks.append(Task(name, loss, {"acc": metrics.accuracy}, {"acc": True}))
+    return tasks
+
+
+@PROBLEMS.register("multidigits")
+def multidigits_problem(
+    *,
+    seed: int,
+    batch_size: int,
+    device: torch.device,
+    n_train: int = 2000,
+    n_val: int = 500,
+    n_test: int = 1000,
+    canvas: int = 12,
+    max_shift: int = 1,
+    data_seed: int = 0,
+    third_task: bool = False,
+    loss_scales: Sequence[float] | None = None,
+    eval_split: str = "test",
+    upsample: int = 1,
+    rotograd: bool = False,
+    channels: Sequence[int] = (8, 16),
+    hidden: int = 50,
+    head_hidden: int = 50,
+    **unknown: Any,
+) -> ProblemInstance:
+    if unknown:
+        raise TypeError(f"unknown multidigits options {sorted(unknown)}")
+    if eval_split not in ("val", "test"):
+        raise ValueError(f"eval_split must be 'val' or 'test', got {eval_split!r}")
+    if upsample < 1:
+        raise ValueError(f"upsample must be a positive integer, got {upsample}")
+    data = multidigits_data(n_train, n_val, n_test, canvas, max_shift, bool(third_task), data_seed)
+
+    def tensors(split: str) -> list[torch.Tensor]:
+        part = data.splits[split]
+        x = part.images
+        if upsample > 1:
+            x = nn.functional.interpolate(x, scale_factor=upsample, mode="nearest")
+        return [x, *(part.labels[t] for t in data.task_names)]
+
+    model = lenet(
+        num_classes=data.num_classes, task_names=data.task_names, image_size=canvas * upsample,
+        channels=tuple(channels), hidden=hidden, head_hidden=head_hidden,
+    )  # fmt: skip
+    callbacks: list[Any] = []
+    if rotograd:
+        from mtl_lib.architectures.rotograd import RotoGrad, RotoGradRotationStep
+
+        model = RotoGrad(model, latent_dim=hidden)
+        callbacks.append(RotoGradRotationStep())
+    train = TensorBatches(*tensors("train"), batch_size=batch_size, seed=seed).to(device)
+    evaluation = TensorBatches(*tensors(eval_split), batch_size=1024, shuffle=False).to(device)
+    scales = "" if loss_scales is None else f"; training-loss scales {list(loss_scales)}"
+    return ProblemInstance(
+        model=model,
+        tasks=multidigits_tasks(data.task_names, loss_scales),
+        train_data=train,
+        eval_data=evaluation,
+        description=(
+            f"multidigits ({data.source}): {canvas}×{canvas} canvas, tasks {data.task_names}, "
+            f"{n_train} train composites, evaluated on the {eval_split} split ({len(evaluation.tensors[0])}){scales}"
+        ),
+        callbacks=callbacks,
+    )
