@@ -52,6 +52,14 @@ class Aggregator:
     #: ``bind_all_parameters(names, sizes, shared)`` instead of ``bind_shared_parameters``.
     acts_on_all_parameters: bool = False
 
+    #: True when the method also reads the step's per-task loss values (MGDA's ``loss``
+    #: normalisations, MoCo's loss-scaled gradients, DB-MTL's log-loss gradients). The trainer
+    #: then calls ``aggregator(jacobian, losses=...)`` with the detached values whose gradients
+    #: are the Jacobian's rows (the weighted terms; the raw losses under EW), and
+    #: :meth:`aggregate` receives them as ``losses``. An instance may set it in ``__init__`` when
+    #: only some options need the losses.
+    needs_losses: bool = False
+
     def bind_all_parameters(self, names: list[str], sizes: list[int], shared: list[bool]) -> None:
         """Called instead of :meth:`bind_shared_parameters` when ``acts_on_all_parameters``."""
 
@@ -60,12 +68,26 @@ class Aggregator:
         in the Jacobian's column order. Layer-wise methods (GradVac) override it to learn the
         block structure; the default ignores it."""
 
-    def __call__(self, jacobian: torch.Tensor) -> Aggregation:
+    def __call__(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
         if jacobian.dim() != 2:
             raise ValueError(f"expected a (K, P) Jacobian, got shape {tuple(jacobian.shape)}")
-        return self.aggregate(jacobian)
+        if not self.needs_losses:
+            return self.aggregate(jacobian)
+        return self.aggregate(jacobian, losses=self._checked_losses(jacobian, losses))
 
-    def aggregate(self, jacobian: torch.Tensor) -> Aggregation:  # pragma: no cover - abstract
+    def _checked_losses(self, rows: torch.Tensor, losses: torch.Tensor | None) -> torch.Tensor:
+        """The step's losses as a detached ``(K,)`` tensor on ``rows``' device and dtype."""
+        if losses is None:
+            raise ValueError(
+                f"{self!r} needs the step's per-task losses: call it as aggregator(jacobian, "
+                "losses=...) (the Trainer does this when needs_losses is True)"
+            )
+        if losses.shape != (rows.shape[0],):
+            raise ValueError(f"expected {rows.shape[0]} losses, got shape {tuple(losses.shape)}")
+        return losses.detach().to(device=rows.device, dtype=rows.dtype)
+
+    def aggregate(self, jacobian: torch.Tensor, **kwargs: Any) -> Aggregation:  # pragma: no cover
+        """The method itself; receives ``losses=`` as well when ``needs_losses`` is True."""
         raise NotImplementedError
 
     def reset(self) -> None:
@@ -92,11 +114,19 @@ class GramianWeightedAggregator(Aggregator):
     :meth:`weights_from_gram`.
     """
 
-    def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+    def weights_from_gram(self, gram: torch.Tensor, **kwargs: Any) -> torch.Tensor:  # pragma: no cover
+        """The weights w; receives ``losses=`` as well when ``needs_losses`` is True."""
         raise NotImplementedError
 
-    def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
-        weights = self.weights_from_gram(jacobian @ jacobian.T)
+    def gram_weights(self, gram: torch.Tensor, losses: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`weights_from_gram`, handing it the losses when the method reads them (the
+        trainer's representation-level path calls this)."""
+        if not self.needs_losses:
+            return self.weights_from_gram(gram)
+        return self.weights_from_gram(gram, losses=self._checked_losses(gram, losses))
+
+    def aggregate(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
+        weights = self.gram_weights(jacobian @ jacobian.T, losses)
         return Aggregation(direction=weights @ jacobian, weights=weights)
 
 

@@ -136,6 +136,7 @@ class Trainer:
         #: diagnostics callbacks; ``None`` on the plain path.
         self.last_aggregation: Aggregation | None = None
         self.last_jacobian: torch.Tensor | None = None
+        self.last_batch: Batch | None = None
 
     # ----------------------------------------------------------------- one step
     def compute_losses(self, batch: Batch, features: list | None = None) -> torch.Tensor:
@@ -156,6 +157,9 @@ class Trainer:
     def train_step(self, batch: Batch) -> torch.Tensor:
         """One optimisation step; returns the detached per-task (unweighted) losses."""
         features: list | None = [] if self.jacobian_of == "representation" else None
+        # Kept for methods that re-evaluate the step's batch after the update (FAMO, at
+        # on_step_end through :meth:`losses_after_step`).
+        self.last_batch = batch
         losses = self.compute_losses(batch, features)
         terms = self.weighting(losses)
         self.optimizer.zero_grad(set_to_none=True)
@@ -169,11 +173,20 @@ class Trainer:
         self.step_count += 1
         return losses.detach()
 
+    @torch.no_grad()
+    def losses_after_step(self) -> torch.Tensor:
+        """The per-task losses of the last step's batch at the *updated* parameters (one extra
+        forward pass, no graph): what loss-space methods such as FAMO compare with the losses
+        before the step. Call from an ``on_step_end`` hook."""
+        if self.last_batch is None:
+            raise RuntimeError("no step has been taken yet")
+        return self.compute_losses(self.last_batch)
+
     def _backward_through_representation(self, terms: torch.Tensor, features: torch.Tensor) -> None:
         (per_sample,) = task_jacobians(terms, [features], retain_graph=True, batched=self.batched_jacobian)
         jacobian = per_sample.reshape(per_sample.shape[0], -1)
         self.last_jacobian = jacobian
-        weights = self.aggregator.weights_from_gram(jacobian @ jacobian.T).detach()  # type: ignore[union-attr]
+        weights = self.aggregator.gram_weights(jacobian @ jacobian.T, terms.detach()).detach()  # type: ignore[union-attr]
         self.last_aggregation = Aggregation(direction=weights @ jacobian)
         (weights @ terms).backward()
 
@@ -183,7 +196,7 @@ class Trainer:
         grads = task_jacobians(terms, all_params, batched=self.batched_jacobian)
         n_shared = len(self.shared_params)
         if self.aggregator is not None and self.aggregator.acts_on_all_parameters:
-            self._apply_whole_model_aggregation(grads, all_params, n_shared + len(task_flat))
+            self._apply_whole_model_aggregation(grads, all_params, n_shared + len(task_flat), terms)
             return
         jacobian = flatten_rows(grads[:n_shared])
         self.last_jacobian = jacobian
@@ -193,7 +206,7 @@ class Trainer:
         if self.aggregator is None:
             aggregation = Aggregation(direction=jacobian.sum(0), task_gradients=jacobian)
         else:
-            aggregation = self.aggregator(jacobian)
+            aggregation = self.aggregator(jacobian, losses=terms.detach())
         self.last_aggregation = aggregation
 
         if consumes_task_gradients(self.optimizer):
@@ -220,11 +233,15 @@ class Trainer:
             param.grad = grad.sum(0)
 
     def _apply_whole_model_aggregation(
-        self, grads: list[torch.Tensor], all_params: list[torch.nn.Parameter], n_model: int
+        self,
+        grads: list[torch.Tensor],
+        all_params: list[torch.nn.Parameter],
+        n_model: int,
+        terms: torch.Tensor,
     ) -> None:
         jacobian = flatten_rows(grads[:n_model])
         self.last_jacobian = jacobian
-        aggregation = self.aggregator(jacobian)  # type: ignore[misc]
+        aggregation = self.aggregator(jacobian, losses=terms.detach())  # type: ignore[misc]
         self.last_aggregation = aggregation
         if consumes_task_gradients(self.optimizer):
             raise ValueError(f"{self.aggregator!r} acts on all parameters; it cannot feed a task-aware optimizer")
