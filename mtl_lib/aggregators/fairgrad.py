@@ -18,7 +18,7 @@ its last iterate. TorchJD (after the authors) calls ``scipy.optimize.least_squar
 w ≥ 0 from 1/K; the two agree to ~1e-8 in the tests.
 
 Defaults: ``alpha = 1`` (LibMTL's default; TorchJD requires it), ``tol = 1e-12``,
-``max_iters = 100``. Scale: like TorchJD and the paper, the step length is the method's own —
+``max_iters = 50``. Scale: like TorchJD and the paper, the step length is the method's own —
 the weights are set by the equation, not normalised — so the direction is not on the library's
 sum scale (identical gradients g give √K·g/‖g‖ for α = 1).
 """
@@ -45,7 +45,7 @@ def _barrier(weights: torch.Tensor, alpha: float) -> torch.Tensor:
 class FairGrad(GramianWeightedAggregator):
     """α-fair sharing of the loss decrease: weights solving G w = w^{-1/α}."""
 
-    def __init__(self, alpha: float = 1.0, tol: float = 1e-12, max_iters: int = 100) -> None:
+    def __init__(self, alpha: float = 1.0, tol: float = 1e-12, max_iters: int = 50) -> None:
         if alpha < 0:
             raise ValueError(f"alpha must be non-negative, got {alpha}")
         self.alpha, self.tol, self.max_iters = float(alpha), tol, max_iters
