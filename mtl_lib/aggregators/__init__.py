@@ -33,6 +33,7 @@ from mtl_lib.aggregators.mgda import MGDA  # noqa: E402
 from mtl_lib.aggregators.moco import MoCo  # noqa: E402
 from mtl_lib.aggregators.modo import MoDo  # noqa: E402
 from mtl_lib.aggregators.nash_mtl import NashMTL  # noqa: E402
+from mtl_lib.aggregators.pcd import PCD  # noqa: E402
 from mtl_lib.aggregators.pcgrad import PCGrad  # noqa: E402
 from mtl_lib.aggregators.pcgrad_wrapper import PCGradWrapper  # noqa: E402
 from mtl_lib.aggregators.sdmgrad import SDMGrad  # noqa: E402
@@ -45,6 +46,7 @@ __all__ = [
     "DBMTL",
     "IMTLG",
     "MGDA",
+    "PCD",
     "Aggregation",
     "Aggregator",
     "AlignedMTL",
