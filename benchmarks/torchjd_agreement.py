@@ -30,6 +30,7 @@ PAIRS = {
     "modo": ({}, lambda: TG(tj.MoDoWeighting()), "K", 5, 2),
     "sdmgrad": ({}, lambda: TG(tj.SDMGradWeighting()), "K", 5, 2),
     "crmogm": ({"base": "upgrad"}, lambda: TG(tj.CRMOGMWeighting(tj.UPGradWeighting())), "K", 5, 2),
+    "pcd": ({}, tj.PCD, 1, 5, 2),
     "krum": ({}, lambda: tj.Krum(0), "K", 1, 3),
     "trimmed_mean": ({}, lambda: tj.TrimmedMean(1), "K", 1, 3),
     "imtl_g": ({}, tj.IMTLG, "K", 1, 2),
