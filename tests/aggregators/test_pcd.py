@@ -58,3 +58,10 @@ def test_state_resets():
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_trains_through_the_engine(num_tasks):
     train_20_steps("pcd", num_tasks)
+
+
+def test_reference_jacobian_agrees_with_torchjd():
+    from tests.aggregators._agreement import check_reference_agreement
+
+    tj = pytest.importorskip("torchjd.aggregation")
+    check_reference_agreement(PCD, tj.PCD, sum_scale=False)

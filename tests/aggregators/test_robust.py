@@ -60,3 +60,10 @@ def test_scale_permutation_and_errors():
 @pytest.mark.parametrize("name", ["krum", "trimmed_mean"])
 def test_trains_through_the_engine(name):
     train_20_steps(name, 3)
+
+
+def test_fixed_jacobian_agrees_with_torchjd():
+    tj = pytest.importorskip("torchjd.aggregation")
+    jac = torch.tensor([[1.0, 2, 0, -1], [-2, 1, 1, 0], [0.5, -1, 2, 1]], dtype=torch.float64)
+    torch.testing.assert_close(Krum()(jac).direction / 3, tj.Krum(0)(jac))
+    torch.testing.assert_close(TrimmedMean()(jac).direction / 3, tj.TrimmedMean(1)(jac))

@@ -91,3 +91,10 @@ def test_crmogm_smooths_and_needs_weights():
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_trains_through_the_engine(name, num_tasks):
     train_20_steps(name, num_tasks)
+
+
+@pytest.mark.parametrize("name", sorted(OURS))
+def test_reference_jacobian_agrees_with_torchjd(name):
+    from tests.aggregators._agreement import check_reference_agreement
+
+    check_reference_agreement(OURS[name], _torchjd(name))

@@ -90,3 +90,15 @@ def test_state_round_trip():
     fresh = FAMO()
     fresh.load_state_dict(trainer_a.weighting.state_dict())
     torch.testing.assert_close(fresh.logits, trainer_a.weighting.logits)
+
+
+def test_permutation_equivariance():
+    losses = torch.tensor([0.5, 4.0, 2.0])
+    perm = torch.tensor([2, 0, 1])
+    a, b = FAMO(), FAMO()
+    a(losses.clone().requires_grad_(True))
+    b(losses[perm].clone().requires_grad_(True))
+    torch.testing.assert_close(b.last_weights, a.last_weights[perm])
+    a.update(losses * 0.5)
+    b.update((losses * 0.5)[perm])
+    torch.testing.assert_close(b.logits.detach(), a.logits.detach()[perm])
