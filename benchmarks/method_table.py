@@ -1,6 +1,9 @@
 """Print (and save) the method table: kind, per-task gradients, per-step cost relative to EW.
 
     python benchmarks/method_table.py [--blocks 5] [--steps 10] [--device cpu] [--out FILE]
+
+With TorchJD installed, a column gives each aggregator's agreement with TorchJD 0.18
+(benchmarks/torchjd_agreement.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,14 @@ def main() -> None:
     parser.add_argument("--out", default="_build/benchmarks/method_table.md")
     args = parser.parse_args()
     table = method_table(blocks=args.blocks, steps=args.steps, device=args.device)
+    try:  # the agreement column needs TorchJD (a test extra): benchmarks/torchjd_agreement.py
+        from torchjd_agreement import agreement
+
+        figures = agreement()["max relative difference to TorchJD 0.18"]
+        figures.index = [name.split(" ")[0] for name in figures.index]
+        table["max rel. diff. to TorchJD 0.18"] = figures.reindex(table.index).fillna("")
+    except ImportError:
+        pass
     markdown = (
         f"Per-step cost on AdaTask's synthetic MLP (batch 100), device {args.device}, "
         f"torch {torch.__version__}; medians of {args.blocks} interleaved blocks of {args.steps} steps.\n\n"

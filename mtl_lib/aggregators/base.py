@@ -62,6 +62,14 @@ class Aggregator:
     #: The fault tests use it to check extreme-scale inputs against well-scaled ones.
     scale_equivariance: int | None = 1
 
+    #: True when the method also reads the step's per-task loss values (MGDA's ``loss``
+    #: normalisations, MoCo's loss-scaled gradients, DB-MTL's log-loss gradients). The trainer
+    #: then calls ``aggregator(jacobian, losses=...)`` with the detached values whose gradients
+    #: are the Jacobian's rows (the weighted terms; the raw losses under EW), and
+    #: :meth:`aggregate` receives them as ``losses``. An instance may set it in ``__init__`` when
+    #: only some options need the losses.
+    needs_losses: bool = False
+
     def bind_all_parameters(self, names: list[str], sizes: list[int], shared: list[bool]) -> None:
         """Called instead of :meth:`bind_shared_parameters` when ``acts_on_all_parameters``."""
 
@@ -70,7 +78,7 @@ class Aggregator:
         in the Jacobian's column order. Layer-wise methods (GradVac) override it to learn the
         block structure; the default ignores it."""
 
-    def __call__(self, jacobian: torch.Tensor) -> Aggregation:
+    def __call__(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
         if jacobian.dim() != 2:
             raise ValueError(f"expected a (K, P) Jacobian, got shape {tuple(jacobian.shape)}")
         # Once here for every method, before any of them touches its state (EMA targets, tracked
@@ -82,9 +90,23 @@ class Aggregator:
             advice="A task's loss or gradient diverged or the batch holds NaN/inf: lower the "
             "learning rate, check the batch, or train with Trainer(..., nonfinite='skip').",
         )
-        return self.aggregate(jacobian)
+        if not self.needs_losses:
+            return self.aggregate(jacobian)
+        return self.aggregate(jacobian, losses=self._checked_losses(jacobian, losses))
 
-    def aggregate(self, jacobian: torch.Tensor) -> Aggregation:  # pragma: no cover - abstract
+    def _checked_losses(self, rows: torch.Tensor, losses: torch.Tensor | None) -> torch.Tensor:
+        """The step's losses as a detached ``(K,)`` tensor on ``rows``' device and dtype."""
+        if losses is None:
+            raise ValueError(
+                f"{self!r} needs the step's per-task losses: call it as aggregator(jacobian, "
+                "losses=...) (the Trainer does this when needs_losses is True)"
+            )
+        if losses.shape != (rows.shape[0],):
+            raise ValueError(f"expected {rows.shape[0]} losses, got shape {tuple(losses.shape)}")
+        return losses.detach().to(device=rows.device, dtype=rows.dtype)
+
+    def aggregate(self, jacobian: torch.Tensor, **kwargs: Any) -> Aggregation:  # pragma: no cover
+        """The method itself; receives ``losses=`` as well when ``needs_losses`` is True."""
         raise NotImplementedError
 
     def reset(self) -> None:
@@ -140,15 +162,22 @@ class GramianWeightedAggregator(Aggregator):
     #: largest eigenvalue, whatever the dtype the Gram matrix is held in). ``None`` otherwise.
     source_dtype: torch.dtype | None = None
 
-    def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+    def weights_from_gram(self, gram: torch.Tensor, **kwargs: Any) -> torch.Tensor:  # pragma: no cover
+        """The weights w; receives ``losses=`` as well when ``needs_losses`` is True."""
         raise NotImplementedError
 
-    def weights_for(self, gradients: torch.Tensor) -> torch.Tensor:
+    def gram_weights(self, gram: torch.Tensor, losses: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`weights_from_gram`, handing it the losses when the method reads them."""
+        if not self.needs_losses:
+            return self.weights_from_gram(gram)
+        return self.weights_from_gram(gram, losses=self._checked_losses(gram, losses))
+
+    def weights_for(self, gradients: torch.Tensor, losses: torch.Tensor | None = None) -> torch.Tensor:
         """Weights for the rows of a ``(K, N)`` gradient matrix (parameters or representation),
         from its row-scaled float64 Gram matrix (:func:`gram_matrix`), in the rows' dtype."""
         self.source_dtype = gradients.dtype
         try:
-            weights = self.weights_from_gram(gram_matrix(gradients))
+            weights = self.gram_weights(gram_matrix(gradients), losses)
         finally:
             self.source_dtype = None
         return weights.to(device=gradients.device, dtype=gradients.dtype)
@@ -157,8 +186,8 @@ class GramianWeightedAggregator(Aggregator):
         """Machine epsilon of the gradients' dtype (see :attr:`source_dtype`)."""
         return torch.finfo(self.source_dtype or gram.dtype).eps
 
-    def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
-        weights = self.weights_for(jacobian)
+    def aggregate(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
+        weights = self.weights_for(jacobian, losses)
         return Aggregation(direction=weights @ jacobian, weights=weights)
 
 

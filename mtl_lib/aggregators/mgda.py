@@ -25,11 +25,13 @@ Scale: the min-norm point is a convex combination (weights sum to 1); we return 
 identical task gradients g give K·g = J.sum(0) like equal weighting. TorchJD's ``MGDA`` returns
 the min-norm point itself (our direction / K).
 
-Gradient normalisation (Sener & Koltun's ``normalization_type``): ``"none"`` (default, as TorchJD
-and the paper's algorithm) or ``"l2"``: the weights are computed for the unit gradients
-g_k/‖g_k‖ (from G alone: G_ij/(‖g_i‖‖g_j‖)) and, as in the authors' code, applied to the raw
-gradients. The authors' ``"loss"`` and ``"loss+"`` divide by the task losses, which an aggregator
-does not receive, so they are not offered.
+Gradient normalisation (Sener & Koltun's ``normalization_type``, also LibMTL's ``mgda_gn``): the
+weights are computed for the normalised gradients g_k / n_k (from G alone: G_ij / (n_i n_j)) and,
+as in the authors' code, applied to the raw gradients. ``"none"`` (default, as TorchJD and the
+paper's algorithm): n_k = 1; ``"l2"``: n_k = ‖g_k‖; ``"loss"``: n_k = L_k, the task's loss;
+``"loss+"``: n_k = L_k ‖g_k‖. The two loss-based ones read the step's losses (the trainer passes
+them because such an instance sets ``needs_losses``; by hand: ``mgda(J, losses=L)``); a loss
+≤ 0 gets weight 0 rather than an infinite scale.
 
 MGDA-UB (the paper's cheap "upper bound" variant) is this aggregator at the representation level:
 ``Trainer(..., aggregator="mgda", jacobian_of="representation")``.
@@ -47,7 +49,7 @@ from mtl_lib.aggregators._linalg import (
 )
 from mtl_lib.aggregators.base import AGGREGATORS, GramianWeightedAggregator
 
-_NORMALIZATIONS = ("none", "l2")
+_NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 
 
 @AGGREGATORS.register("mgda")
@@ -59,23 +61,30 @@ class MGDA(GramianWeightedAggregator):
     ) -> None:
         if normalization not in _NORMALIZATIONS:
             raise ValueError(
-                f"normalization must be one of {_NORMALIZATIONS}, got {normalization!r} "
-                "('loss' and 'loss+' need the task losses, which an aggregator does not receive)"
+                f"normalization must be one of {_NORMALIZATIONS}, got {normalization!r}"
             )
         if tol <= 0 or max_iters < 1:
             raise ValueError("tol must be positive and max_iters at least 1")
         self.tol = tol
         self.max_iters = max_iters
         self.normalization = normalization
+        self.needs_losses = normalization in ("loss", "loss+")
         #: How many times the Frank–Wolfe solver stopped before reaching ``tol``.
         self.failures = 0
         #: Iterations used by the last solve (0 for the closed form).
         self.last_iterations = 0
 
-    def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:
+    def weights_from_gram(self, gram: torch.Tensor, losses: torch.Tensor | None = None) -> torch.Tensor:
         g = solver_copy(gram)
-        if self.normalization == "l2":
-            inv_norms = safe_inverse(g.diagonal().clamp(min=0.0).sqrt())
+        if self.normalization != "none":
+            scales = torch.ones(g.shape[0], dtype=g.dtype)
+            if self.normalization in ("l2", "loss+"):
+                scales = scales * g.diagonal().clamp(min=0.0).sqrt()
+            if self.normalization in ("loss", "loss+"):
+                if losses is None:
+                    raise ValueError(f"MGDA(normalization={self.normalization!r}) needs losses=")
+                scales = scales * losses.detach().to(device="cpu", dtype=g.dtype)
+            inv_norms = safe_inverse(scales)
             g = g * inv_norms[:, None] * inv_norms[None, :]
         weights, converged, self.last_iterations = min_norm_weights(g, self.tol, self.max_iters)
         if not converged:

@@ -27,9 +27,9 @@ authors' sharing code"):
   ``projection="softmax"`` for that.
 - ``normalization = "none"``: the paper's Algorithm 1 tracks the raw stochastic gradients.
   LibMTL (after the authors' code) first rescales each gradient to its task's loss,
-  h_k = g_k / (‖g_k‖ + 1e-8) · L_k: use ``normalization="loss"`` and call
-  :meth:`observe_losses` with the step's losses before aggregating (the engine's trainer does
-  not pass losses to aggregators, so this mode works only when driven by hand).
+  h_k = g_k / (‖g_k‖ + 1e-8) · L_k: use ``normalization="loss"``. Such an instance sets
+  ``needs_losses``, so the trainer passes the step's losses (by hand: ``moco(J, losses=L)``,
+  or :meth:`observe_losses` before a call without them).
   ``"unit"`` uses h_k = g_k / (‖g_k‖ + 1e-8) (scale-free; the direction is then no longer on
   the gradients' scale).
 - The paper also projects each y_k onto a ball bounding the gradient norm; LibMTL omits that
@@ -95,6 +95,7 @@ class MoCo(Aggregator):
         self.normalization = normalization
         self.projection = projection
         self.eps = eps
+        self.needs_losses = normalization == "loss"
         self.step = 0
         self.tracked: torch.Tensor | None = None
         self.weights: torch.Tensor | None = None
@@ -104,7 +105,17 @@ class MoCo(Aggregator):
         """Give the current step's per-task losses (needed by ``normalization="loss"``)."""
         self._losses = losses.detach()
 
-    def _normalise(self, jacobian: torch.Tensor) -> torch.Tensor:
+    def __call__(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
+        if losses is None and self._losses is not None:
+            losses, self._losses = self._losses, None
+        if losses is None and self.needs_losses:
+            raise RuntimeError(
+                "MoCo(normalization='loss') needs the step's losses: call moco(jacobian, "
+                "losses=...) or observe_losses(losses) before each aggregation"
+            )
+        return super().__call__(jacobian, losses)
+
+    def _normalise(self, jacobian: torch.Tensor, losses: torch.Tensor | None) -> torch.Tensor:
         if self.normalization == "none":
             return jacobian
         # Row norms via the row-scaled Gram matrix: a float32 norm overflows above ~1e19.
@@ -112,15 +123,10 @@ class MoCo(Aggregator):
         unit = jacobian / (norms + self.eps)
         if self.normalization == "unit":
             return unit
-        if self._losses is None:
-            raise RuntimeError(
-                "MoCo(normalization='loss') needs the step's losses: call observe_losses(losses) "
-                "before each aggregation"
-            )
-        losses, self._losses = self._losses.to(device=jacobian.device, dtype=jacobian.dtype), None
+        assert losses is not None  # guaranteed by __call__ (needs_losses)
         return unit * losses.unsqueeze(1)
 
-    def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
+    def aggregate(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
         num_tasks = jacobian.shape[0]
         if self.tracked is not None and self.tracked.shape != jacobian.shape:
             raise ValueError(
@@ -128,7 +134,7 @@ class MoCo(Aggregator):
                 "call reset() to start afresh"
             )
         # Before any state changes, so a failed call leaves the aggregator as it was.
-        observed = self._normalise(jacobian)
+        observed = self._normalise(jacobian, losses)
         if self.tracked is None:
             self.tracked = torch.zeros_like(jacobian)
             self.weights = jacobian.new_full((num_tasks,), 1.0 / num_tasks)

@@ -165,6 +165,7 @@ class Trainer:
         #: diagnostics callbacks; ``None`` on the plain path.
         self.last_aggregation: Aggregation | None = None
         self.last_jacobian: torch.Tensor | None = None
+        self.last_batch: Batch | None = None
 
     # ----------------------------------------------------------------- one step
     def compute_losses(self, batch: Batch, features: list | None = None) -> torch.Tensor:
@@ -189,6 +190,9 @@ class Trainer:
         ``nonfinite="skip"``, leave the parameters untouched and set :attr:`last_step_skipped`."""
         self.last_step_skipped = False
         features: list | None = [] if self.jacobian_of == "representation" else None
+        # Kept for methods that re-evaluate the step's batch after the update (FAMO, at
+        # on_step_end through :meth:`losses_after_step`).
+        self.last_batch = batch
         losses = self.compute_losses(batch, features)
         try:
             terms = self.weighting(losses)
@@ -326,6 +330,15 @@ class Trainer:
         ]
         return f" This batch's {' and '.join(bad)} contain NaN/inf." if bad else ""
 
+    @torch.no_grad()
+    def losses_after_step(self) -> torch.Tensor:
+        """The per-task losses of the last step's batch at the *updated* parameters (one extra
+        forward pass, no graph): what loss-space methods such as FAMO compare with the losses
+        before the step. Call from an ``on_step_end`` hook."""
+        if self.last_batch is None:
+            raise RuntimeError("no step has been taken yet")
+        return self.compute_losses(self.last_batch)
+
     def _backward_through_representation(self, terms: torch.Tensor, features: torch.Tensor) -> None:
         (per_sample,) = task_jacobians(terms, [features], retain_graph=True, batched=self.batched_jacobian)
         jacobian = per_sample.reshape(per_sample.shape[0], -1)
@@ -335,7 +348,7 @@ class Trainer:
             raise NonFiniteError(
                 f"representation Jacobian has {kind_of(jacobian)} values", quantity="jacobian", index=rows[0]
             )
-        weights = self.aggregator.weights_for(jacobian).detach()  # type: ignore[union-attr]
+        weights = self.aggregator.weights_for(jacobian, terms.detach()).detach()  # type: ignore[union-attr]
         self.last_aggregation = Aggregation(direction=weights @ jacobian)
         (weights @ terms).backward()
 
@@ -345,7 +358,7 @@ class Trainer:
         grads = task_jacobians(terms, all_params, batched=self.batched_jacobian)
         n_shared = len(self.shared_params)
         if self.aggregator is not None and self.aggregator.acts_on_all_parameters:
-            self._apply_whole_model_aggregation(grads, all_params, n_shared + len(task_flat))
+            self._apply_whole_model_aggregation(grads, all_params, n_shared + len(task_flat), terms)
             return
         jacobian = flatten_rows(grads[:n_shared])
         self.last_jacobian = jacobian
@@ -355,7 +368,7 @@ class Trainer:
         if self.aggregator is None:
             aggregation = Aggregation(direction=jacobian.sum(0), task_gradients=jacobian)
         else:
-            aggregation = self.aggregator(jacobian)
+            aggregation = self.aggregator(jacobian, losses=terms.detach())
         self.last_aggregation = aggregation
 
         if consumes_task_gradients(self.optimizer):
@@ -382,11 +395,15 @@ class Trainer:
             param.grad = grad.sum(0)
 
     def _apply_whole_model_aggregation(
-        self, grads: list[torch.Tensor], all_params: list[torch.nn.Parameter], n_model: int
+        self,
+        grads: list[torch.Tensor],
+        all_params: list[torch.nn.Parameter],
+        n_model: int,
+        terms: torch.Tensor,
     ) -> None:
         jacobian = flatten_rows(grads[:n_model])
         self.last_jacobian = jacobian
-        aggregation = self.aggregator(jacobian)  # type: ignore[misc]
+        aggregation = self.aggregator(jacobian, losses=terms.detach())  # type: ignore[misc]
         self.last_aggregation = aggregation
         if consumes_task_gradients(self.optimizer):
             raise ValueError(f"{self.aggregator!r} acts on all parameters; it cannot feed a task-aware optimizer")

@@ -24,7 +24,12 @@ from mtl_lib.weighting import WEIGHTINGS
 def _entries() -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
     """(name, kind, trainer kwargs, problem options) for every method in the registries."""
     out = [(name, "loss weighting", {"weighting": name}, {}) for name in WEIGHTINGS.names()]
-    out += [(name, "gradient aggregator", {"aggregator": name}, {}) for name in AGGREGATORS.names()]
+    # AdaTask's problem has two tasks: aggregators that need more (Krum, TrimmedMean) are left out
+    out += [
+        (name, "gradient aggregator", {"aggregator": name}, {})
+        for name in AGGREGATORS.names()
+        if getattr(AGGREGATORS.get(name), "min_tasks", 1) <= 2
+    ]
     out.append(("rotograd", "architecture", {}, {"rotograd": True}))
     return out
 

@@ -46,7 +46,8 @@ class Method:
     label: str
     part: str  # "loss" or "gradient"
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
-    #: Overrides of ``trainer_kwargs`` for the toy problem only.
+    #: Replaces entries of ``trainer_kwargs`` on the toy problem only (whose objectives reach −20:
+    #: log-loss methods need a lower bound there).
     toy_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,6 +68,7 @@ METHODS: list[Method] = [
     ),
     Method("rlw", "RLW", "loss", {"weighting": "rlw"}),
     Method("imtl_l", "IMTL-L", "loss", {"weighting": "imtl_l"}),
+    Method("famo", "FAMO", "loss", {"weighting": "famo"}, {"weighting_kwargs": {"min_losses": (-21.0, -21.0)}}),
     Method("nash_mtl", "Nash-MTL", "gradient", {"aggregator": "nash_mtl"}),
     Method("mgda", "MGDA", "gradient", {"aggregator": "mgda"}),
     Method("moco", "MoCo", "gradient", {"aggregator": "moco"}),
@@ -78,6 +80,15 @@ METHODS: list[Method] = [
     Method("graddrop", "GradDrop", "gradient", {"aggregator": "graddrop"}),
     Method("imtl_g", "IMTL-G", "gradient", {"aggregator": "imtl_g"}),
     Method("aligned_mtl", "Aligned-MTL", "gradient", {"aggregator": "aligned_mtl"}),
+    Method("upgrad", "UPGrad", "gradient", {"aggregator": "upgrad"}),
+    Method("dualproj", "DualProj", "gradient", {"aggregator": "dualproj"}),
+    Method("config", "ConFIG", "gradient", {"aggregator": "config"}),
+    Method("fairgrad", "FairGrad", "gradient", {"aggregator": "fairgrad"}),
+    Method("excess_mtl", "ExcessMTL", "gradient", {"aggregator": "excess_mtl"}),
+    Method("modo", "MoDo", "gradient", {"aggregator": "modo"}),
+    Method("sdmgrad", "SDMGrad", "gradient", {"aggregator": "sdmgrad"}),
+    Method("crmogm", "CR-MOGM (MGDA)", "gradient", {"aggregator": "crmogm"}),
+    Method("db_mtl", "DB-MTL", "gradient", {"aggregator": "db_mtl"}, {"aggregator_kwargs": {"min_losses": (-21.0, -21.0)}}),
 ]
 METHODS_BY_KEY = {m.key: m for m in METHODS}
 

@@ -11,6 +11,7 @@ import_submodules(__name__, __path__)
 
 from mtl_lib.weighting.dwa import DWA  # noqa: E402
 from mtl_lib.weighting.ew import EqualWeighting  # noqa: E402
+from mtl_lib.weighting.famo import FAMO  # noqa: E402
 from mtl_lib.weighting.gls import GLS  # noqa: E402
 from mtl_lib.weighting.gradnorm import GradNorm  # noqa: E402
 from mtl_lib.weighting.imtl_l import IMTLL  # noqa: E402
@@ -20,6 +21,7 @@ from mtl_lib.weighting.uw import UncertaintyWeighting  # noqa: E402
 
 __all__ = [
     "DWA",
+    "FAMO",
     "GLS",
     "IMTLL",
     "RLW",

@@ -114,8 +114,32 @@ def test_l2_normalisation_uses_unit_gradients_for_the_weights():
     torch.testing.assert_close(
         MGDA(normalization="l2").weights_from_gram(scaled @ scaled.T), expected_weights
     )
-    with pytest.raises(ValueError, match="loss"):
-        MGDA(normalization="loss")
+    with pytest.raises(ValueError, match="normalization"):
+        MGDA(normalization="losses")
+
+
+@pytest.mark.parametrize("normalization", ["loss", "loss+"])
+def test_loss_normalisations_divide_by_the_losses(normalization):
+    jac = random_jacobian(3, 20, seed=4)
+    losses = torch.tensor([0.5, 2.0, 4.0], dtype=torch.float64)
+    scale = losses * (jac.norm(dim=1) if normalization == "loss+" else 1.0)
+    normalised = jac / scale[:, None]
+    expected = MGDA().weights_from_gram(normalised @ normalised.T)
+    agg = MGDA(normalization=normalization)
+    assert agg.needs_losses
+    torch.testing.assert_close(agg(jac, losses=losses).weights, expected)
+    # applied to the raw gradients, as in the authors' code
+    torch.testing.assert_close(agg(jac, losses=losses).direction, expected @ jac)
+    with pytest.raises(ValueError, match="losses"):
+        agg(jac)
+
+
+def test_loss_normalisation_trains_through_the_engine():
+    # the trainer hands the losses over generically (needs_losses), on both Jacobian paths
+    train_20_steps("mgda", 2, aggregator_kwargs={"normalization": "loss+"})
+    train_20_steps(
+        "mgda", 2, aggregator_kwargs={"normalization": "loss"}, jacobian_of="representation"
+    )
 
 
 def test_non_convergence_warns_and_counts():

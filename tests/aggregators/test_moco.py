@@ -4,6 +4,7 @@ import torch
 from mtl_lib.aggregators import AGGREGATORS
 from mtl_lib.aggregators.moco import MoCo, project_to_simplex
 from mtl_lib.engine import Trainer
+from tests.aggregators._common import train_20_steps
 from tests.helpers import regression_batches, regression_tasks, tiny_model
 
 REFERENCE_J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
@@ -131,3 +132,12 @@ def test_trains_through_the_engine(num_tasks):
     assert all(torch.isfinite(torch.tensor(v)) for r in history for k, v in r.items() if k.startswith("train_loss/"))
     assert any(not torch.equal(a, p) for a, p in zip(before, model.shared_parameters()))
     assert abs(float(trainer.aggregator.weights.sum()) - 1) < 1e-6
+
+
+def test_loss_normalisation_receives_the_losses_from_the_engine():
+    jac = torch.tensor([[3.0, 4.0], [0.0, 10.0]])
+    agg = MoCo(normalization="loss")
+    assert agg.needs_losses
+    agg(jac, losses=torch.tensor([2.0, 0.5]))
+    torch.testing.assert_close(agg.tracked, 0.5 * torch.tensor([[1.2, 1.6], [0.0, 0.5]]), rtol=1e-6, atol=1e-7)
+    train_20_steps("moco", 2, aggregator_kwargs={"normalization": "loss"})

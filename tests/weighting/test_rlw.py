@@ -59,3 +59,33 @@ def test_trains_through_the_engine(num_tasks):
 
 def test_works_with_an_aggregator():
     train_through_engine("rlw", 2, aggregator="pcgrad")
+
+
+@pytest.mark.parametrize("distribution", ["uniform", "dirichlet", "bernoulli", "constrained_bernoulli"])
+def test_other_distributions(distribution):
+    rlw = RLW(seed=1, distribution=distribution)
+    draws = torch.stack([rlw.sample_weights(3) for _ in range(3000)])
+    if distribution in ("uniform", "dirichlet"):
+        # K·softmax of a draw in [0, 1]^K: sums to K, every weight within [K/(1+(K-1)e), K·e/(e+K-1)]
+        torch.testing.assert_close(draws.sum(1), torch.full((3000,), 3.0, dtype=torch.float64))
+        e = torch.e
+        assert draws.min() >= 3 / (1 + 2 * e) - 1e-12 and draws.max() <= 3 * e / (e + 2) + 1e-12
+        if distribution == "dirichlet":  # the softmax input sums to 1
+            assert draws.std(0).min() > 0.05
+    elif distribution == "bernoulli":
+        assert set(draws.unique().tolist()) == {0.0, 1.0} and bool((draws.sum(1) > 0).all())
+        # P(w_k = 1 | not all zero) = (1/2) / (1 - 1/8) = 4/7
+        torch.testing.assert_close(draws.mean(0), torch.full((3,), 4 / 7, dtype=torch.float64), atol=0.04, rtol=0)
+    else:
+        torch.testing.assert_close(draws.sum(1), torch.ones(3000, dtype=torch.float64))
+        torch.testing.assert_close(draws.mean(0), torch.full((3,), 1 / 3, dtype=torch.float64), atol=0.04, rtol=0)
+    rlw.reset()
+    first = rlw.sample_weights(3)
+    rlw.reset()
+    torch.testing.assert_close(rlw.sample_weights(3), first)
+    train_through_engine("rlw", 2, distribution=distribution)
+
+
+def test_unknown_distribution_is_named():
+    with pytest.raises(ValueError, match="constrained_bernoulli"):
+        RLW(distribution="gamma")

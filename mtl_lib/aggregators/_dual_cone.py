@@ -1,0 +1,72 @@
+"""Projection onto the dual cone of the task gradients, from the Gram matrix alone (UPGrad,
+DualProj).
+
+The dual cone of the rows g_1..g_K of J is {x : Jx ≥ 0}. Projecting Jᵀu onto it gives Jᵀv with
+
+    v = argmin_{v ≥ u} vᵀ G v,        G = J Jᵀ
+
+(Quinton & Rey, "Jacobian Descent for Multi-Objective Optimization", 2024, Proposition 1). With
+v = u + x this is the non-negative quadratic program min_{x ≥ 0} ½ xᵀGx + (Gu)ᵀx, which
+:func:`nonnegative_qp` solves exactly with a primal active-set method (the Lawson–Hanson scheme
+for non-negative least squares, written for a positive definite quadratic): K is a handful, so
+each solve is a few K×K linear systems on the CPU in float64.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def nonnegative_qp(
+    quadratic: torch.Tensor, linear: torch.Tensor, tol: float = 1e-13, max_iters: int | None = None
+) -> torch.Tensor:
+    """argmin_{x ≥ 0} ½ xᵀQx + cᵀx for a positive definite ``quadratic`` Q (float64, CPU).
+
+    Active set P (the coordinates allowed to be positive) grows by the coordinate with the most
+    negative gradient; the minimiser over P is found by a linear solve, and when it leaves the
+    orthant the iterate moves back along the segment until a coordinate hits 0 (which leaves P).
+    Stops when every coordinate outside P has a gradient ≥ −tol·scale (the KKT conditions).
+    """
+    k = quadratic.shape[0]
+    max_iters = 10 * k + 10 if max_iters is None else max_iters
+    x = torch.zeros(k, dtype=quadratic.dtype)
+    free = torch.zeros(k, dtype=torch.bool)
+    scale = float(quadratic.diagonal().abs().max().clamp_min(1e-300)) + float(linear.abs().max())
+    for _ in range(max_iters):
+        gradient = quadratic @ x + linear
+        candidates = (~free) & (gradient < -tol * scale)
+        if not bool(candidates.any()):
+            break
+        free[int(torch.where(candidates, gradient, torch.inf).argmin())] = True
+        while True:
+            index = free.nonzero().squeeze(1)
+            target = torch.zeros_like(x)
+            target[index] = torch.linalg.solve(quadratic[index][:, index], -linear[index])
+            leaving = free & (target <= 0)
+            if not bool(leaving.any()):
+                x = target
+                break
+            ratios = x[leaving] / (x[leaving] - target[leaving])
+            x = x + float(ratios.min()) * (target - x)
+            free &= x > 1e-15 * max(float(x.abs().max()), 1e-300)
+            x = torch.where(free, x, torch.zeros_like(x))
+    return x
+
+
+def normalized_regularized_gram(
+    gram: torch.Tensor, norm_eps: float, reg_eps: float
+) -> torch.Tensor:
+    """G / trace(G) (zero when the trace is below ``norm_eps``) plus ``reg_eps``·I, as float64
+    CPU: the conditioning TorchJD's projector applies, so that the QP is positive definite and
+    its tolerance scale-free."""
+    g = gram.detach().to(device="cpu", dtype=torch.float64)
+    g = 0.5 * (g + g.T)
+    trace = float(g.diagonal().sum())
+    g = torch.zeros_like(g) if trace < norm_eps else g / trace
+    return g + reg_eps * torch.eye(g.shape[0], dtype=g.dtype)
+
+
+def project_weights(preferences: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+    """v = argmin_{v ≥ u} vᵀGv for a weight vector u (``preferences``), so that Jᵀv is the
+    projection of Jᵀu onto the dual cone of the rows of J. ``gram`` is float64 CPU."""
+    return preferences + nonnegative_qp(gram, gram @ preferences)

@@ -1,0 +1,78 @@
+import pytest
+import torch
+
+from mtl_lib.aggregators import AGGREGATORS, DualProj
+from tests.aggregators._agreement import (
+    SEEDS,
+    TASK_COUNTS,
+    check_agreement,
+    check_non_conflicting,
+    check_permutation,
+    check_reference_agreement,
+    check_scale,
+    conflicting_jacobians,
+)
+from tests.aggregators._common import REFERENCE_J, train_20_steps
+
+
+def _theirs():
+    from torchjd.aggregation import DualProj as TorchJDDualProj
+
+    return TorchJDDualProj()
+
+
+def test_projects_a_conflicting_sum_onto_the_cone():
+    # g1 = (1, 0), g2 = (-2, 1): the sum (-1, 1) conflicts with g1; its projection onto
+    # {x : g1·x ≥ 0, g2·x ≥ 0} is (0, 1)
+    jac = torch.tensor([[1.0, 0.0], [-2.0, 1.0]], dtype=torch.float64)
+    torch.testing.assert_close(
+        DualProj(reg_eps=0.0)(jac).direction,
+        torch.tensor([0.0, 1.0], dtype=torch.float64),
+        atol=1e-9,
+        rtol=0,
+    )
+
+
+def test_reference_value():
+    # the sum [2, 2, 2] conflicts with g1 = [-4, 1, 1]; its projection does not
+    direction = DualProj()(REFERENCE_J).direction
+    assert float(REFERENCE_J[1] @ direction) > 0
+    exact = DualProj(reg_eps=0.0)(REFERENCE_J).direction
+    assert abs(float(REFERENCE_J[0] @ exact)) < 1e-9 and float(REFERENCE_J[1] @ exact) > 0
+    check_reference_agreement(DualProj, _theirs)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("num_tasks", TASK_COUNTS)
+def test_agrees_with_torchjd(num_tasks, seed):
+    check_agreement(DualProj, _theirs, num_tasks=num_tasks, seed=seed)
+
+
+def test_non_conflicting():
+    # exactly without the regularisation; with it, the QP's constraints hold for G/tr(G) + εI,
+    # i.e. g_k·d ≥ −ε·tr(G)·w_k (TorchJD has the same slack)
+    check_non_conflicting(lambda: DualProj(reg_eps=0.0))
+    for num_tasks in TASK_COUNTS:
+        (jac,) = conflicting_jacobians(num_tasks, seed=7)
+        out = DualProj()(jac)
+        slack = 1e-4 * float((jac * jac).sum()) * out.weights.abs().max()
+        assert torch.all(jac @ out.direction >= -slack * (1 + 1e-9))
+
+
+def test_linear_scale_and_permutation_equivariance():
+    (jac,) = conflicting_jacobians(4, seed=5)
+    check_scale(DualProj, jac, power=1.0)
+    check_permutation(DualProj, jac)
+
+
+def test_leaves_a_non_conflicting_sum_almost_alone():
+    jac = torch.eye(3, 6, dtype=torch.float64)
+    torch.testing.assert_close(DualProj()(jac).direction, jac.sum(0), atol=1e-3, rtol=0)
+    torch.testing.assert_close(DualProj(reg_eps=0.0)(jac).direction, jac.sum(0))
+    assert isinstance(AGGREGATORS.build("dualproj"), DualProj)
+
+
+@pytest.mark.parametrize("num_tasks", [2, 3])
+def test_trains_through_the_engine(num_tasks):
+    train_20_steps("dualproj", num_tasks)
+    train_20_steps("dualproj", num_tasks, jacobian_of="representation")

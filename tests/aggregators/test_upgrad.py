@@ -1,0 +1,74 @@
+import pytest
+import torch
+
+from mtl_lib.aggregators import AGGREGATORS, UPGrad
+from tests.aggregators._agreement import (
+    SEEDS,
+    TASK_COUNTS,
+    check_agreement,
+    check_non_conflicting,
+    check_permutation,
+    check_reference_agreement,
+    check_scale,
+    conflicting_jacobians,
+)
+from tests.aggregators._common import REFERENCE_J, train_20_steps
+
+
+def _theirs():
+    from torchjd.aggregation import UPGrad as TorchJDUPGrad
+
+    return TorchJDUPGrad()
+
+
+def test_reference_value():
+    # TorchJD's documented example: [0.2929, 1.9004, 1.9004] at its mean scale; ours is ×K.
+    torch.testing.assert_close(
+        UPGrad()(REFERENCE_J).direction,
+        2 * torch.tensor([0.2929, 1.9004, 1.9004]),
+        atol=2e-4,
+        rtol=0,
+    )
+    check_reference_agreement(UPGrad, _theirs)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("num_tasks", TASK_COUNTS)
+def test_agrees_with_torchjd(num_tasks, seed):
+    check_agreement(UPGrad, _theirs, num_tasks=num_tasks, seed=seed)
+
+
+def test_non_conflicting():
+    # exactly without the regularisation; with it, the QP's constraints hold for G/tr(G) + εI,
+    # i.e. g_k·d ≥ −ε·tr(G)·w_k (TorchJD has the same slack)
+    check_non_conflicting(lambda: UPGrad(reg_eps=0.0))
+    for num_tasks in TASK_COUNTS:
+        (jac,) = conflicting_jacobians(num_tasks, seed=7)
+        out = UPGrad()(jac)
+        slack = 1e-4 * float((jac * jac).sum()) * out.weights.abs().max()
+        assert torch.all(jac @ out.direction >= -slack * (1 + 1e-9))
+
+
+def test_linear_scale_and_permutation_equivariance():
+    (jac,) = conflicting_jacobians(4, seed=5)
+    check_scale(UPGrad, jac, power=1.0)
+    check_permutation(UPGrad, jac)
+
+
+def test_leaves_non_conflicting_gradients_almost_alone():
+    # orthogonal gradients are already in the dual cone: the sum comes back (up to reg_eps)
+    jac = torch.eye(3, 6, dtype=torch.float64)
+    torch.testing.assert_close(UPGrad()(jac).direction, jac.sum(0), atol=1e-3, rtol=0)
+    torch.testing.assert_close(UPGrad(reg_eps=0.0)(jac).direction, jac.sum(0))
+
+
+def test_bad_preferences_are_named():
+    with pytest.raises(ValueError, match="pref_vector"):
+        UPGrad(pref_vector=[1.0, 2.0])(torch.ones(3, 4))
+    assert isinstance(AGGREGATORS.build("upgrad"), UPGrad)
+
+
+@pytest.mark.parametrize("num_tasks", [2, 3])
+def test_trains_through_the_engine(num_tasks):
+    train_20_steps("upgrad", num_tasks)
+    train_20_steps("upgrad", num_tasks, jacobian_of="representation")
