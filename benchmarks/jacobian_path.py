@@ -6,8 +6,9 @@ one process, interleaved in random order per round, with CPU time and one torch 
 a plain step, an engine step with ``aggregator="mgda"`` on the batched path, on the sequential
 path, and on the default (``"auto"``) path; it reports the median and range over rounds of each
 step's ratio to the plain step. Peak memory: each path runs alone in a fresh subprocess, and
-the peak resident set size (``resource.getrusage``'s ``ru_maxrss``) after five steps is reported
-above the same process's peak after setup and one plain forward/backward.
+the growth of its peak resident set size (``resource.getrusage``'s ``ru_maxrss``) over five steps
+after setup is measured, and the table gives each path's growth minus a plain step's (the
+memory the Jacobian adds).
 
     PYTHONPATH=. python benchmarks/jacobian_path.py [--rounds 10] [--steps 3] [--no-memory]
 """
@@ -74,20 +75,23 @@ def _peak_mb() -> float:
 def memory_child(key: str, path: str) -> None:
     torch.set_num_threads(1)
     case = CASES[key]()
-    trainer = _engine(case, PATHS[path])
-    losses = trainer.compute_losses(case.batch)
-    losses.sum().backward()  # baseline: a plain step's activations and gradients
-    trainer.optimizer.zero_grad(set_to_none=True)
-    del losses
-    base = _peak_mb()
+    if path == "plain":
+        step = plain_step(case)
+    else:
+        trainer = _engine(case, PATHS[path])
+
+        def step() -> None:
+            trainer.train_step(case.batch)
+
+    base = _peak_mb()  # after imports and building the model: what every path shares
     for _ in range(5):
-        trainer.train_step(case.batch)
-    print(json.dumps({"baseline_mb": base, "peak_mb": _peak_mb(), "extra_mb": _peak_mb() - base}))
+        step()
+    print(json.dumps({"baseline_mb": base, "peak_mb": _peak_mb(), "step_mb": _peak_mb() - base}))
 
 
 def memory(key: str) -> dict:
     out = {}
-    for path in PATHS:
+    for path in ["plain", *PATHS]:
         result = subprocess.run(
             [sys.executable, __file__, "--memory-child", key, path],
             capture_output=True,
@@ -130,9 +134,10 @@ def main() -> None:
     for r in results:
         cells = [f"{r[p]['median']:.2f} ({r[p]['min']:.2f}–{r[p]['max']:.2f})" for p in PATHS]
         cells[2] += f" ({r['auto_choice']['path']})"
-        mem = (
-            " / ".join(f"{r['memory'][p]['extra_mb']:.0f}" for p in PATHS) if "memory" in r else "–"
-        )
+        mem = "–"
+        if "memory" in r:
+            plain = r["memory"]["plain"]["step_mb"]
+            mem = " / ".join(f"{r['memory'][p]['step_mb'] - plain:.0f}" for p in PATHS)
         lines.append(f"| {r['case']} | {' | '.join(cells)} | {mem} |")
     text = "\n".join(lines)
     print(text)

@@ -25,7 +25,10 @@ def _leaf_case():
     gen = torch.Generator().manual_seed(1)
     batch = (torch.rand(6, 3, 16, 16, generator=gen), torch.randint(0, 5, (6,), generator=gen),
              torch.randint(0, 2, (6,), generator=gen))  # fmt: skip
-    tasks = [Task("species", nn.functional.cross_entropy), Task("health", nn.functional.cross_entropy)]
+    tasks = [
+        Task("species", nn.functional.cross_entropy),
+        Task("health", nn.functional.cross_entropy),
+    ]
     return model, tasks, batch
 
 
@@ -57,10 +60,14 @@ def test_representation_step_is_mgda_ub(case):
     (z_jac,) = task_jacobians(losses, [z], retain_graph=True, batched=False)
     z_jac = z_jac.reshape(len(tasks), -1)
     weights = MGDA().weights_from_gram(z_jac @ z_jac.T)
-    theta_jac = flatten_rows(task_jacobians(losses, reference.shared_parameters(), retain_graph=True, batched=False))
+    theta_jac = flatten_rows(
+        task_jacobians(losses, reference.shared_parameters(), retain_graph=True, batched=False)
+    )
     expected = weights @ theta_jac
     assert float((got - expected).norm() / expected.norm()) < 1e-5
-    torch.testing.assert_close(trainer.last_aggregation.direction, weights @ z_jac, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(
+        trainer.last_aggregation.direction, weights @ z_jac, rtol=1e-5, atol=1e-7
+    )
     # Heads get their own loss's gradient, scaled by the task's weight.
     for k in range(len(tasks)):
         head = torch.autograd.grad(losses[k], reference.task_parameters(k), retain_graph=True)
@@ -69,7 +76,9 @@ def test_representation_step_is_mgda_ub(case):
 
 
 GRAMIAN = sorted(
-    name for name in AGGREGATORS.names() if isinstance(AGGREGATORS.build(name), GramianWeightedAggregator)
+    name
+    for name in AGGREGATORS.names()
+    if isinstance(AGGREGATORS.build(name), GramianWeightedAggregator)
 )
 
 
@@ -93,7 +102,10 @@ def test_projection_methods_are_among_the_representation_level_ones():
 @pytest.mark.parametrize("kwargs", [{"modulation": True}])
 def test_task_conditioned_leaf_cnn_has_no_shared_representation(kwargs):
     model = LeafCNN(num_classes=(5, 2), channels=(4, 8), fc=(16, 8), image_size=16, **kwargs)
-    tasks = [Task("species", nn.functional.cross_entropy), Task("health", nn.functional.cross_entropy)]
+    tasks = [
+        Task("species", nn.functional.cross_entropy),
+        Task("health", nn.functional.cross_entropy),
+    ]
     with pytest.raises(ValueError, match="task-conditioned trunk"):
         Trainer(model, tasks, aggregator="mgda", jacobian_of="representation", device="cpu")
     with pytest.raises(ValueError, match="jacobian_of='parameters'"):
