@@ -62,6 +62,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, GramianWeightedAggregator
@@ -72,28 +73,30 @@ def gradvac_mixing(
     grams: torch.Tensor, targets: torch.Tensor, beta: float, eps: float, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-block mixing matrices W (L, K, K) with corrected rows J_l^GV = W_l J_l, and the
-    updated targets, from the block Gramians ``grams`` (L, K, K) alone; float64 CPU tensors."""
-    num_blocks, num_tasks, _ = grams.shape
-    mixing = torch.eye(num_tasks, dtype=grams.dtype).repeat(num_blocks, 1, 1)
-    targets = targets.clone()
-    original_norms = grams.diagonal(dim1=1, dim2=2).clamp_min(0).sqrt()  # (L, K)
+    updated targets, from the block Gramians ``grams`` (L, K, K) alone; float64 CPU tensors.
+    The arithmetic runs in NumPy: a few dozen operations on arrays of L entries per task pair,
+    where each torch call would cost more than the work itself."""
+    g = grams.numpy()
+    num_blocks, num_tasks, _ = g.shape
+    mixing = np.repeat(np.eye(num_tasks)[None], num_blocks, axis=0)
+    t = targets.numpy().copy()
+    original_norms = np.sqrt(np.clip(np.diagonal(g, axis1=1, axis2=2), 0.0, None))  # (L, K)
     for i in range(num_tasks):
         others = [j for j in range(num_tasks) if j != i]
         for position in torch.randperm(len(others), generator=generator).tolist():
             j = others[position]
             w = mixing[:, i, :]  # (L, K): the running g_i in each block
-            gw = torch.bmm(grams, w.unsqueeze(2)).squeeze(2)  # (L, K): G_l w
-            norm_i = (w * gw).sum(1).clamp_min(0).sqrt()
+            gw = np.einsum("lkm,lm->lk", g, w)  # G_l w
+            norm_i = np.sqrt(np.clip((w * gw).sum(1), 0.0, None))
             norm_j = original_norms[:, j]
             phi = gw[:, j] / (norm_i * norm_j + eps)
-            target = targets[:, i, j]
-            root_phi = (1 - phi.square()).clamp_min(0).sqrt()
-            root_target = (1 - target.square()).clamp_min(0).sqrt()
+            target = t[:, i, j]
+            root_phi = np.sqrt(np.clip(1.0 - phi * phi, 0.0, None))
+            root_target = np.sqrt(np.clip(1.0 - target * target, 0.0, None))
             weight = norm_i * (target * root_phi - phi * root_target) / (norm_j * root_target + eps)
-            weight = torch.where(phi < target, weight, torch.zeros_like(weight))
-            mixing[:, i, j] += weight
-            targets[:, i, j] = (1 - beta) * target + beta * phi
-    return mixing, targets
+            mixing[:, i, j] += np.where(phi < target, weight, 0.0)
+            t[:, i, j] = (1 - beta) * target + beta * phi
+    return torch.from_numpy(mixing), torch.from_numpy(t)
 
 
 def gradvac_rows(
