@@ -10,6 +10,15 @@ The update is the sum of the projected gradients, Σ_i g_i^PC (the sum scale of 
 TensorFlow code and TorchJD; Tseng's PyTorch port averages instead, which only rescales the
 step). With two tasks the order does not matter; with more it does, and the order is drawn
 afresh for every task at every step from the aggregator's own seeded generator.
+
+Gramian space (how it is computed): every running vector stays a combination of the original
+gradients, g_i^PC = Σ_k W_ik g_k, so the whole procedure runs on the K×K Gram matrix G = JJᵀ —
+the test is g_i^PC·g_j = (W G)_ij and the projection subtracts from W_ij — and the projected
+rows are formed once at the end, J^PC = W J (one K×K by K×P product instead of K(K−1) dot
+products and updates of length P). W is computed in float64 on the CPU from one copy of G. The
+direction is Jᵀw with w = 1ᵀW a function of G (and of the random orders) only, so PCGrad also
+runs on the representation's Gramian (``Trainer(..., jacobian_of="representation")``).
+:func:`pcgrad_rows` is the row-space reference the tests compare against (same draws).
 """
 
 from __future__ import annotations
@@ -18,11 +27,45 @@ from typing import Any
 
 import torch
 
-from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, Aggregator
+from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, GramianWeightedAggregator, gram_matrix
+
+
+def pcgrad_rows(jacobian: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Row-space PCGrad (the textbook form, kept as the reference for the Gramian form):
+    projects full parameter-length rows. Draws the same orders as :class:`PCGrad`."""
+    num_tasks = jacobian.shape[0]
+    squared_norms = (jacobian * jacobian).sum(1)
+    safe_norms = torch.where(squared_norms > 0, squared_norms, torch.ones_like(squared_norms))
+    projected = jacobian.clone()
+    for i in range(num_tasks):
+        for j in torch.randperm(num_tasks, generator=generator).tolist():
+            if j == i:
+                continue
+            dot = projected[i] @ jacobian[j]
+            projected[i] = projected[i] - torch.clamp(dot, max=0.0) / safe_norms[j] * jacobian[j]
+    return projected
+
+
+def pcgrad_mixing(gram: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The K×K matrix W with PCGrad's projected rows J^PC = W J, from the Gram matrix alone
+    (float64, CPU). A zero gradient cannot be projected onto: its coefficient stays 0."""
+    g = gram.detach().to(device="cpu", dtype=torch.float64)
+    num_tasks = g.shape[0]
+    rows = g.tolist()  # K is a handful: Python floats beat tiny tensor ops
+    mixing = [[1.0 if k == i else 0.0 for k in range(num_tasks)] for i in range(num_tasks)]
+    for i in range(num_tasks):
+        w = mixing[i]
+        for j in torch.randperm(num_tasks, generator=generator).tolist():
+            if j == i or rows[j][j] <= 0.0:
+                continue
+            dot = sum(w[k] * rows[k][j] for k in range(num_tasks))  # g_i^PC · g_j
+            if dot < 0.0:
+                w[j] -= dot / rows[j][j]
+    return torch.tensor(mixing, dtype=torch.float64)
 
 
 @AGGREGATORS.register("pcgrad")
-class PCGrad(Aggregator):
+class PCGrad(GramianWeightedAggregator):
     """Projecting conflicting gradients. Exposes the projected per-task gradients."""
 
     exposes_task_gradients = True
@@ -31,28 +74,22 @@ class PCGrad(Aggregator):
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
 
+    def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:
+        return pcgrad_mixing(gram, self.generator).sum(0).to(device=gram.device, dtype=gram.dtype)
+
     def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
         num_tasks = jacobian.shape[0]
         # Projecting g_i onto g_j does not depend on g_j's scale and is linear in g_i's, so the
-        # rows are divided by their largest |entry| first and the results scaled back: the
-        # products below then neither overflow (norms ~1e20 in float32) nor underflow.
+        # mixing is computed for the rows divided by their largest |entry| (coefficients O(1),
+        # no overflow at norms ~1e20 in float32 nor underflow at ~1e-20) and scaled back.
         scales = jacobian.abs().amax(dim=1, keepdim=True) if jacobian.shape[1] else jacobian.new_ones(num_tasks, 1)
         scales = torch.where(scales > 0, scales, torch.ones_like(scales))
         unit = jacobian / scales
-        squared_norms = (unit * unit).sum(1)
-        # A zero gradient cannot be projected onto; its projection coefficient is 0.
-        safe_norms = torch.where(squared_norms > 0, squared_norms, torch.ones_like(squared_norms))
-        projected = unit.clone()
-        for i in range(num_tasks):
-            order = torch.randperm(num_tasks, generator=self.generator).tolist()
-            for j in order:
-                if j == i:
-                    continue
-                # Branch-free (no host sync on GPU): the coefficient is 0 unless they conflict.
-                dot = projected[i] @ unit[j]
-                projected[i] = projected[i] - torch.clamp(dot, max=0.0) / safe_norms[j] * unit[j]
-        projected = projected * scales
-        return Aggregation(direction=projected.sum(0), task_gradients=projected)
+        mixing = pcgrad_mixing(gram_matrix(unit), self.generator).to(device=jacobian.device, dtype=jacobian.dtype)
+        projected = (mixing @ unit) * scales
+        # d = Σ_i s_i Σ_j M_ij u_j = Σ_j w_j g_j with w_j = Σ_i s_i M_ij / s_j
+        weights = (scales * mixing).sum(0) / scales[:, 0]
+        return Aggregation(direction=projected.sum(0), task_gradients=projected, weights=weights)
 
     def reset(self) -> None:
         self.generator.manual_seed(self.seed)

@@ -19,6 +19,12 @@ The study's baseline (its Fig. 5) is not given in text, so this is our design, d
 
 When neither add-on is active the trunk runs once per batch (plain hard sharing); otherwise once
 per task, since its output depends on the task.
+
+Encode/decode split (for ``Trainer(..., jacobian_of="representation")``, MGDA-UB style): without
+add-ons z = ``encode(x)`` is the trunk's 128-dimensional output and ``decode(z)`` applies the
+heads. With Modulation Modules or active LaSS masks the trunk is task-conditioned — there is one
+representation per task, not a shared one — so the representation-level path is undefined and
+:meth:`LeafCNN.check_shared_representation` (called by the trainer) raises.
 """
 
 from __future__ import annotations
@@ -126,6 +132,24 @@ class LeafCNN(MultiTaskModel):
         for layer in self.fcs:
             x = torch.relu(layer(x, task) if isinstance(layer, MaskedLinear) else layer(x))
         return x
+
+    def check_shared_representation(self) -> None:
+        """Raise a clear error when the trunk is task-conditioned (no single shared z)."""
+        if self._task_dependent():
+            which = "Modulation Modules" if self.modulations is not None else "active LaSS masks"
+            raise ValueError(
+                f"LeafCNN with {which} has a task-conditioned trunk: each task has its own "
+                "representation, so jacobian_of='representation' is undefined; use "
+                "jacobian_of='parameters' (or a LeafCNN without add-ons)"
+            )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The shared representation z (the trunk's output); only without add-ons."""
+        self.check_shared_representation()
+        return self.trunk(x, None)
+
+    def decode(self, features: torch.Tensor) -> list[torch.Tensor]:
+        return [head(features) for head in self.heads]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if not self._task_dependent():

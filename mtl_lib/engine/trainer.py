@@ -35,6 +35,70 @@ Batch = Sequence[torch.Tensor]
 NONFINITE_POLICIES = ("raise", "skip")
 
 
+#: Layer types whose vmapped (``is_grads_batched``) backward is slower than K sequential
+#: backward passes on CPU: on the leaf CNN (64×64, batch 32, K = 2, one thread) the batched
+#: path cost 1.81–1.94× a plain step against 1.53–1.64× for the sequential one, and 110–150 MB
+#: more peak memory (``benchmarks/jacobian_path.py`` re-measures it).
+_SLOW_BATCHED_ON_CPU = (torch.nn.modules.conv._ConvNd, torch.nn.modules.batchnorm._BatchNorm)
+
+
+def choose_jacobian_path(model: torch.nn.Module, device: torch.device, batched: bool | str) -> dict[str, Any]:
+    """The documented rule behind ``batched_jacobian``: forced ``True``/``False`` are obeyed;
+    ``"auto"`` picks the sequential path (K ``autograd.grad`` calls) on CPU when the model has
+    convolutions or batch norm, whose batched backward is the slower one there, and the batched
+    path (one vmapped backward) otherwise — on accelerators the wider pass fills the device, on
+    CPU it replaces K passes of small matrix products by one. Returns ``{"path", "mode",
+    "reason"}``; ``Trainer(batched_jacobian="probe")`` measures instead."""
+    if batched is True or batched is False:
+        path = "batched" if batched else "sequential"
+        return {"path": path, "mode": "forced", "reason": f"batched_jacobian={batched}"}
+    if batched != "auto":
+        raise ValueError(f"batched_jacobian must be True, False, 'auto' or 'probe', got {batched!r}")
+    if device.type != "cpu":
+        return {"path": "batched", "mode": "auto", "reason": f"rule: {device.type} device → one vmapped backward"}
+    slow = sorted({type(m).__name__ for m in model.modules() if isinstance(m, _SLOW_BATCHED_ON_CPU)})
+    if slow:
+        return {
+            "path": "sequential",
+            "mode": "auto",
+            "reason": f"rule: CPU and {'/'.join(slow)} layers (their vmapped backward is slower on CPU)",
+        }
+    return {"path": "batched", "mode": "auto", "reason": "rule: CPU, no convolution or batch norm"}
+
+
+class JacobianPathProbe:
+    """Times the batched and the sequential Jacobian on the first real steps, alternating
+    (batched, sequential, batched, sequential by default), and picks the faster by each path's
+    best time (the minimum is the least disturbed by other load on the machine)."""
+
+    def __init__(self, rounds: int = 2) -> None:
+        self.schedule = [True, False] * rounds
+        self.seconds: dict[bool, list[float]] = {True: [], False: []}
+
+    def next_path(self) -> bool:
+        return self.schedule[len(self.seconds[True]) + len(self.seconds[False])]
+
+    def record(self, batched: bool, seconds: float) -> None:
+        self.seconds[batched].append(seconds)
+
+    @property
+    def done(self) -> bool:
+        return len(self.seconds[True]) + len(self.seconds[False]) >= len(self.schedule)
+
+    def decision(self) -> dict[str, Any]:
+        best = {path: min(values) for path, values in self.seconds.items()}
+        path = "batched" if best[True] <= best[False] else "sequential"
+        return {
+            "path": path,
+            "mode": "probe",
+            "reason": f"probe: best of {len(self.seconds[True])} Jacobians per path, {path} faster",
+            "timings_ms": {
+                "batched": [round(1e3 * t, 3) for t in self.seconds[True]],
+                "sequential": [round(1e3 * t, 3) for t in self.seconds[False]],
+            },
+        }
+
+
 class Trainer:
     """Train a :class:`MultiTaskModel` with any loss weighting, aggregator and optimizer.
 
@@ -47,9 +111,11 @@ class Trainer:
     the gradients with respect to the shared representation z = model.encode(x) instead of the
     shared parameters, and back-propagates Σ_k w_k L_k once (MGDA-UB's cheaper "upper bound").
 
-    ``batched_jacobian=False`` computes the Jacobian with K backward passes instead of one
-    vmapped pass (same numbers; on CPU, convolutions' batched backward can be the slower one —
-    ``benchmarks/step_cost.py`` measures both).
+    ``batched_jacobian`` chooses how the task Jacobian is computed: ``True`` one vmapped
+    backward (``is_grads_batched``), ``False`` K sequential ``autograd.grad`` calls (same
+    numbers up to round-off), ``"auto"`` (default) by a documented rule, ``"probe"`` by timing
+    both on the first real steps. The choice and its reason are in :attr:`jacobian_path`
+    (saved in every run's record); see :func:`choose_jacobian_path` for the rule.
 
     Batches are sequences ``(x, target_1, ..., target_K)``.
 
@@ -82,7 +148,7 @@ class Trainer:
         callbacks: Sequence[Any] = (),
         progress: bool = True,
         jacobian_of: str = "parameters",
-        batched_jacobian: bool = True,
+        batched_jacobian: bool | str = "auto",
         nonfinite: str = "raise",
     ) -> None:
         if nonfinite not in NONFINITE_POLICIES:
@@ -135,15 +201,34 @@ class Trainer:
         if jacobian_of not in ("parameters", "representation"):
             raise ValueError(f"jacobian_of must be 'parameters' or 'representation', got {jacobian_of!r}")
         self.jacobian_of = jacobian_of
-        self.batched_jacobian = batched_jacobian
+        self._path_probe: JacobianPathProbe | None = None
+        if batched_jacobian not in (True, False, "auto", "probe"):
+            raise ValueError(f"batched_jacobian must be True, False, 'auto' or 'probe', got {batched_jacobian!r}")
+        if not self.needs_task_gradients and jacobian_of == "parameters":
+            #: How this trainer computes the task Jacobian and why (recorded in run records).
+            self.jacobian_path: dict[str, Any] = {"path": "none", "reason": "no ingredient needs per-task gradients"}
+            self.batched_jacobian = False
+        elif batched_jacobian == "probe":
+            self._path_probe = JacobianPathProbe()
+            self.jacobian_path = {"path": "probing", "mode": "probe", "reason": "timing both paths on the first steps"}
+            self.batched_jacobian = True
+        else:
+            self.jacobian_path = choose_jacobian_path(self.model, self.device, batched_jacobian)
+            self.batched_jacobian = self.jacobian_path["path"] == "batched"
         if jacobian_of == "representation":
             if not isinstance(self.aggregator, GramianWeightedAggregator):
                 raise ValueError(
                     "jacobian_of='representation' needs an aggregator whose weights depend on the "
                     f"Gram matrix only (GramianWeightedAggregator), got {self.aggregator!r}"
                 )
+            check = getattr(self.aggregator, "check_gram_only", None)
+            if callable(check):
+                check()  # e.g. GradVac per layer needs per-layer parameter Gramians
             if not (hasattr(self.model, "encode") and hasattr(self.model, "decode")):
                 raise ValueError(f"{type(self.model).__name__} has no encode/decode split")
+            check = getattr(self.model, "check_shared_representation", None)
+            if callable(check):
+                check()  # e.g. a task-conditioned trunk has no single shared representation
             if consumes_task_gradients(self.optimizer):
                 raise ValueError("a task-aware optimizer needs parameter-level task gradients")
         self.callbacks = list(callbacks)
@@ -339,8 +424,28 @@ class Trainer:
             raise RuntimeError("no step has been taken yet")
         return self.compute_losses(self.last_batch)
 
+    def _task_jacobians(
+        self, terms: torch.Tensor, params: Sequence[torch.Tensor], retain_graph: bool = False
+    ) -> list[torch.Tensor]:
+        probe = self._path_probe
+        if probe is None:
+            return task_jacobians(terms, params, retain_graph=retain_graph, batched=self.batched_jacobian)
+        batched = probe.next_path()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        started = time.perf_counter()
+        grads = task_jacobians(terms, params, retain_graph=retain_graph, batched=batched)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        probe.record(batched, time.perf_counter() - started)
+        if probe.done:
+            self.jacobian_path = probe.decision()
+            self.batched_jacobian = self.jacobian_path["path"] == "batched"
+            self._path_probe = None
+        return grads
+
     def _backward_through_representation(self, terms: torch.Tensor, features: torch.Tensor) -> None:
-        (per_sample,) = task_jacobians(terms, [features], retain_graph=True, batched=self.batched_jacobian)
+        (per_sample,) = self._task_jacobians(terms, [features], retain_graph=True)
         jacobian = per_sample.reshape(per_sample.shape[0], -1)
         self.last_jacobian = jacobian
         rows = nonfinite_rows(jacobian) if not bool(torch.isfinite(jacobian).all()) else []
@@ -355,7 +460,7 @@ class Trainer:
     def _backward_through_jacobian(self, terms: torch.Tensor) -> None:
         task_flat = [p for params in self.task_params for p in params]
         all_params = self.shared_params + task_flat + self.weighting_params
-        grads = task_jacobians(terms, all_params, batched=self.batched_jacobian)
+        grads = self._task_jacobians(terms, all_params)
         n_shared = len(self.shared_params)
         if self.aggregator is not None and self.aggregator.acts_on_all_parameters:
             self._apply_whole_model_aggregation(grads, all_params, n_shared + len(task_flat), terms)

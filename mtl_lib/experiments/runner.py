@@ -84,6 +84,7 @@ def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
         "problem": problem.description,
         "seed": config.seed,
         "device": str(device),
+        "jacobian_path": trainer.jacobian_path,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
         "torch_version": torch.__version__,
         "mtl_lib_version": mtl_lib_version,

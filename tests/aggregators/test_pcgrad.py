@@ -9,7 +9,9 @@ REFERENCE_J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
 def test_reference_value_from_torchjd_tests():
     # TorchJD's test_values lists PCGrad([[-4, 1, 1], [6, 1, 1]]) = [0.5848, 3.8012, 3.8012].
     out = PCGrad()(REFERENCE_J)
-    torch.testing.assert_close(out.direction, torch.tensor([0.5848, 3.8012, 3.8012]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        out.direction, torch.tensor([0.5848, 3.8012, 3.8012]), atol=1e-4, rtol=0
+    )
 
 
 def test_two_conflicting_tasks_no_longer_conflict():
@@ -60,3 +62,20 @@ def test_agrees_with_torchjd_for_two_tasks(num_params):
     jac = torch.randn(2, num_params, generator=gen, dtype=torch.float64)
     expected = torchjd.PCGrad()(jac)
     torch.testing.assert_close(PCGrad()(jac).direction, expected, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("num_tasks", [2, 3, 5, 8])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_gramian_space_equals_row_space(num_tasks, dtype):
+    from mtl_lib.aggregators.pcgrad import pcgrad_rows
+
+    gen = torch.Generator().manual_seed(num_tasks)
+    for step in range(5):
+        jac = torch.randn(num_tasks, 500, generator=gen, dtype=dtype)
+        jac[1] = -0.7 * jac[0] + 0.5 * jac[1]  # make conflicts certain
+        out = PCGrad(seed=step)(jac)
+        reference = pcgrad_rows(jac, torch.Generator().manual_seed(step))
+        tol = 1e-12 if dtype == torch.float64 else 1e-6
+        assert float((out.task_gradients - reference).norm() / reference.norm()) < tol
+        assert float((out.direction - reference.sum(0)).norm() / reference.sum(0).norm()) < tol
+        torch.testing.assert_close(out.weights @ jac, out.direction, rtol=tol, atol=tol)

@@ -170,7 +170,9 @@ def test_representation_level_backpropagates_weighted_sum():
 
 def test_representation_level_needs_a_gramian_method():
     with pytest.raises(ValueError, match="Gram"):
-        Trainer(tiny_model(2), regression_tasks(2), aggregator="pcgrad", jacobian_of="representation", device="cpu")
+        Trainer(tiny_model(2), regression_tasks(2), aggregator="graddrop", jacobian_of="representation", device="cpu")
+    with pytest.raises(ValueError, match="granularity='whole'"):
+        Trainer(tiny_model(2), regression_tasks(2), aggregator="gradvac", jacobian_of="representation", device="cpu")
 
 
 def test_looped_jacobian_option_gives_the_same_training():
@@ -205,3 +207,39 @@ def test_task_aware_optimizer_receives_weighted_rows_from_a_weights_only_aggrega
     torch.testing.assert_close(optimizer.rows, torch.tensor([[0.25], [3.0]]) * jacobian)
     direction = torch.cat([p.grad.reshape(-1) for p in model.shared_parameters()])
     torch.testing.assert_close(optimizer.rows.sum(0), direction)
+
+
+# ----------------------------------------------------------------- Jacobian path choice
+def test_jacobian_path_rule_forced_and_plain():
+    from mtl_lib.architectures import small_cnn
+
+    mlp = Trainer(tiny_model(2), regression_tasks(2), aggregator="mgda", device="cpu", progress=False)
+    assert mlp.jacobian_path["path"] == "batched" and mlp.jacobian_path["mode"] == "auto"
+    assert mlp.batched_jacobian is True
+    cnn = Trainer(small_cnn(num_classes=(3, 2)), regression_tasks(2), aggregator="mgda", device="cpu", progress=False)
+    assert cnn.jacobian_path["path"] == "sequential" and "Conv2d" in cnn.jacobian_path["reason"]
+    assert cnn.batched_jacobian is False
+    forced = Trainer(small_cnn(num_classes=(3, 2)), regression_tasks(2), aggregator="mgda", device="cpu",
+                     progress=False, batched_jacobian=True)
+    assert forced.jacobian_path == {"path": "batched", "mode": "forced", "reason": "batched_jacobian=True"}
+    plain = Trainer(tiny_model(2), regression_tasks(2), device="cpu", progress=False)
+    assert plain.jacobian_path["path"] == "none"
+    with pytest.raises(ValueError, match="'auto' or 'probe'"):
+        Trainer(tiny_model(2), regression_tasks(2), aggregator="mgda", device="cpu", batched_jacobian="fast")
+
+
+def test_jacobian_path_probe_times_both_then_decides():
+    trainer = Trainer(tiny_model(3), regression_tasks(3), aggregator="pcgrad", device="cpu", progress=False,
+                      batched_jacobian="probe")
+    assert trainer.jacobian_path["path"] == "probing"
+    reference = Trainer(tiny_model(3), regression_tasks(3), aggregator="pcgrad", device="cpu", progress=False,
+                        batched_jacobian=False)
+    trainer.fit(regression_batches(3), epochs=2)
+    reference.fit(regression_batches(3), epochs=2)
+    path = trainer.jacobian_path
+    assert path["mode"] == "probe" and path["path"] in ("batched", "sequential")
+    assert len(path["timings_ms"]["batched"]) == 2 and len(path["timings_ms"]["sequential"]) == 2
+    assert trainer.batched_jacobian is (path["path"] == "batched")
+    # Both paths give the same numbers: probing does not change the training.
+    for p, q in zip(trainer.model.parameters(), reference.model.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)

@@ -118,3 +118,13 @@ def test_rau_diagnostics_are_recorded_and_do_not_change_training():
     json.dumps(tracked)
     with pytest.raises(ValueError, match="unknown diagnostics"):
         run(_config(diagnostics=("nope",)))
+
+
+def test_record_says_which_jacobian_path_the_run_used():
+    plain = run(_config())
+    assert plain["jacobian_path"]["path"] == "none"
+    record = run(_config(aggregator="mgda"))
+    # The synthetic MLP has no convolution or batch norm: the CPU rule keeps the batched path.
+    assert record["jacobian_path"]["path"] == "batched"
+    assert record["jacobian_path"]["mode"] == "auto" and record["jacobian_path"]["reason"]
+    json.dumps(record)
