@@ -12,6 +12,7 @@ shared parameters only.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -42,6 +43,10 @@ class Trainer:
     the gradients with respect to the shared representation z = model.encode(x) instead of the
     shared parameters, and back-propagates Σ_k w_k L_k once (MGDA-UB's cheaper "upper bound").
 
+    ``autocast="bf16"`` runs the forward pass under bfloat16 autocast (CPU or CUDA); the
+    per-task losses are cast back to float32, and so are gradients, optimizer state and
+    parameters (autocast keeps them float32).
+
     ``batched_jacobian=False`` computes the Jacobian with K backward passes instead of one
     vmapped pass (same numbers; on CPU, convolutions' batched backward can be the slower one —
     ``benchmarks/step_cost.py`` measures both).
@@ -66,6 +71,7 @@ class Trainer:
         progress: bool = True,
         jacobian_of: str = "parameters",
         batched_jacobian: bool = True,
+        autocast: str | None = None,
     ) -> None:
         if len(tasks) != model.num_tasks:
             raise ValueError(f"{len(tasks)} tasks given for a model with {model.num_tasks} outputs")
@@ -126,6 +132,10 @@ class Trainer:
                 raise ValueError(f"{type(self.model).__name__} has no encode/decode split")
             if consumes_task_gradients(self.optimizer):
                 raise ValueError("a task-aware optimizer needs parameter-level task gradients")
+        if autocast not in (None, "bf16"):
+            raise ValueError(f"autocast must be None or 'bf16', got {autocast!r}")
+        #: bf16 autocast of the forward pass (losses are computed and returned in float32).
+        self.autocast = autocast
         self.callbacks = list(callbacks)
         self.progress = progress
         self.step_count = 0
@@ -144,14 +154,19 @@ class Trainer:
         x, *targets = (t.to(self.device, non_blocking=True) for t in batch)
         if len(targets) != len(self.tasks):
             raise ValueError(f"batch has {len(targets)} targets for {len(self.tasks)} tasks")
-        if features is None:
-            predictions = self.model(x)
-        else:
-            features.append(self.model.encode(x))
-            predictions = self.model.decode(features[-1])
-        return torch.stack(
-            [task.loss(pred, target) for task, pred, target in zip(self.tasks, predictions, targets)]
-        )
+        with self._autocast():
+            if features is None:
+                predictions = self.model(x)
+            else:
+                features.append(self.model.encode(x))
+                predictions = self.model.decode(features[-1])
+            losses = [task.loss(pred, target) for task, pred, target in zip(self.tasks, predictions, targets)]
+        return torch.stack([loss.float() for loss in losses])
+
+    def _autocast(self) -> Any:
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
     def train_step(self, batch: Batch) -> torch.Tensor:
         """One optimisation step; returns the detached per-task (unweighted) losses."""
@@ -305,8 +320,10 @@ class Trainer:
         targets: list[list[torch.Tensor]] = [[] for _ in self.tasks]
         for batch in eval_data:
             x, *batch_targets = (t.to(self.device, non_blocking=True) for t in batch)
-            for k, pred in enumerate(self.model(x)):
-                predictions[k].append(pred)
+            with self._autocast():
+                outputs = self.model(x)
+            for k, pred in enumerate(outputs):
+                predictions[k].append(pred.float() if pred.is_floating_point() else pred)
                 targets[k].append(batch_targets[k])
         self.model.train(was_training)
         results: dict[str, float] = {}
