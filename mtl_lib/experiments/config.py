@@ -61,7 +61,13 @@ class RunConfig:
     def run_id(self) -> str:
         """Readable and unique: method, seed and a hash of every other setting."""
         digest = hashlib.sha1(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:10]
-        parts = [self.problem, self.weighting, self.aggregator or "none", self.optimizer, f"seed{self.seed}"]
+        parts = [
+            self.problem,
+            self.weighting,
+            self.aggregator or "none",
+            self.optimizer,
+            f"seed{self.seed}",
+        ]
         slug = "-".join(str(part) for part in parts)
         return f"{slug}-{digest}"
 

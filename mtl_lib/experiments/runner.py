@@ -76,7 +76,9 @@ def run(
         if isinstance(value, float) and not math.isfinite(value)
     )  # fmt: skip
     if bad:
-        error = FloatingPointError(f"run {config.run_id()} ended with non-finite final metrics {bad}")
+        error = FloatingPointError(
+            f"run {config.run_id()} ended with non-finite final metrics {bad}"
+        )
         if raise_errors:
             raise error
         return _failed_record(config, error, partial, started)
@@ -91,7 +93,9 @@ def _provenance(config: RunConfig, device: Any) -> dict[str, Any]:
         "config": config.identity(),
         "seed": config.seed,
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor(),
         "torch_version": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "mtl_lib_version": mtl_lib_version,
@@ -100,7 +104,9 @@ def _provenance(config: RunConfig, device: Any) -> dict[str, Any]:
     }
 
 
-def _train(config: RunConfig, progress: bool, extra_callbacks: Sequence[Any], partial: dict) -> dict[str, Any]:
+def _train(
+    config: RunConfig, progress: bool, extra_callbacks: Sequence[Any], partial: dict
+) -> dict[str, Any]:
     device = resolve_device(config.device)
     partial["device"] = device
     seed_everything(config.seed)
@@ -116,7 +122,9 @@ def _train(config: RunConfig, progress: bool, extra_callbacks: Sequence[Any], pa
     _default_seed(WEIGHTINGS.get(config.weighting), weighting_kwargs, config.seed)
     unknown = set(config.diagnostics) - set(DIAGNOSTICS)
     if unknown:
-        raise ValueError(f"unknown diagnostics {sorted(unknown)}; available: {', '.join(DIAGNOSTICS)}")
+        raise ValueError(
+            f"unknown diagnostics {sorted(unknown)}; available: {', '.join(DIAGNOSTICS)}"
+        )
     callbacks = list(problem.callbacks) + list(extra_callbacks)
     aggregator = config.aggregator
     rau = None
@@ -165,13 +173,20 @@ def _train(config: RunConfig, progress: bool, extra_callbacks: Sequence[Any], pa
     }
 
 
-def _failed_record(config: RunConfig, error: BaseException, partial: dict, started: float) -> dict[str, Any]:
+def _failed_record(
+    config: RunConfig, error: BaseException, partial: dict, started: float
+) -> dict[str, Any]:
     info: dict[str, Any] = {
         "type": type(error).__name__,
         "message": str(error),
         "traceback": "".join(traceback.format_exception(error))[-4000:],
     }
-    for attribute in ("epoch", "step", "task", "parameter"):  # what the trainer's NonFiniteError names
+    for attribute in (
+        "epoch",
+        "step",
+        "task",
+        "parameter",
+    ):  # what the trainer's NonFiniteError names
         value = getattr(error, attribute, None)
         if isinstance(value, (int, float, str)):
             info[attribute] = value
@@ -218,7 +233,10 @@ def load_finished(config: RunConfig, results_dir: str | Path) -> dict[str, Any] 
     path = record_path(config, results_dir)
     check = store.inspect_record(path, config.identity())
     if check.status == "damaged":
-        warnings.warn(f"damaged record {path}: {check.reason}; the sweep will set it aside and re-run it", stacklevel=2)
+        warnings.warn(
+            f"damaged record {path}: {check.reason}; the sweep will set it aside and re-run it",
+            stacklevel=2,
+        )
     elif check.status == "failed":
         assert check.record is not None
         warnings.warn(f"run {config.run_id()} failed: {_error_line(check.record)}", stacklevel=2)
@@ -265,7 +283,11 @@ def _modules_for(config: RunConfig) -> list[str]:
 
 
 def _run_in_worker(
-    config: RunConfig, modules: Sequence[str], claim: str | None, threads: int, progress: bool = False
+    config: RunConfig,
+    modules: Sequence[str],
+    claim: str | None,
+    threads: int,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """What a worker (local process, Dask worker, Slurm job) executes for one run."""
     for module in modules:
@@ -323,7 +345,9 @@ def default_workers(pending: int, cuda: bool = False) -> int:
                 raise ValueError(f"${name}={value!r}: give at least 1 worker")
             break
     else:
-        chosen = torch.cuda.device_count() if cuda and torch.cuda.device_count() else available_cores()
+        chosen = (
+            torch.cuda.device_count() if cuda and torch.cuda.device_count() else available_cores()
+        )
     return max(1, min(chosen, pending))
 
 
@@ -337,7 +361,10 @@ def _spawn_pool(workers: int, threads: int, gpus: int) -> ProcessPoolExecutor:
         for index in range(workers):
             devices.put(f"cuda:{index % gpus}")
     return ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(threads, devices)
+        max_workers=workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(threads, devices),
     )
 
 
@@ -383,7 +410,10 @@ def sweep(
     results_dir.mkdir(parents=True, exist_ok=True)
     removed = store.clean_temporary_files(results_dir)
     if removed:
-        warnings.warn(f"removed {len(removed)} temporary file(s) left by killed writes in {results_dir}", stacklevel=2)
+        warnings.warn(
+            f"removed {len(removed)} temporary file(s) left by killed writes in {results_dir}",
+            stacklevel=2,
+        )
     ids = [c.run_id() for c in configs]
     records: dict[str, dict[str, Any]] = {}
     pending: list[RunConfig] = []
@@ -424,7 +454,9 @@ def sweep(
     old_threads = torch.get_num_threads()
     if inline:
         torch.set_num_threads(threads)
-    pool: Any = _Inline() if inline else (_spawn_pool(workers, threads, gpus) if own_pool else executor)
+    pool: Any = (
+        _Inline() if inline else (_spawn_pool(workers, threads, gpus) if own_pool else executor)
+    )
     in_flight: dict[Any, tuple[RunConfig, Path, Any]] = {}
     attempts: dict[str, int] = {}
     waiting: list[RunConfig] = []  # claimed by another sweep
@@ -455,7 +487,11 @@ def sweep(
                 bar.set_postfix_str(f"{config.method_label} seed {config.seed}")
                 args = (config, modules[config.run_id()], str(claim), threads)
                 try:
-                    future = pool.submit(_run_in_worker, *args, epoch_progress) if inline else pool.submit(_run_in_worker, *args)
+                    future = (
+                        pool.submit(_run_in_worker, *args, epoch_progress)
+                        if inline
+                        else pool.submit(_run_in_worker, *args)
+                    )
                 except BaseException:  # interrupted in-process, or the executor refused the job
                     store.release_claim(claim)
                     raise
@@ -470,7 +506,10 @@ def sweep(
                     if attempts[config.run_id()] >= MAX_ATTEMPTS:
                         record = _failed_record(config, _WorkerDied(error), {}, time.perf_counter())
                     else:
-                        warnings.warn(f"a worker process died while running {config.run_id()}; re-running it", stacklevel=2)
+                        warnings.warn(
+                            f"a worker process died while running {config.run_id()}; re-running it",
+                            stacklevel=2,
+                        )
                         store.release_claim(claim)
                         queue.insert(0, config)
                         if own_pool and not inline and owner is pool:  # respawn once per break
@@ -484,7 +523,9 @@ def sweep(
                 records[config.run_id()] = record
                 bar.update(1)
                 if record.get("status") == "failed":
-                    warnings.warn(f"run {config.run_id()} failed: {_error_line(record)}", stacklevel=2)
+                    warnings.warn(
+                        f"run {config.run_id()} failed: {_error_line(record)}", stacklevel=2
+                    )
 
             for config in list(waiting):
                 done = _settle_existing(config, results_dir, retry_failed=False, quiet=True)
@@ -493,7 +534,9 @@ def sweep(
                     records[config.run_id()] = done
                     bar.update(1)
                     progressed = True
-                elif store.claim_is_stale(store.claim_path(results_dir, config.run_id()), stale_after_s):
+                elif store.claim_is_stale(
+                    store.claim_path(results_dir, config.run_id()), stale_after_s
+                ):
                     waiting.remove(config)  # its sweep died: take the run over
                     queue.append(config)
                     progressed = True
@@ -537,7 +580,10 @@ def _settle_existing(
     if check.status == "failed":
         if retry_failed:
             if not quiet:
-                warnings.warn(f"retrying failed run {config.run_id()} ({_error_line(check.record)})", stacklevel=3)
+                warnings.warn(
+                    f"retrying failed run {config.run_id()} ({_error_line(check.record)})",
+                    stacklevel=3,
+                )
             return None
         return check.record
     if check.status == "damaged":
@@ -545,7 +591,10 @@ def _settle_existing(
             moved = store.set_aside(path)
         except FileNotFoundError:  # another sweep moved it first
             return None
-        warnings.warn(f"damaged record {path} ({check.reason}) moved to {moved}; its run will be redone", stacklevel=3)
+        warnings.warn(
+            f"damaged record {path} ({check.reason}) moved to {moved}; its run will be redone",
+            stacklevel=3,
+        )
     return None
 
 
@@ -555,7 +604,9 @@ def _error_line(record: dict[str, Any] | None) -> str:
 
 
 # ============================================================================ frames
-def split_failed(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def split_failed(
+    records: Iterable[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``(finished, failed)`` records."""
     finished, failed = [], []
     for record in records:
@@ -632,7 +683,9 @@ def failure_summary(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         }
         for r in split_failed(records)[1]
     ]
-    return pd.DataFrame(rows, columns=["run_id", "method", "seed", "epochs completed", "error", "message"])
+    return pd.DataFrame(
+        rows, columns=["run_id", "method", "seed", "epochs completed", "error", "message"]
+    )
 
 
 def report_failures(records: Iterable[dict[str, Any]], file: Any = None) -> int:
@@ -643,7 +696,10 @@ def report_failures(records: Iterable[dict[str, Any]], file: Any = None) -> int:
         out = file or sys.stdout
         print(f"{len(summary)} run(s) FAILED and are left out of the tables and figures:", file=out)
         for row in summary.itertuples(index=False):
-            print(f"  {row.method} (seed {row.seed}, {row[3]} epochs done): {row.error}: {row.message}", file=out)
+            print(
+                f"  {row.method} (seed {row.seed}, {row[3]} epochs done): {row.error}: {row.message}",
+                file=out,
+            )
         print("A later sweep retries them (sweep(..., retry_failed=True), the default).", file=out)
     return len(summary)
 

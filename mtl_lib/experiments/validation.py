@@ -41,7 +41,9 @@ class ConfigError(ValueError):
     """One or more configs of a sweep are invalid; the message lists each run and problem."""
 
 
-def _unknown_options(factory: Callable[..., Any], options: dict[str, Any], supplied: set[str]) -> list[str] | None:
+def _unknown_options(
+    factory: Callable[..., Any], options: dict[str, Any], supplied: set[str]
+) -> list[str] | None:
     """Option names ``factory`` does not take, or ``None`` when its signature cannot tell."""
     try:
         parameters = inspect.signature(factory).parameters
@@ -77,7 +79,9 @@ def _check_ingredient(
             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
             and n not in _SUPPLIED[kind] | {"self"}
         )  # fmt: skip
-        problems.append(f"{kind} {name!r} takes no option(s) {unknown}; its options: {', '.join(valid) or 'none'}")
+        problems.append(
+            f"{kind} {name!r} takes no option(s) {unknown}; its options: {', '.join(valid) or 'none'}"
+        )
 
 
 def _is_int(value: Any) -> bool:
@@ -92,25 +96,40 @@ def config_problems(config: Any) -> list[str]:
     _check_ingredient("problem", PROBLEMS, config.problem, config.problem_kwargs, problems)
     _check_ingredient("weighting", WEIGHTINGS, config.weighting, config.weighting_kwargs, problems)
     if config.aggregator is not None:
-        _check_ingredient("aggregator", AGGREGATORS, config.aggregator, config.aggregator_kwargs, problems)
+        _check_ingredient(
+            "aggregator", AGGREGATORS, config.aggregator, config.aggregator_kwargs, problems
+        )
     elif config.aggregator_kwargs:
-        problems.append(f"aggregator_kwargs {sorted(config.aggregator_kwargs)} given without an aggregator")
+        problems.append(
+            f"aggregator_kwargs {sorted(config.aggregator_kwargs)} given without an aggregator"
+        )
     _check_ingredient("optimizer", OPTIMIZERS, config.optimizer, config.optimizer_kwargs, problems)
     if not _is_int(config.epochs) or config.epochs < 1:
         problems.append(f"epochs must be an integer >= 1, got {config.epochs!r}")
     if not _is_int(config.batch_size) or config.batch_size < 1:
         problems.append(f"batch_size must be an integer >= 1, got {config.batch_size!r}")
-    if isinstance(config.lr, bool) or not isinstance(config.lr, (int, float)) or not math.isfinite(config.lr) or config.lr <= 0:
+    if (
+        isinstance(config.lr, bool)
+        or not isinstance(config.lr, (int, float))
+        or not math.isfinite(config.lr)
+        or config.lr <= 0
+    ):
         problems.append(f"lr must be a finite number > 0, got {config.lr!r}")
     if not _is_int(config.seed) or config.seed < 0:
         problems.append(f"seed must be an integer >= 0, got {config.seed!r}")
     unknown_diagnostics = sorted(set(config.diagnostics) - set(DIAGNOSTICS))
     if unknown_diagnostics:
-        problems.append(f"unknown diagnostics {unknown_diagnostics}; available: {', '.join(DIAGNOSTICS)}")
+        problems.append(
+            f"unknown diagnostics {unknown_diagnostics}; available: {', '.join(DIAGNOSTICS)}"
+        )
     if config.autocast not in AUTOCAST:
         problems.append(f"autocast must be one of {AUTOCAST}, got {config.autocast!r}")
-    if not isinstance(config.device, str) or not (config.device == "auto" or config.device.split(":")[0] in ("cpu", "cuda", "mps")):
-        problems.append(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:<i>', got {config.device!r}")
+    if not isinstance(config.device, str) or not (
+        config.device == "auto" or config.device.split(":")[0] in ("cpu", "cuda", "mps")
+    ):
+        problems.append(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:<i>', got {config.device!r}"
+        )
     return problems
 
 
@@ -130,10 +149,13 @@ def validate_configs(configs: Sequence[Any]) -> None:
                 run_id = "?"
             name += f" ({run_id})"
             if run_id in seen:
-                problems.append(f"the same run as config #{seen[run_id]}: a sweep lists each run once")
+                problems.append(
+                    f"the same run as config #{seen[run_id]}: a sweep lists each run once"
+                )
             seen.setdefault(run_id, index)
         lines += [f"  {name}: {problem}" for problem in problems]
     if lines:
         raise ConfigError(
-            f"{len(lines)} problem(s) in the sweep's configs; nothing was trained:\n" + "\n".join(lines)
+            f"{len(lines)} problem(s) in the sweep's configs; nothing was trained:\n"
+            + "\n".join(lines)
         )

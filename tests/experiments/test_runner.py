@@ -17,15 +17,26 @@ TINY = dict(n_train=64, n_test=32, hidden=(16, 16))
 
 
 def _config(**overrides):
-    base = dict(problem="synthetic_regression", optimizer="rmsprop", epochs=2, batch_size=16, problem_kwargs=TINY, device="cpu")
+    base = dict(
+        problem="synthetic_regression",
+        optimizer="rmsprop",
+        epochs=2,
+        batch_size=16,
+        problem_kwargs=TINY,
+        device="cpu",
+    )
     base.update(overrides)
     return RunConfig(**base)
 
 
 def test_same_seed_gives_identical_metrics():
-    first, second = run(_config(aggregator="pcgrad", seed=3)), run(_config(aggregator="pcgrad", seed=3))
+    first, second = (
+        run(_config(aggregator="pcgrad", seed=3)),
+        run(_config(aggregator="pcgrad", seed=3)),
+    )
     assert first["history"] == [
-        {**h, "train_time_s": a["train_time_s"]} for h, a in zip(second["history"], first["history"])
+        {**h, "train_time_s": a["train_time_s"]}
+        for h, a in zip(second["history"], first["history"])
     ]
     third = run(_config(aggregator="pcgrad", seed=4))
     assert third["final"]["A/nrmse"] != first["final"]["A/nrmse"]
@@ -33,7 +44,18 @@ def test_same_seed_gives_identical_metrics():
 
 def test_record_has_provenance_fields():
     record = run(_config())
-    for key in ("config", "seed", "device", "torch_version", "torch_threads", "mtl_lib_version", "wall_time_s", "history", "final", "status"):
+    for key in (
+        "config",
+        "seed",
+        "device",
+        "torch_version",
+        "torch_threads",
+        "mtl_lib_version",
+        "wall_time_s",
+        "history",
+        "final",
+        "status",
+    ):
         assert key in record
     assert record["final"]["epoch"] == 2
     json.dumps(record)  # serialisable as it stands
@@ -54,7 +76,9 @@ def test_resumed_sweep_does_not_rerun_finished_runs(tmp_path, monkeypatch):
     kill = True
     with pytest.raises(KeyboardInterrupt):
         sweep(configs, tmp_path, progress=False, workers=1)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{c.run_id()}.json" for c in configs[:2])  # no claim left
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{c.run_id()}.json" for c in configs[:2]
+    )  # no claim left
     kill = False
     calls.clear()
     records = sweep(configs, tmp_path, progress=False, workers=1)
@@ -94,8 +118,19 @@ def test_run_id_ignores_device_and_tracks_settings():
 def test_frames_are_long_format():
     records = [run(_config(seed=s)) for s in (0, 1)]
     frame = history_frame(records)
-    assert set(frame.columns) == {"run_id", "method", "seed", "epoch", "phase", "task", "metric", "value"}
-    assert set(frame["task"]) == {"A", "B"} and {"nrmse", "rmse", "loss", "train_loss"} <= set(frame["metric"])
+    assert set(frame.columns) == {
+        "run_id",
+        "method",
+        "seed",
+        "epoch",
+        "phase",
+        "task",
+        "metric",
+        "value",
+    }
+    assert set(frame["task"]) == {"A", "B"} and {"nrmse", "rmse", "loss", "train_loss"} <= set(
+        frame["metric"]
+    )
     final = final_frame(records)
     assert set(final["epoch"]) == {2}
 

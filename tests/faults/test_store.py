@@ -51,11 +51,19 @@ DAMAGED = [
     ("no-final", json.dumps({k: v for k, v in GOOD.items() if k != "final"}), "no final metrics"),
     ("empty-final", json.dumps({**GOOD, "final": {}}), "no final metrics"),
     ("final-not-object", json.dumps({**GOOD, "final": [1]}), "no final metrics"),
-    ("no-history", json.dumps({k: v for k, v in GOOD.items() if k != "history"}), "no training history"),
+    (
+        "no-history",
+        json.dumps({k: v for k, v in GOOD.items() if k != "history"}),
+        "no training history",
+    ),
     ("empty-history", json.dumps({**GOOD, "history": []}), "no training history"),
     ("unknown-status", json.dumps({**GOOD, "status": "running"}), "unknown status"),
     ("failed-without-error", json.dumps({**GOOD, "status": "failed"}), "without its 'error'"),
-    ("bad-nonfinite-table", json.dumps({**GOOD, "_nonfinite": [{"path": ["nope", 3], "value": "nan"}]}), "not valid JSON"),
+    (
+        "bad-nonfinite-table",
+        json.dumps({**GOOD, "_nonfinite": [{"path": ["nope", 3], "value": "nan"}]}),
+        "not valid JSON",
+    ),
     ("binary", "\x00\x01\x02garbage", "not valid JSON"),
 ]
 
@@ -118,7 +126,9 @@ def test_records_are_strict_json_and_round_trip_non_finite(tmp_path, case, paylo
 
     strict = json.loads(path.read_text(), parse_constant=reject)  # any JSON parser reads it
     back = read_json(path)
-    assert json.dumps(back, sort_keys=True) == json.dumps(payload, sort_keys=True)  # NaN == NaN as text
+    assert json.dumps(back, sort_keys=True) == json.dumps(
+        payload, sort_keys=True
+    )  # NaN == NaN as text
     assert ("_nonfinite" in strict) == any(
         isinstance(v, float) and not math.isfinite(v) for v in _floats(payload)
     )
@@ -184,7 +194,12 @@ CLAIMS = [
     ("garbage-fresh", lambda: "{not json", 0, False),
     ("garbage-old", lambda: "{not json", 7 * 3600, True),
     ("empty-old", lambda: "", 7 * 3600, True),
-    ("live-process-very-old", lambda: {"pid": os.getpid(), "host": HOST, "time": 0}, 7 * 3600, True),
+    (
+        "live-process-very-old",
+        lambda: {"pid": os.getpid(), "host": HOST, "time": 0},
+        7 * 3600,
+        True,
+    ),
 ]
 
 
@@ -218,7 +233,11 @@ def _tiny(seed: int = 0) -> RunConfig:
     )  # fmt: skip
 
 
-SWEEP_DAMAGE = [c for c in DAMAGED if c[0] in ("empty", "truncated", "list", "null", "no-final", "binary", "unknown-status")]
+SWEEP_DAMAGE = [
+    c
+    for c in DAMAGED
+    if c[0] in ("empty", "truncated", "list", "null", "no-final", "binary", "unknown-status")
+]
 
 
 @pytest.mark.parametrize("case,content,reason", SWEEP_DAMAGE, ids=[c[0] for c in SWEEP_DAMAGE])

@@ -48,9 +48,21 @@ INVALID = [
     ("unknown-aggregator", {"aggregator": "pcgard"}, "unknown aggregator 'pcgard'; valid names:"),
     ("unknown-optimizer", {"optimizer": "adamm"}, "unknown optimizer 'adamm'; valid names:"),
     ("problem-option", {"problem_kwargs": {"n_sample": 3}}, "takes no option(s) ['n_sample']"),
-    ("weighting-option", {"weighting": "dwa", "weighting_kwargs": {"temp": 2}}, "takes no option(s) ['temp']"),
-    ("aggregator-option", {"aggregator": "pcgrad", "aggregator_kwargs": {"sed": 1}}, "takes no option(s) ['sed']"),
-    ("optimizer-option", {"optimizer_kwargs": {"momentun": 0.9}}, "takes no option(s) ['momentun']"),
+    (
+        "weighting-option",
+        {"weighting": "dwa", "weighting_kwargs": {"temp": 2}},
+        "takes no option(s) ['temp']",
+    ),
+    (
+        "aggregator-option",
+        {"aggregator": "pcgrad", "aggregator_kwargs": {"sed": 1}},
+        "takes no option(s) ['sed']",
+    ),
+    (
+        "optimizer-option",
+        {"optimizer_kwargs": {"momentun": 0.9}},
+        "takes no option(s) ['momentun']",
+    ),
     ("engine-supplied-option", {"problem_kwargs": {"seed": 3}}, "takes no option(s) ['seed']"),
     ("aggregator-kwargs-alone", {"aggregator_kwargs": {"seed": 1}}, "given without an aggregator"),
     ("epochs-zero", {"epochs": 0}, "epochs must be an integer >= 1, got 0"),
@@ -122,14 +134,20 @@ def test_nan_mid_run_is_a_failed_record_and_is_retried(tmp_path):
     flag = tmp_path / "inject-nan"
     flag.touch()
     results = tmp_path / "results"
-    configs = [_tiny(seed=0), _tiny(seed=1, nan_step=5, flag=str(flag))]  # 3 steps per epoch: epoch 2
+    configs = [
+        _tiny(seed=0),
+        _tiny(seed=1, nan_step=5, flag=str(flag)),
+    ]  # 3 steps per epoch: epoch 2
     with pytest.warns(UserWarning, match=f"run {configs[1].run_id()} failed"):
         records = sweep(configs, results, progress=False, workers=1)
     good, failed = records
     assert good["status"] == "finished"
     assert failed["status"] == "failed"
     assert failed["error"]["type"] in ("NonFiniteError", "FloatingPointError")
-    assert "non-finite" in failed["error"]["message"].lower() or "nan" in failed["error"]["message"].lower()
+    assert (
+        "non-finite" in failed["error"]["message"].lower()
+        or "nan" in failed["error"]["message"].lower()
+    )
     assert len(failed["history"]) >= 1 and failed["history"][0]["epoch"] == 1  # history so far
     assert "final" not in failed
     text = (results / f"{configs[1].run_id()}.json").read_text()
@@ -203,7 +221,9 @@ def test_killed_worker_run_is_rerun_and_nothing_is_lost(tmp_path):
         records = sweep(configs, results, progress=False, workers=2)
     assert flag.exists()  # the worker really was killed (SIGKILL) mid-run
     assert [r["status"] for r in records] == ["finished"] * 3
-    assert sorted(p.name for p in results.iterdir()) == sorted(f"{c.run_id()}.json" for c in configs)
+    assert sorted(p.name for p in results.iterdir()) == sorted(
+        f"{c.run_id()}.json" for c in configs
+    )
     reference = sweep(configs, tmp_path / "reference", progress=False, workers=1)
     # worker processes (1 thread each) give the in-process sweep's numbers exactly
     assert [r["final"]["A/nrmse"] for r in records] == [r["final"]["A/nrmse"] for r in reference]
