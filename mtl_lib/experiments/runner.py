@@ -553,11 +553,21 @@ def sweep(
                 future.cancel()
             store.release_claim(claim)
         if own_pool:
+            if in_flight and not inline:
+                _terminate_workers(pool)  # interrupted: nobody will read these runs' results
             pool.shutdown(wait=False, cancel_futures=True)
         if inline:
             torch.set_num_threads(old_threads)
         bar.close()
     return [records[i] for i in ids]
+
+
+def _terminate_workers(pool: Any) -> None:
+    # ProcessPoolExecutor has no public way to stop running tasks; its worker processes are
+    # reachable through ``_processes`` (stable since Python 3.2).
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
 
 
 class _WorkerDied(RuntimeError):
