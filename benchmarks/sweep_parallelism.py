@@ -20,7 +20,6 @@ from dataclasses import replace
 from mtl_lib.experiments import sweep
 from mtl_lib.studies import adatask_synthetic, leaf_combinations
 
-
 #: Epochs per run (of the quick profile's 30 and 12): enough steps to dwarf start-up costs.
 EPOCHS = {"synthetic": 2, "leaf": 1}
 
