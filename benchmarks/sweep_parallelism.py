@@ -50,9 +50,16 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--studies", nargs="+", default=["synthetic", "leaf"])
+    parser.add_argument(
+        "--against",
+        choices=["threads", "sequential"],
+        default="threads",
+        help="compare N workers x 1 thread with 1 worker x N threads, or with 1 worker x 1 thread",
+    )
     args = parser.parse_args()
     n = args.cores
-    variants = {f"{n} workers x 1 thread": (n, 1), f"1 worker x {n} threads": (1, n)}
+    other = (1, n) if args.against == "threads" else (1, 1)
+    variants = {f"{n} workers x 1 thread": (n, 1), f"1 worker x {other[1]} thread(s)": other}
     for name in args.studies:
         configs = study_configs(name)
         timed(configs[:1], 1, 1)  # warm caches (generated data, imports) for both variants alike
@@ -67,7 +74,7 @@ def main() -> None:
         workers_v, threads_v = list(variants)
         print(
             f"{name}: median {workers_v} {medians[workers_v]:.1f} s, {threads_v} {medians[threads_v]:.1f} s; "
-            f"speed-up of workers over threads = {medians[threads_v] / medians[workers_v]:.2f}x",
+            f"speed-up of {workers_v} over {threads_v} = {medians[threads_v] / medians[workers_v]:.2f}x",
             flush=True,
         )
 
