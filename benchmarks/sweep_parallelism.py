@@ -56,7 +56,10 @@ def main() -> None:
         default="threads",
         help="compare N workers x 1 thread with 1 worker x N threads, or with 1 worker x 1 thread",
     )
+    parser.add_argument("--epochs", type=int, help="epochs per run (default: synthetic 2, leaf 1)")
     args = parser.parse_args()
+    if args.epochs:
+        EPOCHS.update(synthetic=args.epochs, leaf=args.epochs)
     n = args.cores
     other = (1, n) if args.against == "threads" else (1, 1)
     variants = {f"{n} workers x 1 thread": (n, 1), f"1 worker x {other[1]} thread(s)": other}
