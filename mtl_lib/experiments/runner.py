@@ -243,16 +243,24 @@ def load_finished(config: RunConfig, results_dir: str | Path) -> dict[str, Any] 
     return check.record if check.status == "finished" else None
 
 
-def load_records(results_dir: str | Path, *, include_failed: bool = True) -> list[dict[str, Any]]:
-    """Every readable record in ``results_dir`` (damaged files are warned about, not moved)."""
-    records = []
+def load_records(results_dir: str | Path, *, include_failed: bool = False) -> list[dict[str, Any]]:
+    """Every finished record in ``results_dir`` (for tables made from existing results).
+
+    Failed runs are left out with a warning naming them (``include_failed=True`` keeps them);
+    damaged files are warned about by path (a sweep sets them aside)."""
+    records, failed = [], []
     for path in sorted(Path(results_dir).glob("*.json")):
         check = store.inspect_record(path)
         if check.status == "damaged":
             warnings.warn(f"damaged record {path}: {check.reason}", stacklevel=2)
-        elif check.status == "finished" or (include_failed and check.status == "failed"):
+        elif check.status == "finished":
             records.append(check.record)
-    return records
+        elif check.status == "failed":
+            failed.append(check.record)
+    if failed and not include_failed:
+        ids = ", ".join(str(r.get("run_id", "?")) for r in failed)
+        warnings.warn(f"{len(failed)} failed run(s) in {results_dir} left out: {ids}", stacklevel=2)
+    return records + (failed if include_failed else [])
 
 
 # ============================================================================ workers

@@ -184,6 +184,29 @@ def test_nan_mid_run_is_a_failed_record_and_is_retried(tmp_path):
     assert all(math.isfinite(v) for v in retried[1]["final"].values() if isinstance(v, float))
 
 
+def test_loading_existing_results_leaves_failed_and_damaged_out_by_name(tmp_path):
+    from mtl_lib.experiments import load_records, write_json_atomic
+
+    good = {
+        "run_id": "good",
+        "status": "finished",
+        "config": {},
+        "history": [{"e": 1}],
+        "final": {"e": 1},
+    }
+    bad = {"run_id": "bad", "status": "failed", "config": {}, "history": [], "error": {"type": "X"}}
+    write_json_atomic(tmp_path / "good.json", good)
+    write_json_atomic(tmp_path / "bad.json", bad)
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.warns(UserWarning) as caught:
+        assert load_records(tmp_path) == [good]
+    messages = " ".join(str(w.message) for w in caught)
+    assert "left out: bad" in messages and str(tmp_path / "broken.json") in messages
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert [r["run_id"] for r in load_records(tmp_path, include_failed=True)] == ["good", "bad"]
+
+
 def test_exception_in_a_run_is_recorded_not_raised(tmp_path, monkeypatch):
     from mtl_lib.experiments import runner
 
