@@ -15,6 +15,9 @@ bash "$ROOT/scripts/ensure_env.sh"
 
 MTL_RESULTS_DIR="$(mktemp -d "${TMPDIR:-/tmp}/mtl_results.XXXXXX")"
 export MTL_RESULTS_DIR
+# Notebook sweeps train in the kernel (workers=1) under nbval: smoke runs take seconds, less
+# than spawning worker processes would.
+export MTL_SWEEP_WORKERS="${MTL_SWEEP_WORKERS:-1}"
 export PATH="$ROOT/.venv/bin:$PATH"
 trap 'rm -rf "$MTL_RESULTS_DIR"' EXIT
 

@@ -36,6 +36,13 @@ ALLOWED: dict[str, set[str]] = {
     },
 }  # fmt: skip
 
+#: Top-level modules of ``mtl_lib`` (not packages) and what they may import: the command line
+#: is the top layer, above the studies.
+TOP_LEVEL: dict[str, set[str]] = {
+    "cli": set(ALLOWED) | {"studies"},
+    "__main__": {"cli"},
+}
+
 
 def _packages() -> list[str]:
     return sorted(p.name for p in PACKAGE_ROOT.iterdir() if (p / "__init__.py").exists())
@@ -74,6 +81,19 @@ def test_package_imports_only_lower_layers(package: str) -> None:
             if imported not in ALLOWED[package]:
                 violations.append(f"{module.relative_to(PACKAGE_ROOT)} imports mtl_lib.{imported}")
     assert not violations, "layering broken:\n" + "\n".join(violations)
+
+
+def test_every_top_level_module_has_a_declared_layer() -> None:
+    modules = {p.stem for p in PACKAGE_ROOT.glob("*.py")} - {"__init__"}
+    assert modules == set(TOP_LEVEL), "declare the new top-level module's imports in TOP_LEVEL"
+
+
+@pytest.mark.parametrize("module", sorted(TOP_LEVEL))
+def test_top_level_module_imports_only_declared_layers(module: str) -> None:
+    imported = _imported_packages(PACKAGE_ROOT / f"{module}.py") - {"__version__"}
+    assert imported <= TOP_LEVEL[module], (
+        f"mtl_lib/{module}.py imports {sorted(imported - TOP_LEVEL[module])}"
+    )
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))

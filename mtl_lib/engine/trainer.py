@@ -13,6 +13,7 @@ shared parameters only.
 from __future__ import annotations
 
 import math
+import contextlib
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -117,6 +118,10 @@ class Trainer:
     both on the first real steps. The choice and its reason are in :attr:`jacobian_path`
     (saved in every run's record); see :func:`choose_jacobian_path` for the rule.
 
+    ``autocast="bf16"`` runs the forward pass under bfloat16 autocast (CPU or CUDA); the
+    per-task losses are cast back to float32, and so are gradients, optimizer state and
+    parameters (autocast keeps them float32).
+
     Batches are sequences ``(x, target_1, ..., target_K)``.
 
     Non-finite values (``nonfinite``): every step checks, with one fused reduction and one host
@@ -150,6 +155,7 @@ class Trainer:
         jacobian_of: str = "parameters",
         batched_jacobian: bool | str = "auto",
         nonfinite: str = "raise",
+        autocast: str | None = None,
     ) -> None:
         if nonfinite not in NONFINITE_POLICIES:
             raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
@@ -231,6 +237,10 @@ class Trainer:
                 check()  # e.g. a task-conditioned trunk has no single shared representation
             if consumes_task_gradients(self.optimizer):
                 raise ValueError("a task-aware optimizer needs parameter-level task gradients")
+        if autocast not in (None, "bf16"):
+            raise ValueError(f"autocast must be None or 'bf16', got {autocast!r}")
+        #: bf16 autocast of the forward pass (losses are computed and returned in float32).
+        self.autocast = autocast
         self.callbacks = list(callbacks)
         self.progress = progress
         self.nonfinite = nonfinite
@@ -259,14 +269,19 @@ class Trainer:
         x, *targets = (t.to(self.device, non_blocking=True) for t in batch)
         if len(targets) != len(self.tasks):
             raise ValueError(f"batch has {len(targets)} targets for {len(self.tasks)} tasks")
-        if features is None:
-            predictions = self.model(x)
-        else:
-            features.append(self.model.encode(x))
-            predictions = self.model.decode(features[-1])
-        return torch.stack(
-            [task.loss(pred, target) for task, pred, target in zip(self.tasks, predictions, targets)]
-        )
+        with self._autocast():
+            if features is None:
+                predictions = self.model(x)
+            else:
+                features.append(self.model.encode(x))
+                predictions = self.model.decode(features[-1])
+            losses = [task.loss(pred, target) for task, pred, target in zip(self.tasks, predictions, targets)]
+        return torch.stack([loss.float() for loss in losses])
+
+    def _autocast(self) -> Any:
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
     def train_step(self, batch: Batch) -> torch.Tensor:
         """One optimisation step; returns the detached per-task (unweighted) losses.
@@ -607,8 +622,10 @@ class Trainer:
         targets: list[list[torch.Tensor]] = [[] for _ in self.tasks]
         for batch in eval_data:
             x, *batch_targets = (t.to(self.device, non_blocking=True) for t in batch)
-            for k, pred in enumerate(self.model(x)):
-                predictions[k].append(pred)
+            with self._autocast():
+                outputs = self.model(x)
+            for k, pred in enumerate(outputs):
+                predictions[k].append(pred.float() if pred.is_floating_point() else pred)
                 targets[k].append(batch_targets[k])
         self.model.train(was_training)
         results: dict[str, float] = {}

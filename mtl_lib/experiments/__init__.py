@@ -1,24 +1,46 @@
-"""Experiments: configs, runs, sweeps, their results files, and toy trajectories."""
+"""Experiments: configs, runs, sweeps (in-process, local worker processes, or a cluster
+through Dask / submitit), their results records, and toy trajectories."""
 
+from mtl_lib.experiments import executors
 from mtl_lib.experiments.config import RunConfig
-from mtl_lib.experiments.runner import final_frame, history_frame, load_finished, run, sweep
+from mtl_lib.experiments.runner import (
+    default_workers,
+    failure_summary,
+    final_frame,
+    history_frame,
+    load_finished,
+    load_records,
+    report_failures,
+    run,
+    split_failed,
+    sweep,
+)
 from mtl_lib.experiments.store import default_results_dir, read_json, write_json_atomic
 from mtl_lib.experiments.trajectory import Trajectory, TrajectoryRecorder, toy_trajectory
+from mtl_lib.experiments.validation import ConfigError, validate_configs
 from mtl_lib.problems import PROBLEMS, ProblemInstance
 
 __all__ = [
     "PROBLEMS",
+    "ConfigError",
     "ProblemInstance",
     "RunConfig",
     "Trajectory",
     "TrajectoryRecorder",
     "default_results_dir",
+    "default_workers",
+    "executors",
+    "failure_summary",
     "final_frame",
     "history_frame",
     "load_finished",
+    "load_records",
     "read_json",
+    "report_failures",
     "run",
+    "split_failed",
     "sweep",
     "toy_trajectory",
+    "validate_configs",
     "write_json_atomic",
 ]

@@ -14,7 +14,10 @@ class RunConfig:
 
     ``label`` is how plots and tables name the method (defaults to weighting+aggregator).
     ``device`` is not part of the run's identity: the same config run on a GPU or a CPU is the
-    same experiment, and a sweep resumes across them.
+    same experiment, and a sweep resumes across them. Nor is the CPU thread count, which the
+    sweep pins (``sweep(threads=1)``) and each record states: results are bit-identical for a
+    given seed, device and thread count, and may differ in the last digits across thread counts
+    (floating-point sums are reduced in another order).
     """
 
     problem: str
@@ -34,6 +37,10 @@ class RunConfig:
     #: Diagnostics recorded into the results file: "rau" (AdaTask's rAU bucket shares of every
     #: task, overall and per shared tensor, at the end and over training).
     diagnostics: tuple[str, ...] = ()
+    #: Mixed precision for the forward pass: ``None`` (float32) or ``"bf16"`` (bfloat16
+    #: autocast; losses, gradients and optimizer state stay float32). Part of the run's identity
+    #: only when set, so records made before this field existed keep their run ids.
+    autocast: str | None = None
 
     @property
     def method_label(self) -> str:
@@ -47,16 +54,26 @@ class RunConfig:
         lists), so a config compares equal to the one read back from its record."""
         data = asdict(self)
         data.pop("device")
+        if data["autocast"] is None:
+            data.pop("autocast")
         return json.loads(json.dumps(data, sort_keys=True))
 
     def run_id(self) -> str:
         """Readable and unique: method, seed and a hash of every other setting."""
         digest = hashlib.sha1(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:10]
-        slug = "-".join(
-            [self.problem, self.weighting, self.aggregator or "none", self.optimizer, f"seed{self.seed}"]
-        )
+        parts = [
+            self.problem,
+            self.weighting,
+            self.aggregator or "none",
+            self.optimizer,
+            f"seed{self.seed}",
+        ]
+        slug = "-".join(str(part) for part in parts)
         return f"{slug}-{digest}"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        return cls(**{k: v for k, v in data.items()})
+        data = dict(data)
+        if "diagnostics" in data:
+            data["diagnostics"] = tuple(data["diagnostics"])
+        return cls(**data)

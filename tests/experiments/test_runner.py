@@ -17,15 +17,26 @@ TINY = dict(n_train=64, n_test=32, hidden=(16, 16))
 
 
 def _config(**overrides):
-    base = dict(problem="synthetic_regression", optimizer="rmsprop", epochs=2, batch_size=16, problem_kwargs=TINY, device="cpu")
+    base = dict(
+        problem="synthetic_regression",
+        optimizer="rmsprop",
+        epochs=2,
+        batch_size=16,
+        problem_kwargs=TINY,
+        device="cpu",
+    )
     base.update(overrides)
     return RunConfig(**base)
 
 
 def test_same_seed_gives_identical_metrics():
-    first, second = run(_config(aggregator="pcgrad", seed=3)), run(_config(aggregator="pcgrad", seed=3))
+    first, second = (
+        run(_config(aggregator="pcgrad", seed=3)),
+        run(_config(aggregator="pcgrad", seed=3)),
+    )
     assert first["history"] == [
-        {**h, "train_time_s": a["train_time_s"]} for h, a in zip(second["history"], first["history"])
+        {**h, "train_time_s": a["train_time_s"]}
+        for h, a in zip(second["history"], first["history"])
     ]
     third = run(_config(aggregator="pcgrad", seed=4))
     assert third["final"]["A/nrmse"] != first["final"]["A/nrmse"]
@@ -33,7 +44,18 @@ def test_same_seed_gives_identical_metrics():
 
 def test_record_has_provenance_fields():
     record = run(_config())
-    for key in ("config", "seed", "device", "torch_version", "mtl_lib_version", "wall_time_s", "history", "final"):
+    for key in (
+        "config",
+        "seed",
+        "device",
+        "torch_version",
+        "torch_threads",
+        "mtl_lib_version",
+        "wall_time_s",
+        "history",
+        "final",
+        "status",
+    ):
         assert key in record
     assert record["final"]["epoch"] == 2
     json.dumps(record)  # serialisable as it stands
@@ -53,23 +75,29 @@ def test_resumed_sweep_does_not_rerun_finished_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(runner_module, "run", counting_run)
     kill = True
     with pytest.raises(KeyboardInterrupt):
-        sweep(configs, tmp_path, progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{c.run_id()}.json" for c in configs[:2])
+        sweep(configs, tmp_path, progress=False, workers=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{c.run_id()}.json" for c in configs[:2]
+    )  # no claim left
     kill = False
     calls.clear()
-    records = sweep(configs, tmp_path, progress=False)
+    records = sweep(configs, tmp_path, progress=False, workers=1)
     assert calls == [2]  # only the unfinished run
     assert [r["seed"] for r in records] == [0, 1, 2]
     calls.clear()
-    sweep(configs, tmp_path, progress=False)
+    sweep(configs, tmp_path, progress=False, workers=1)
     assert calls == []
 
 
 def test_record_with_other_config_is_not_silently_reused(tmp_path):
     config = _config()
-    write_json_atomic(tmp_path / f"{config.run_id()}.json", {"config": {"something": "else"}})
-    with pytest.raises(ValueError, match="different config"):
-        sweep([config], tmp_path, progress=False)
+    path = tmp_path / f"{config.run_id()}.json"
+    write_json_atomic(path, {"config": {"something": "else"}})
+    with pytest.warns(UserWarning, match="different config"):
+        (record,) = sweep([config], tmp_path, progress=False, workers=1)
+    assert record["config"] == config.identity() and record["status"] == "finished"
+    (aside,) = (tmp_path / "_damaged").iterdir()
+    assert json.loads(aside.read_text()) == {"config": {"something": "else"}}  # kept, not deleted
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path):
@@ -90,8 +118,19 @@ def test_run_id_ignores_device_and_tracks_settings():
 def test_frames_are_long_format():
     records = [run(_config(seed=s)) for s in (0, 1)]
     frame = history_frame(records)
-    assert set(frame.columns) == {"run_id", "method", "seed", "epoch", "phase", "task", "metric", "value"}
-    assert set(frame["task"]) == {"A", "B"} and {"nrmse", "rmse", "loss", "train_loss"} <= set(frame["metric"])
+    assert set(frame.columns) == {
+        "run_id",
+        "method",
+        "seed",
+        "epoch",
+        "phase",
+        "task",
+        "metric",
+        "value",
+    }
+    assert set(frame["task"]) == {"A", "B"} and {"nrmse", "rmse", "loss", "train_loss"} <= set(
+        frame["metric"]
+    )
     final = final_frame(records)
     assert set(final["epoch"]) == {2}
 

@@ -1,0 +1,142 @@
+"""Executors for :func:`~mtl_lib.experiments.runner.sweep` beyond this machine's cores.
+
+A sweep hands each run to ``executor.submit(fn, *args)`` and polls the returned object's
+``done()`` / ``result()``; it claims each run first and is the only process that writes
+records, so resume and failure semantics are the same whatever the executor. These adapters
+are a few lines each around existing engines — nothing here schedules anything itself:
+
+* :func:`local_executor`: a ``ProcessPoolExecutor`` (spawned workers, one torch thread each)
+  — what ``sweep(workers=N)`` builds by itself;
+* :func:`dask_executor`: Dask distributed, on a ``LocalCluster`` or a running scheduler's
+  address (``Client(...).get_executor()``);
+* :func:`submitit_executor`: Slurm through submitit (one job per run), or submitit's local
+  executor (subprocesses on this machine) for tests.
+
+Dask and submitit are the ``[cluster]`` extra (``pip install -e '.[cluster]'``); the book build
+never needs them. Workers must import the same ``mtl_lib`` (install it, or export
+``PYTHONPATH``) and, on a cluster, see the results folder (a shared file system).
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+EXECUTORS = ("local", "dask", "submitit")
+
+
+def _require(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(
+            f"this executor needs {module!r}, which is not installed; "
+            "install the cluster extra: pip install -e '.[cluster]'"
+        ) from error
+
+
+def local_executor(workers: int) -> ProcessPoolExecutor:
+    """``workers`` spawned local processes (spawn: safe with torch and inside notebooks)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+class DaskExecutor:
+    """A Dask client's ``concurrent.futures`` executor that also owns the client (and the
+    ``LocalCluster`` it started), so ``shutdown`` / ``with`` closes them."""
+
+    def __init__(self, client: Any, cluster: Any = None) -> None:
+        self.client, self.cluster = client, cluster
+        # pure=False: two submissions are two runs, even with equal arguments
+        self._executor = client.get_executor(pure=False)
+
+    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._executor.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        self._executor.shutdown(wait=wait)
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+
+def dask_executor(
+    address: str | None = None, workers: int = 2, threads_per_worker: int = 1
+) -> DaskExecutor:
+    """Dask distributed: connect to the scheduler at ``address`` (``tcp://host:8786``), or start a
+    ``LocalCluster`` of ``workers`` processes with ``threads_per_worker`` threads each."""
+    distributed = _require("distributed")
+    if address:
+        return DaskExecutor(distributed.Client(address))
+    cluster = distributed.LocalCluster(
+        n_workers=workers,
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        dashboard_address=None,
+    )
+    return DaskExecutor(distributed.Client(cluster), cluster)
+
+
+def submitit_executor(
+    folder: str | Path,
+    *,
+    partition: str | None = None,
+    gpus_per_run: int = 0,
+    cpus_per_run: int = 1,
+    timeout_min: int = 24 * 60,
+    local: bool = False,
+    **slurm_parameters: Any,
+) -> Any:
+    """submitit: one Slurm job per run on ``partition`` (``gpus_per_run`` GPUs and
+    ``cpus_per_run`` cores each), logs and pickles in ``folder``. ``local=True`` runs the jobs
+    as subprocesses of this machine (submitit's ``LocalExecutor``; for tests and laptops).
+    Extra keyword arguments go to ``update_parameters`` (e.g. ``slurm_mem_gb=16``)."""
+    submitit = _require("submitit")
+    if local:
+        executor = submitit.LocalExecutor(folder=str(folder))
+        executor.update_parameters(timeout_min=timeout_min, gpus_per_node=gpus_per_run)
+        return executor
+    executor = submitit.AutoExecutor(folder=str(folder))
+    parameters: dict[str, Any] = {
+        "timeout_min": timeout_min, "gpus_per_node": gpus_per_run, "cpus_per_task": cpus_per_run,
+        "tasks_per_node": 1, "nodes": 1,
+    }  # fmt: skip
+    if partition:
+        parameters["slurm_partition"] = partition
+    parameters.update(slurm_parameters)
+    executor.update_parameters(**parameters)
+    return executor
+
+
+def make_executor(
+    kind: str,
+    *,
+    workers: int | None = None,
+    address: str | None = None,
+    partition: str | None = None,
+    gpus_per_run: int = 0,
+    folder: str | Path | None = None,
+) -> Any:
+    """The executor the command line's ``--executor`` names; ``None`` for ``local`` (the sweep
+    then builds its own worker pool of ``workers`` processes)."""
+    if kind == "local":
+        return None
+    if kind == "dask":
+        return dask_executor(address=address, workers=workers or 2)
+    if kind == "submitit":
+        if folder is None:
+            raise ValueError(
+                "the submitit executor needs a folder for its logs (--results gives one)"
+            )
+        return submitit_executor(
+            folder, partition=partition, gpus_per_run=gpus_per_run, local=partition == "local"
+        )
+    raise ValueError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
