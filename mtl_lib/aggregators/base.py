@@ -58,9 +58,14 @@ class Aggregator:
 
     #: How the direction responds to scaling the whole Jacobian by s > 0: d(sJ) = s^p · d(J)
     #: with p = ``scale_equivariance`` (1 for methods on the sum scale; 0 for scale-free ones
-    #: such as Nash-MTL), or ``None`` when there is no such rule (MoCo's step sizes act on JJᵀ).
+    #: such as Nash-MTL; an instance may set a non-integer p, e.g. FairGrad's (1 − α)/(1 + α)),
+    #: or ``None`` when there is no such rule (MoCo's step sizes act on JJᵀ).
     #: The fault tests use it to check extreme-scale inputs against well-scaled ones.
-    scale_equivariance: int | None = 1
+    scale_equivariance: float | None = 1
+
+    #: Fewest tasks (rows of J) the method is defined for with its settings; fewer raise a
+    #: ValueError naming the requirement (Krum and TrimmedMean need 3 by definition).
+    min_tasks: int = 1
 
     #: True when the method also reads the step's per-task loss values (MGDA's ``loss``
     #: normalisations, MoCo's loss-scaled gradients, DB-MTL's log-loss gradients). The trainer
