@@ -30,6 +30,15 @@ def warn_not_converged(owner: object, message: str) -> None:
     warnings.warn(f"{type(owner).__name__}: {message}", ConvergenceWarning, stacklevel=3)
 
 
+def row_norms(rows: torch.Tensor) -> torch.Tensor:
+    """Euclidean norm of every row, in the rows' dtype, without overflow or underflow: each row
+    is divided by its largest absolute entry before squaring (float32 squares overflow above
+    ~1e19 and become subnormal below ~1e-19)."""
+    scales = rows.abs().amax(dim=1) if rows.shape[1] else rows.new_zeros(rows.shape[0])
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales))
+    return (rows / safe[:, None]).norm(dim=1) * scales
+
+
 def safe_inverse(values: torch.Tensor) -> torch.Tensor:
     """1/x where x > 0 and 0 elsewhere (a zero gradient norm contributes nothing, not inf)."""
     positive = values > 0
