@@ -39,7 +39,9 @@ def unit_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     safe = torch.where(scales > 0, scales, torch.ones_like(scales))
     scaled = rows / safe[:, None]
     scaled_norms = scaled.norm(dim=1)
-    units = scaled / torch.where(scaled_norms > 0, scaled_norms, torch.ones_like(scaled_norms))[:, None]
+    units = (
+        scaled / torch.where(scaled_norms > 0, scaled_norms, torch.ones_like(scaled_norms))[:, None]
+    )
     return units, scaled_norms * scales
 
 
