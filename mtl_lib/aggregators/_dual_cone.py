@@ -56,13 +56,13 @@ def nonnegative_qp(
 def normalized_regularized_gram(
     gram: torch.Tensor, norm_eps: float, reg_eps: float
 ) -> torch.Tensor:
-    """G / trace(G) (zero when the trace is below ``norm_eps``) plus ``reg_eps``·I, as float64
+    """G / trace(G) (zero when the trace is at most ``norm_eps``) plus ``reg_eps``·I, as float64
     CPU: the conditioning TorchJD's projector applies, so that the QP is positive definite and
     its tolerance scale-free."""
     g = gram.detach().to(device="cpu", dtype=torch.float64)
     g = 0.5 * (g + g.T)
     trace = float(g.diagonal().sum())
-    g = torch.zeros_like(g) if trace < norm_eps else g / trace
+    g = torch.zeros_like(g) if trace <= norm_eps else g / trace
     return g + reg_eps * torch.eye(g.shape[0], dtype=g.dtype)
 
 

@@ -30,6 +30,26 @@ def warn_not_converged(owner: object, message: str) -> None:
     warnings.warn(f"{type(owner).__name__}: {message}", ConvergenceWarning, stacklevel=3)
 
 
+def unit_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows / ‖row‖, ‖row‖) in the rows' dtype, without overflow or underflow: each row is first
+    divided by its largest absolute entry (float32 squares overflow above ~1e19 and become
+    subnormal below ~1e-19, and 1/‖row‖ itself overflows for norms below ~1e-38). Zero rows
+    give zero unit rows."""
+    scales = rows.abs().amax(dim=1) if rows.shape[1] else rows.new_zeros(rows.shape[0])
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales))
+    scaled = rows / safe[:, None]
+    scaled_norms = scaled.norm(dim=1)
+    units = (
+        scaled / torch.where(scaled_norms > 0, scaled_norms, torch.ones_like(scaled_norms))[:, None]
+    )
+    return units, scaled_norms * scales
+
+
+def row_norms(rows: torch.Tensor) -> torch.Tensor:
+    """Euclidean norm of every row, overflow- and underflow-safe (see :func:`unit_rows`)."""
+    return unit_rows(rows)[1]
+
+
 def safe_inverse(values: torch.Tensor) -> torch.Tensor:
     """1/x where x > 0 and 0 elsewhere (a zero gradient norm contributes nothing, not inf)."""
     positive = values > 0

@@ -58,9 +58,14 @@ class Aggregator:
 
     #: How the direction responds to scaling the whole Jacobian by s > 0: d(sJ) = s^p · d(J)
     #: with p = ``scale_equivariance`` (1 for methods on the sum scale; 0 for scale-free ones
-    #: such as Nash-MTL), or ``None`` when there is no such rule (MoCo's step sizes act on JJᵀ).
+    #: such as Nash-MTL; an instance may set a non-integer p, e.g. FairGrad's (1 − α)/(1 + α)),
+    #: or ``None`` when there is no such rule (MoCo's step sizes act on JJᵀ).
     #: The fault tests use it to check extreme-scale inputs against well-scaled ones.
-    scale_equivariance: int | None = 1
+    scale_equivariance: float | None = 1
+
+    #: Fewest tasks (rows of J) the method is defined for with its settings; fewer raise a
+    #: ValueError naming the requirement (Krum and TrimmedMean need 3 by definition).
+    min_tasks: int = 1
 
     #: True when the method also reads the step's per-task loss values (MGDA's ``loss``
     #: normalisations, MoCo's loss-scaled gradients, DB-MTL's log-loss gradients). The trainer
@@ -162,7 +167,9 @@ class GramianWeightedAggregator(Aggregator):
     #: largest eigenvalue, whatever the dtype the Gram matrix is held in). ``None`` otherwise.
     source_dtype: torch.dtype | None = None
 
-    def weights_from_gram(self, gram: torch.Tensor, **kwargs: Any) -> torch.Tensor:  # pragma: no cover
+    def weights_from_gram(
+        self, gram: torch.Tensor, **kwargs: Any
+    ) -> torch.Tensor:  # pragma: no cover
         """The weights w; receives ``losses=`` as well when ``needs_losses`` is True."""
         raise NotImplementedError
 
@@ -172,7 +179,9 @@ class GramianWeightedAggregator(Aggregator):
             return self.weights_from_gram(gram)
         return self.weights_from_gram(gram, losses=self._checked_losses(gram, losses))
 
-    def weights_for(self, gradients: torch.Tensor, losses: torch.Tensor | None = None) -> torch.Tensor:
+    def weights_for(
+        self, gradients: torch.Tensor, losses: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Weights for the rows of a ``(K, N)`` gradient matrix (parameters or representation),
         from its row-scaled float64 Gram matrix (:func:`gram_matrix`), in the rows' dtype."""
         self.source_dtype = gradients.dtype

@@ -12,7 +12,7 @@ gradient noise that biases stochastic MGDA-type updates:
 Defaults: ``base = "mgda"`` (the paper's setting; TorchJD's examples wrap UPGrad), ``alpha = 0.9``
 (TorchJD's; the paper's Corollary 1 lets α_t grow towards 1 as the learning rate decays — set
 ``alpha`` between steps for that). The base must return its weights (``Aggregation.weights``).
-Scale: that of the base.
+Scale: that of the base (its ``scale_equivariance`` and ``min_tasks`` are inherited).
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ class CRMOGM(Aggregator):
         self.base = AGGREGATORS.build(base, **base_kwargs)
         self.alpha = alpha
         self.needs_losses = self.base.needs_losses
+        # the EMA of scale-free weights is scale-free: CR-MOGM inherits the base's rules
+        self.scale_equivariance = self.base.scale_equivariance
+        self.min_tasks = self.base.min_tasks
         self.smoothed: torch.Tensor | None = None
 
     def bind_shared_parameters(self, names: list[str], sizes: list[int]) -> None:

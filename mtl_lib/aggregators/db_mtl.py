@@ -16,7 +16,14 @@ the Jacobian's rows — the losses themselves under EW, which is how DB-MTL is m
 Defaults (LibMTL's): ``beta = 0.9``, ``beta_sigma = 0``, m = 0 (ours, as FAMO's lower bound:
 losses that can be ≤ 0, such as the survey's toy objectives, need m below their infimum). State: the K×P moving averages.
 Scale: every term has the norm of the largest averaged log-loss gradient, so identical gradients
-g and equal losses L give K·g/L (the method's own scale, not J.sum(0)).
+g and equal losses L give K·g/L (the method's own scale, not J.sum(0)); for fixed losses
+d(sJ) = s·d(J) (``scale_equivariance = 1``).
+
+Numerics (ours): the rescaling max_j ‖m_j‖ / ‖m_k‖ is taken as a ratio of overflow-safe norms
+(unit rows from :func:`._linalg.unit_rows`) and only guarded against an exactly zero average (which gets scale
+0). LibMTL divides by ‖m_k‖ + 1e-8, which stops balancing once the averaged log-gradients fall
+below ~1e-8 (every term then shrinks by ‖m_k‖/1e-8) and, in float32, overflows above ~1e19.
+Identical to LibMTL's wherever its 1e-8 is negligible.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any
 
 import torch
 
+from mtl_lib.aggregators._linalg import unit_rows
 from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, Aggregator
 
 
@@ -64,9 +72,9 @@ class DBMTL(Aggregator):
         self.steps += 1
         beta_t = self.beta / self.steps**self.beta_sigma
         self.buffer = log_gradients + beta_t * (self.buffer.to(jacobian) - log_gradients)
-        norms = self.buffer.norm(dim=1)
-        scales = norms.max() / (norms + self.eps)
-        rows = scales.unsqueeze(1) * self.buffer
+        # max_j ‖m_j‖ · m_k/‖m_k‖: the ratio itself may overflow float32 (1e20 / 1e-20)
+        units, norms = unit_rows(self.buffer)
+        rows = norms.max() * units
         return Aggregation(direction=rows.sum(0), task_gradients=rows)
 
     def state_dict(self) -> dict[str, Any]:

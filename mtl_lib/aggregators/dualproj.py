@@ -7,7 +7,9 @@ as an aggregator in TorchJD's ``DualProj``).
 the closest vector to the (preference-weighted) sum that conflicts with no task. Compared with
 UPGrad (which projects every gradient and then adds), DualProj projects once, after adding.
 
-Defaults (TorchJD 0.18's): G / trace(G) + ``reg_eps``·I with ``norm_eps = reg_eps = 1e-4``;
+Defaults: G / trace(G) + ``reg_eps``·I with ``reg_eps = 1e-4`` (TorchJD 0.18's) and
+``norm_eps = 0`` (TorchJD: 1e-4, which skips the projection whenever trace(G) < 1e-4; see
+UPGrad's note) — so d(sJ) = s·d(J) at every scale (``scale_equivariance = 1``);
 ``pref_vector`` defaults to ones (the library's sum scale; TorchJD's default 1/K gives our
 direction divided by K). Exact active-set QP solve from G alone (:mod:`._dual_cone`).
 """
@@ -30,7 +32,7 @@ class DualProj(GramianWeightedAggregator):
     def __init__(
         self,
         pref_vector: Sequence[float] | None = None,
-        norm_eps: float = 1e-4,
+        norm_eps: float = 0.0,
         reg_eps: float = 1e-4,
     ) -> None:
         if norm_eps < 0 or reg_eps < 0:

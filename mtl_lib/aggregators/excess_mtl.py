@@ -14,10 +14,18 @@ On the first step the raw e is used and becomes the baseline e⁽⁰⁾ (the aut
 TorchJD's default ``n_warmup_steps = 0``); with ``n_warmup_steps = n`` the weights stay uniform
 for n steps and e⁽⁰⁾ is the mean e over them (the paper's Appendix C.1 warm-up).
 
-Defaults: ``robust_step_size`` η = 1.0 (TorchJD's; LibMTL's is 1e-2). State: S (K×P, the size of
-the Jacobian — a real memory cost), λ, e⁽⁰⁾; ``reset()`` clears it. Scale: λ is on the simplex
-(TorchJD returns Σλ_k g_k); ×K puts the direction on the library's sum scale (uniform λ gives
-J.sum(0)), which also matches the authors' and LibMTL's initial weights of 1.
+Defaults: ``robust_step_size`` η = 1.0 (TorchJD's; LibMTL's is 1e-2). State: R = √S (K×P, the
+size of the Jacobian — a real memory cost), λ, e⁽⁰⁾; ``reset()`` clears it. Scale: λ is on the
+simplex (TorchJD returns Σλ_k g_k); ×K puts the direction on the library's sum scale (uniform λ
+gives J.sum(0)), which also matches the authors' and LibMTL's initial weights of 1.
+
+No scale rule (``scale_equivariance = None``): the first step's raw e grows like the gradient
+scale s (e_k ≈ Σ_i |g_ki| when g² ≫ 1e-7), so η·e saturates the softmax for large gradients and
+leaves λ uniform for tiny ones (g² ≪ 1e-7 makes e ≈ 0) — the method's behaviour, not round-off.
+
+Numerics (ours): S itself would overflow float32 for entries above ~1e19 (and S + 1e-7 loses
+entries below ~1e-23), so we keep R = √S, updated as R ← hypot(R, g), and compute every term as
+g · (g / hypot(R, √1e-7)) — the same e, with each factor bounded by |g|.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, Aggregator
 class ExcessMTL(Aggregator):
     """Exponentiated-gradient task weights driven by estimated excess risks."""
 
+    scale_equivariance = None  # the raw first-step excess risk sets the softmax's temperature
+
     def __init__(self, robust_step_size: float = 1.0, n_warmup_steps: int = 0) -> None:
         if robust_step_size <= 0 or n_warmup_steps < 0:
             raise ValueError("robust_step_size must be positive and n_warmup_steps non-negative")
@@ -40,7 +50,7 @@ class ExcessMTL(Aggregator):
         self.reset()
 
     def reset(self) -> None:
-        self.squared_sum: torch.Tensor | None = None
+        self.root_squared_sum: torch.Tensor | None = None
         self.weights: torch.Tensor | None = None
         self.baseline: torch.Tensor | None = None
         self.warmup_sum: torch.Tensor | None = None
@@ -48,15 +58,16 @@ class ExcessMTL(Aggregator):
 
     def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
         k = jacobian.shape[0]
-        if self.squared_sum is None or self.squared_sum.shape != jacobian.shape:
+        if self.root_squared_sum is None or self.root_squared_sum.shape != jacobian.shape:
             self.reset()
-            self.squared_sum = torch.zeros_like(jacobian)
+            self.root_squared_sum = torch.zeros_like(jacobian)
             self.weights = jacobian.new_full((k,), 1.0 / k)
             self.warmup_sum = jacobian.new_zeros(k)
         assert self.weights is not None and self.warmup_sum is not None
-        squared = jacobian.detach() ** 2
-        self.squared_sum = self.squared_sum.to(jacobian) + squared
-        excess = (squared / torch.sqrt(self.squared_sum + 1e-7)).sum(dim=1)
+        g = jacobian.detach()
+        self.root_squared_sum = torch.hypot(self.root_squared_sum.to(g), g)
+        denominator = torch.hypot(self.root_squared_sum, g.new_tensor(1e-7**0.5))
+        excess = (g * (g / denominator)).sum(dim=1)
         self.steps += 1
         if self.steps <= self.n_warmup_steps:
             self.warmup_sum = self.warmup_sum.to(jacobian) + excess
@@ -83,7 +94,7 @@ class ExcessMTL(Aggregator):
     def state_dict(self) -> dict[str, Any]:
         return {
             key: getattr(self, key)
-            for key in ("squared_sum", "weights", "baseline", "warmup_sum", "steps")
+            for key in ("root_squared_sum", "weights", "baseline", "warmup_sum", "steps")
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

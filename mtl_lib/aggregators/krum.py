@@ -26,21 +26,21 @@ from mtl_lib.aggregators.base import AGGREGATORS, GramianWeightedAggregator
 class Krum(GramianWeightedAggregator):
     """The gradient(s) closest to their K − f − 2 nearest neighbours."""
 
-    #: Fewest tasks the default settings accept (K ≥ n_byzantine + 3).
+    #: Fewest tasks the default settings accept (K ≥ n_byzantine + 3); instances set their own.
     min_tasks = 3
 
     def __init__(self, n_byzantine: int = 0, n_selected: int = 1) -> None:
         if n_byzantine < 0 or n_selected < 1:
             raise ValueError("n_byzantine must be >= 0 and n_selected >= 1")
         self.n_byzantine, self.n_selected = n_byzantine, n_selected
+        self.min_tasks = max(n_byzantine + 3, n_selected)
 
     def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:
         k = gram.shape[0]
-        if k < self.n_byzantine + 3 or k < self.n_selected:
+        if k < self.min_tasks:
             raise ValueError(
                 f"Krum(n_byzantine={self.n_byzantine}, n_selected={self.n_selected}) needs at least "
-                f"{max(self.n_byzantine + 3, self.n_selected)} tasks, got {k}; lower n_byzantine "
-                "or use another aggregator"
+                f"{self.min_tasks} tasks, got {k}; lower n_byzantine or use another aggregator"
             )
         norms = gram.diagonal()
         distances = (norms[:, None] + norms[None, :] - 2 * gram).clamp(min=0.0).sqrt()

@@ -14,6 +14,10 @@ engine to compute two Jacobians per step; not done.
 
 Defaults (TorchJD 0.18's): ``gamma = 0.1``, ``rho = 0.1`` (LibMTL: gamma 1e-3, rho 0.1). Scale:
 λ is on the simplex (TorchJD weights); ×K puts the direction on the library's sum scale.
+No scale rule (``scale_equivariance = None``): the step γ acts on G = JJᵀ unnormalised (as in the
+paper and TorchJD), so scaling J by s scales the λ step by s² — for tiny gradients λ barely moves
+from 1/K, for huge ones every step lands on a vertex of the simplex. The computation itself is
+float64 on the row-scaled Gram matrix (:meth:`weights_for`), finite at any scale.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from mtl_lib.aggregators.moco import project_to_simplex
 @AGGREGATORS.register("modo")
 class MoDo(GramianWeightedAggregator):
     """One projected-gradient step per training step on the MGDA weights."""
+
+    scale_equivariance = None  # γ multiplies JJᵀ: the λ step grows like s²
 
     def __init__(self, gamma: float = 0.1, rho: float = 0.1) -> None:
         if gamma <= 0 or rho < 0:

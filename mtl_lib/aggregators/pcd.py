@@ -7,7 +7,7 @@ follows the primary gradient as closely as possible while guaranteeing every sec
 fraction τ of the progress its own normalised gradient would give:
 
     d̃ = argmin_d ½‖d − g̃_1‖²   s.t.   g̃_jᵀ d ≥ τ ‖g̃_j‖²   (j = 2..K),     g̃_i = s_i g_i
-    s_i = 1 / sqrt(v̂_i + ε),   v̂_i = bias-corrected EMA (decay β) of ‖g_i‖² over the steps
+    s_i = 1 / sqrt(v̂_i + ε·max_j v̂_j),   v̂_i = bias-corrected EMA (decay β) of ‖g_i‖²
     d  = d̃ · ‖g_1‖ / ‖d̃‖
 
 Solved in the dual, from the Gram matrix alone: d̃ = g̃_1 + Σ_j μ_j g̃_j with μ ≥ 0 minimising
@@ -18,7 +18,14 @@ which finds the same minimiser). Special cases as TorchJD: g_1 = 0 gives 0; infe
 output is g_1; a d̃ that is zero up to round-off gives 0.
 
 Defaults (TorchJD 0.18's): ``tau = 0.02``, ``beta = 0.999``, ``eps = 1e-8``. Scale: ‖d‖ = ‖g_1‖
-(the method's own; not the library's sum scale). State: the EMA of the squared norms.
+(the method's own; not the library's sum scale), and d(sJ) = s·d(J) (``scale_equivariance = 1``).
+State: the EMA of the squared norms.
+
+ε (ours: relative): TorchJD adds an absolute ε to v̂_i, like Adam's. Once squared gradient norms
+approach it (‖g‖ ≲ 1e-3, common late in training) that silently turns the normalisation off and
+the constraints weigh tasks by their raw gradients; ε·max_j v̂_j only guards a task whose
+gradients vanish next to the others' and keeps the method the same at every scale. Identical
+to TorchJD's wherever ε is negligible next to v̂.
 """
 
 from __future__ import annotations
@@ -81,7 +88,7 @@ class PCD(GramianWeightedAggregator):
             self.beta * self.squared_norm_average + (1 - self.beta) * squared
         )
         debiased = self.squared_norm_average / (1 - self.beta**self.steps)
-        denominators = (debiased + self.eps).sqrt()
+        denominators = (debiased + self.eps * debiased.max()).sqrt()
         scales = torch.where(denominators > 0, 1.0 / denominators, 0.0)
         weights = torch.zeros(k, dtype=torch.float64)
         if float(squared[0]) > 0:

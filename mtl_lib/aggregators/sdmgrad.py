@@ -6,7 +6,7 @@ The direction stays close to a preferred one (the average gradient, weights w̃ 
 improving the worst task; the simplex weights w are found by a few steps of momentum SGD on
 ½‖Jᵀ(w + λw̃)‖², warm-started from the previous training step:
 
-    Â = A / (mean_k sqrt(A_kk)² + 1e-8)                       (scale-free inner problem)
+    Â = A / (mean_k sqrt(A_kk))²                              (scale-free inner problem)
     repeat n_iter times:  v ← μ v + Â (w + λ w̃);   w ← Π_Δ(w − η v)      (v starts at the first
                                                                            gradient, μ = momentum)
     d = K · Jᵀ (w + λ w̃) / (1 + λ)
@@ -16,7 +16,11 @@ step, so here A = G = JJᵀ (as TorchJD's single-batch usage; see MoDo's note).
 
 Defaults (TorchJD 0.18's, after the authors' experiments and LibMTL): ``lambda_ = 0.3``,
 ``lr = 10``, ``momentum = 0.5``, ``n_iter = 20``, w̃ uniform. Scale: the combined weights sum to
-1 (TorchJD); ×K gives the library's sum scale.
+1 (TorchJD); ×K gives the library's sum scale, and d(sJ) = s·d(J) (``scale_equivariance = 1``).
+
+Normalisation (ours): TorchJD and the authors divide by mean² + 1e-8; that absolute 1e-8 makes
+the inner problem vanish once gradient norms fall below ~1e-4 (Â → 0, so w never leaves its
+start), so we only guard an exactly zero A (Â = 0). Identical wherever the 1e-8 is negligible.
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ class SDMGrad(GramianWeightedAggregator):
         w = w.to(gram)
         preferred = gram.new_full((k,), 1.0 / k)
         a = gram.detach()
-        a = a / (a.diagonal().clamp(min=0.0).sqrt().mean() ** 2 + 1e-8)
+        size = float(a.diagonal().clamp(min=0.0).sqrt().mean()) ** 2
+        a = a / size if size > 0 else torch.zeros_like(a)
         velocity = None
         for _ in range(self.n_iter):
             step = a @ (w + self.lambda_ * preferred)

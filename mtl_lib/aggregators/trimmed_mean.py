@@ -22,20 +22,21 @@ from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, Aggregator
 class TrimmedMean(Aggregator):
     """Per-coordinate mean of the task gradients without the t largest and t smallest entries."""
 
-    #: Fewest tasks the default settings accept (K ≥ 2·trim_number + 1).
+    #: Fewest tasks the default settings accept (K ≥ 2·trim_number + 1); instances set their own.
     min_tasks = 3
 
     def __init__(self, trim_number: int = 1) -> None:
         if trim_number < 0:
             raise ValueError(f"trim_number must be non-negative, got {trim_number}")
         self.trim_number = trim_number
+        self.min_tasks = 2 * trim_number + 1
 
     def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
         k = jacobian.shape[0]
-        if k < 2 * self.trim_number + 1:
+        if k < self.min_tasks:
             raise ValueError(
                 f"TrimmedMean(trim_number={self.trim_number}) needs at least "
-                f"{2 * self.trim_number + 1} tasks, got {k}; lower trim_number"
+                f"{self.min_tasks} tasks, got {k}; lower trim_number or use another aggregator"
             )
         ordered, _ = torch.sort(jacobian, dim=0)
         kept = ordered[self.trim_number : k - self.trim_number]

@@ -10,8 +10,13 @@ so d = Jᵀ w with w = Σ_k p_k v_k, computed from G alone (:mod:`._dual_cone`).
 conflicts with no other is left as it is. d is non-conflicting (g_j·d ≥ 0 for every j), and the
 method is linear under a common rescaling of J.
 
-Defaults (TorchJD 0.18's): the QP sees G / trace(G) + ``reg_eps``·I with ``norm_eps = 1e-4``
-(below that trace, G is treated as 0) and ``reg_eps = 1e-4``, which makes it positive definite.
+Defaults: the QP sees G / trace(G) + ``reg_eps``·I with ``reg_eps = 1e-4`` (TorchJD 0.18's),
+which makes it positive definite. G is treated as 0 when trace(G) ≤ ``norm_eps``: TorchJD's
+default 1e-4 switches the projection off (d = Jᵀp, conflicts and all) whenever the gradients'
+squared norms sum below 1e-4 — late in training, or at a small loss scale — so ours is 0 (only an
+exactly zero G, which the row-scaled float64 Gram matrix gives only for a zero Jacobian); the
+direction is then linear in J at every scale (``scale_equivariance = 1``). Pass
+``norm_eps=1e-4`` for TorchJD's behaviour.
 ``pref_vector`` p defaults to ones: the library's sum scale (identical gradients g give ≈ K·g, up
 to the regularisation); TorchJD's default p = 1/K gives our direction divided by K. Solver: an
 exact active-set method (TorchJD calls quadprog); agreement to ~1e-9 in the tests.
@@ -44,7 +49,7 @@ class UPGrad(GramianWeightedAggregator):
     def __init__(
         self,
         pref_vector: Sequence[float] | None = None,
-        norm_eps: float = 1e-4,
+        norm_eps: float = 0.0,
         reg_eps: float = 1e-4,
     ) -> None:
         if norm_eps < 0 or reg_eps < 0:

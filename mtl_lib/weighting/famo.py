@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from mtl_lib.weighting._common import require_positive
 from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 
 _LOGIT_OPTIMIZERS = ("adam", "sgd")
@@ -90,6 +91,13 @@ class FAMO(LossWeighting):
     def forward(self, losses: torch.Tensor) -> torch.Tensor:
         z = torch.softmax(self._ensure_logits(losses.shape[0], losses).detach(), 0).to(losses)
         gaps = self._gaps(losses)
+        # log D_k needs D_k > 0; a NaN/negative weight would otherwise flip that task's gradient
+        require_positive(
+            self,
+            gaps,
+            "FAMO takes log(L_k − m_k): every loss must exceed its lower bound m "
+            "(min_losses, default 0; set it below the losses' infimum)",
+        )
         c = (z / gaps.detach()).sum()
         self.last_weights = (losses.shape[0] * z / (c * gaps.detach())).detach()
         if torch.is_grad_enabled() and losses.requires_grad:

@@ -12,6 +12,9 @@ later are covered automatically). A case asserts either a correct result or a
   float64, and method-specific optimality properties (MGDA non-conflicting and not all weight on
   the huge task, IMTL-G equal projections, Nash-MTL and PCGrad/GradVac per-row scale rules);
 - zero Jacobian, one zero row, duplicated rows, K = 1, opposite rows → defined, finite results.
+
+A method that declares ``min_tasks`` (Krum, TrimmedMean: 3) is only run on cases with at least
+that many tasks; that it rejects fewer with a clear error is checked once per method below.
 """
 
 from __future__ import annotations
@@ -50,6 +53,18 @@ def aggregate(name: str, jacobian: torch.Tensor):
         return call(build(name, jacobian.shape[1]), jacobian)
 
 
+def min_tasks(name: str) -> int:
+    return AGGREGATORS.build(name).min_tasks
+
+
+def skip_below_min_tasks(name: str, num_tasks: int) -> None:
+    """Cases with fewer tasks than the method is defined for: the rejection is checked by
+    :func:`test_fewer_tasks_than_min_tasks_is_a_clear_error`."""
+    needed = min_tasks(name)
+    if num_tasks < needed:
+        pytest.skip(f"{name} needs ≥ min_tasks = {needed} tasks, case has {num_tasks}")
+
+
 def well_scaled(num_tasks: int, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(num_tasks, P, generator=gen, dtype=torch.float64).to(dtype)
@@ -86,6 +101,7 @@ NONFINITE_CASES = [
 def test_nonfinite_row_is_an_error_naming_the_task_and_leaves_state_alone(
     method, case, value, row, num_tasks
 ):
+    skip_below_min_tasks(method, num_tasks)
     aggregator = build(method)
     good = well_scaled(num_tasks, seed=3)
     with warnings.catch_warnings():
@@ -124,6 +140,7 @@ UNIFORM_CASES = [
     ids=[f"{s:g}-{str(d)[6:]}-K{k}" for s, d, k in UNIFORM_CASES],
 )
 def test_uniform_extreme_scale_matches_the_well_scaled_problem(method, scale, dtype, num_tasks):
+    skip_below_min_tasks(method, num_tasks)
     jacobian = well_scaled(num_tasks, seed=num_tasks, dtype=dtype)
     direction = aggregate(method, jacobian * scale).direction
     assert direction.dtype == dtype and bool(torch.isfinite(direction).all())
@@ -156,6 +173,7 @@ def mixed(num_tasks: int, dtype: torch.dtype) -> torch.Tensor:
     ("dtype", "num_tasks"), MIXED_CASES, ids=[f"{str(d)[6:]}-K{k}" for d, k in MIXED_CASES]
 )
 def test_mixed_scales_finite_and_float32_agrees_with_float64(method, dtype, num_tasks):
+    skip_below_min_tasks(method, num_tasks)
     jacobian = mixed(num_tasks, dtype)
     out = aggregate(method, jacobian)
     assert bool(torch.isfinite(out.direction).all())
@@ -261,6 +279,7 @@ DEGENERATE_CASES = [
     ("case", "make", "num_tasks"), DEGENERATE_CASES, ids=[c[0] for c in DEGENERATE_CASES]
 )
 def test_structurally_degenerate_jacobians_give_defined_results(method, case, make, num_tasks):
+    skip_below_min_tasks(method, num_tasks)
     jacobian = make(num_tasks)
     out = aggregate(method, jacobian)
     assert bool(torch.isfinite(out.direction).all())
@@ -272,3 +291,11 @@ def test_structurally_degenerate_jacobians_give_defined_results(method, case, ma
         g, d = jacobian[0].double(), out.direction.double()
         assert float(d @ g) / (float(d.norm()) * float(g.norm())) > 1 - 1e-6
         assert float(d.norm()) > 0.1 * min(float(g.norm()), 1.0)
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if min_tasks(m) > 1])
+def test_fewer_tasks_than_min_tasks_is_a_clear_error(method):
+    needed = min_tasks(method)
+    for num_tasks in range(1, needed):
+        with pytest.raises(ValueError, match=f"at least {needed} tasks, got {num_tasks}"):
+            aggregate(method, well_scaled(num_tasks))

@@ -146,12 +146,21 @@ def test_nan_injected_mid_run_raises_naming_epoch_step_and_task(
 
 
 # ----------------------------------------------------------------------------- every aggregator
+def nan_gradient_tasks(aggregator: str, trigger: dict) -> tuple[int, list[Task]]:
+    """Two tasks, the second with a NaN gradient while triggered; plus plain MSE tasks up to the
+    aggregator's declared ``min_tasks`` (Krum and TrimmedMean need three)."""
+    num_tasks = max(2, AGGREGATORS.build(aggregator).min_tasks)
+    tasks = [Task("depth", nn.functional.mse_loss), Task("normals", nan_gradient_loss(trigger))]
+    tasks += [Task(f"extra{k}", nn.functional.mse_loss) for k in range(2, num_tasks)]
+    return num_tasks, tasks
+
+
 @pytest.mark.parametrize("aggregator", AGGREGATORS.names())
 def test_every_aggregator_names_the_task_whose_gradient_is_nan(aggregator):
     trigger: dict = {}
-    tasks = [Task("depth", nn.functional.mse_loss), Task("normals", nan_gradient_loss(trigger))]
-    trainer = make_trainer(tasks=tasks, aggregator=aggregator)
-    batches = regression_batches(2, n_batches=3)
+    num_tasks, tasks = nan_gradient_tasks(aggregator, trigger)
+    trainer = make_trainer(num_tasks, tasks=tasks, aggregator=aggregator)
+    batches = regression_batches(num_tasks, n_batches=3)
     trainer.fit(batches, epochs=1)
     trigger["on"] = True
     with warnings.catch_warnings():
@@ -165,9 +174,9 @@ def test_every_aggregator_names_the_task_whose_gradient_is_nan(aggregator):
 @pytest.mark.parametrize("aggregator", AGGREGATORS.names())
 def test_every_aggregator_survives_a_skipped_nan_step_with_finite_state(aggregator):
     trigger: dict = {}
-    tasks = [Task("depth", nn.functional.mse_loss), Task("normals", nan_gradient_loss(trigger))]
-    trainer = make_trainer(tasks=tasks, aggregator=aggregator, nonfinite="skip")
-    batches = regression_batches(2, n_batches=3)
+    num_tasks, tasks = nan_gradient_tasks(aggregator, trigger)
+    trainer = make_trainer(num_tasks, tasks=tasks, aggregator=aggregator, nonfinite="skip")
+    batches = regression_batches(num_tasks, n_batches=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         trainer.fit(batches, epochs=1)

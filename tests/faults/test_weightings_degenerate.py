@@ -133,7 +133,7 @@ def test_gls_keeps_exact_weights_for_tiny_losses():
 
 # ----------------------------------------------------------------------------- negative losses
 # Methods whose formula needs positive losses raise; every other one must keep the sign.
-NEEDS_POSITIVE = {"gls": "geometric mean", "stch": "log-normalised"}
+NEEDS_POSITIVE = {"gls": "geometric mean", "stch": "log-normalised", "famo": "lower bound m"}
 
 
 @pytest.mark.parametrize("method", METHODS)
