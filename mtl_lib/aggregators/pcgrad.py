@@ -85,10 +85,16 @@ class PCGrad(GramianWeightedAggregator):
         scales = jacobian.abs().amax(dim=1, keepdim=True) if jacobian.shape[1] else jacobian.new_ones(num_tasks, 1)
         scales = torch.where(scales > 0, scales, torch.ones_like(scales))
         unit = jacobian / scales
-        mixing = pcgrad_mixing(gram_matrix(unit), self.generator).to(device=jacobian.device, dtype=jacobian.dtype)
+        mixing64 = pcgrad_mixing(gram_matrix(unit), self.generator)
+        mixing = mixing64.to(device=jacobian.device, dtype=jacobian.dtype)
         projected = (mixing @ unit) * scales
-        # d = Σ_i s_i Σ_j M_ij u_j = Σ_j w_j g_j with w_j = Σ_i s_i M_ij / s_j
-        weights = (scales * mixing).sum(0) / scales[:, 0]
+        # d = Σ_i s_i Σ_j M_ij u_j = Σ_j w_j g_j with w_j = Σ_i s_i M_ij / s_j (in float64: with
+        # norms 1e20 and 1e-20 a weight can exceed float32's range; then none are returned)
+        s64 = scales[:, 0].to(device=mixing64.device, dtype=torch.float64)
+        weights64 = (s64[:, None] * mixing64).sum(0) / s64
+        weights = weights64.to(device=jacobian.device, dtype=jacobian.dtype)
+        if not bool(torch.isfinite(weights).all()):
+            weights = None
         return Aggregation(direction=projected.sum(0), task_gradients=projected, weights=weights)
 
     def reset(self) -> None:

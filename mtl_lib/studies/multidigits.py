@@ -84,6 +84,13 @@ SKIPPED: dict[str, str] = {
     "tests pin this), so it would repeat the EW row at a higher cost",
     "pcgrad_wrapper": "the leaf study's optimizer-wrapper form of PCGrad; the 'pcgrad' row is the method",
 }
+#: Registered aggregators defined only for more tasks than the benchmark's two (Krum,
+#: TrimmedMean: Byzantine-robust rules that need a majority of well-behaved rows).
+NEEDS_MORE_TASKS: dict[str, str] = {
+    name: f"defined for at least {AGGREGATORS.build(name).min_tasks} tasks; the benchmark has 2"
+    for name in AGGREGATORS.names()
+    if AGGREGATORS.build(name).min_tasks > 2
+}
 
 LABELS = {
     "ew": "EW", "uw": "UW", "dwa": "DWA", "gls": "GLS", "stch": "STCH", "rlw": "RLW", "imtl_l": "IMTL-L",
@@ -137,7 +144,7 @@ def methods(profile: str = "quick") -> list[Method]:
             Method(name, _label(name), "weighting", {"weighting": name, "weighting_kwargs": kwargs})
         )
     for name in AGGREGATORS.names():
-        if name not in SKIPPED:
+        if name not in SKIPPED and name not in NEEDS_MORE_TASKS:
             out.append(Method(name, _label(name), "aggregator", {"aggregator": name}))
     out.append(Method("rotograd", "RotoGrad", "architecture", {}, {"rotograd": True}))
     task_aware = [n for n in OPTIMIZERS.names() if n.startswith(("adatask_", "ladatask_"))]
