@@ -16,7 +16,7 @@ from tqdm import tqdm
 from mtl_lib import __version__ as mtl_lib_version
 from mtl_lib.aggregators import AGGREGATORS
 from mtl_lib.core.runtime import accepts_argument, resolve_device, seed_everything
-from mtl_lib.diagnostics.rau import RAUTracker
+from mtl_lib.diagnostics import DIAGNOSTICS, Diagnostic
 from mtl_lib.engine.trainer import Trainer
 from mtl_lib.experiments.config import RunConfig
 from mtl_lib.experiments.store import read_json, write_json_atomic
@@ -24,8 +24,14 @@ from mtl_lib.problems import PROBLEMS
 from mtl_lib.weighting import WEIGHTINGS
 
 
-def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
-    """Train one config from scratch and return its results record (not saved)."""
+def run(
+    config: RunConfig, *, progress: bool = False, extra_diagnostics: Sequence[Diagnostic] = ()
+) -> dict[str, Any]:
+    """Train one config from scratch and return its results record (not saved).
+
+    ``config.diagnostics`` names diagnostics of :data:`~mtl_lib.diagnostics.DIAGNOSTICS`;
+    ``extra_diagnostics`` adds ready-made ones (a study's own probes). Each one's results are
+    stored under the record's ``"diagnostics"``."""
     started = time.perf_counter()
     device = resolve_device(config.device)
     seed_everything(config.seed)
@@ -38,19 +44,17 @@ def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
         _default_seed(AGGREGATORS.get(config.aggregator), aggregator_kwargs, config.seed)
     weighting_kwargs = dict(config.weighting_kwargs)
     _default_seed(WEIGHTINGS.get(config.weighting), weighting_kwargs, config.seed)
-    unknown = set(config.diagnostics) - set(DIAGNOSTICS)
+    unknown = set(config.diagnostics) - set(DIAGNOSTICS.names())
     if unknown:
-        raise ValueError(f"unknown diagnostics {sorted(unknown)}; available: {', '.join(DIAGNOSTICS)}")
-    callbacks = list(problem.callbacks)
+        raise ValueError(f"unknown diagnostics {sorted(unknown)}; available: {', '.join(DIAGNOSTICS.names())}")
+    total_steps = config.epochs * _batches_per_epoch(problem)
+    probes = [DIAGNOSTICS.build(name, total_steps=total_steps) for name in config.diagnostics]
+    probes += list(extra_diagnostics)
     aggregator = config.aggregator
-    rau = None
-    if "rau" in config.diagnostics:
-        rau = RAUTracker(record_every=max(1, config.epochs * _batches_per_epoch(problem) // 50))
-        callbacks.append(rau)
-        if aggregator is None:
-            # rAU needs each task's gradient; "sum" is equal weighting through the Jacobian
-            # (the same step, which the trainer's tests pin)
-            aggregator = "sum"
+    if aggregator is None and any(p.needs_task_gradients for p in probes):
+        # "sum" is equal weighting through the Jacobian (the same step, which the trainer's
+        # tests pin), so that per-task gradients exist for the diagnostics to read
+        aggregator = "sum"
     trainer = Trainer(
         problem.model,
         problem.tasks,
@@ -63,19 +67,15 @@ def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
         optimizer_kwargs=config.optimizer_kwargs,
         device=device,
         progress=progress,
-        callbacks=callbacks,
+        callbacks=[*problem.callbacks, *probes],
     )
     phases = problem.phases(config.epochs) if problem.phases is not None else None
     history = trainer.fit(
         problem.train_data, epochs=config.epochs, eval_data=problem.eval_data, phases=phases
     )
     diagnostics: dict[str, Any] = {}
-    if rau is not None:
-        task_names = [t.name for t in problem.tasks]
-        diagnostics["rau_buckets"] = {
-            name: rau.bucket_shares(name).to_dict(orient="index") for name in task_names
-        }
-        diagnostics["rau_history"] = rau.history_frame().to_dict(orient="list")
+    for probe in probes:
+        diagnostics.update(probe.results(trainer, problem.eval_data))
     return {
         "diagnostics": diagnostics,
         "run_id": config.run_id(),
@@ -92,8 +92,6 @@ def run(config: RunConfig, *, progress: bool = False) -> dict[str, Any]:
         "wall_time_s": time.perf_counter() - started,
     }
 
-
-DIAGNOSTICS = ("rau",)
 
 
 def _batches_per_epoch(problem: Any) -> int:

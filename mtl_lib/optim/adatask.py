@@ -98,6 +98,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mtl_lib.core.model import parameter_names
 from mtl_lib.core.optimizers import OPTIMIZERS
 
 BASES = ("adagrad", "rmsprop", "adam")
@@ -225,9 +226,8 @@ class AdaTask(torch.optim.Optimizer):
             state = self.state.get(p)
             if state and not any(key.startswith("task_") for key in state):
                 raise ValueError("a shared parameter already has a joint (non-task) optimizer state")
-        names = {id(p): n for n, p in model.named_parameters()}
         self._shared = shared
-        self.shared_names = [names.get(id(p), f"shared.{i}") for i, p in enumerate(shared)]
+        self.shared_names = parameter_names(model, shared)
 
     def on_train_start(self, trainer: Any) -> None:
         """Trainer hook: learn the shared parameters from the trainer's model."""

@@ -14,13 +14,13 @@ import pandas as pd
 import torch
 
 from mtl_lib.core.jacobian import flatten_rows, task_jacobians
-from mtl_lib.core.profiles import select
 from mtl_lib.core.runtime import resolve_device, seed_everything
 from mtl_lib.data import make_synthetic_regression
 from mtl_lib.diagnostics.conflict import gradient_cosine, gradient_norms
 from mtl_lib.experiments import RunConfig, final_frame
-from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
+from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems import PROBLEMS
+from mtl_lib.studies._common import Claim, paired_difference, per_profile
 
 PROBLEM = "synthetic_regression"
 
@@ -54,8 +54,7 @@ PUBLISHED_TABLE2 = pd.DataFrame(
 ).set_index("method")
 
 
-def settings(profile: str) -> dict[str, Any]:
-    return dict(select(profile, SETTINGS))
+settings = per_profile(SETTINGS)
 
 
 def configs(
@@ -140,30 +139,17 @@ def comparison_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("method")
 
 
-@dataclass
-class Claim:
-    claim: str
-    paper: str
-    ours: str
-    reproduced: bool
-
-    def sentence(self) -> str:
-        verdict = "REPRODUCED" if self.reproduced else "NOT REPRODUCED"
-        return f"[{verdict}] {self.claim} Paper: {self.paper}. Ours: {self.ours}."
-
-
 def check_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
     """The paper's claims that this EW-vs-PCGrad comparison can test, each with a verdict
     computed from the records."""
     scores = per_run_scores(records)
     ew = scores[scores["method"] == "EqualWeight"].set_index("seed")
-    pc = scores[scores["method"] == "PCGrad"].set_index("seed")
     claims = []
 
     ratio = ew["A"].mean() / ew["B"].mean()
     paper_ratio = PUBLISHED_TABLE2.loc["EqualWeight", "A"] / PUBLISHED_TABLE2.loc["EqualWeight", "B"]
     claims.append(
-        Claim(
+        Claim.check(
             "Under equal weighting the dominated task A ends with a clearly larger "
             "task-normalized RMSE than the dominant task B (we require A/B > 1.5).",
             f"A/B = {paper_ratio:.1f}",
@@ -172,24 +158,23 @@ def check_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
         )
     )
 
-    common = ew.index.intersection(pc.index)
-    diff = (pc.loc[common, "A"] - ew.loc[common, "A"]).tolist()
-    mean, half = mean_ci95(diff) if diff else (float("nan"), float("nan"))
-    significantly_better = bool(mean < 0) if math.isnan(half) else bool(mean + half < 0)
+    diff = paired_difference(scores, "PCGrad", "EqualWeight", "A")
+    # a "no effect" claim: it fails only if PCGrad is significantly better (lower) on task A
+    upper = diff.mean if math.isnan(diff.half_width) else diff.mean + diff.half_width
     claims.append(
-        Claim(
+        Claim.check(
             "PCGrad does not relieve the dominated task: its task-A error is not lower than "
             "equal weighting's (paired over seeds, 95 % CI of the difference).",
             "PCGrad 0.2221 vs EqualWeight 0.2172 on task A",
-            f"PCGrad − EqualWeight on task A = {mean:+.4f} ± {half:.4f} over {len(diff)} seeds",
-            not significantly_better,
+            f"PCGrad − EqualWeight on task A = {diff.mean:+.4f} ± {diff.half_width:.4f} over {diff.n} seeds",
+            not bool(upper < 0),
         )
     )
 
     ours_avg = ew["average"].mean()
     paper_avg = PUBLISHED_TABLE2.loc["EqualWeight", "average"]
     claims.append(
-        Claim(
+        Claim.check(
             "The absolute errors match the paper's (within 25 % on EqualWeight's average).",
             f"{paper_avg:.4f}",
             f"{ours_avg:.4f}",

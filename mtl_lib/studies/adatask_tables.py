@@ -33,13 +33,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mtl_lib.core.profiles import select
 from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.metrics import delta_p
-from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
+from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems.cityscapes import cityscapes_tasks
-from mtl_lib.studies.adatask_rau import BUCKET_COLORS, bucket_labels, pretty_bucket
-from mtl_lib.studies.adatask_synthetic import PUBLISHED_TABLE2, Claim, per_run_scores
+from mtl_lib.studies._common import Claim, paired_difference, per_profile
+from mtl_lib.studies.adatask_rau.buckets import bucket_labels, pretty_bucket
+from mtl_lib.studies.adatask_rau.plots import BUCKET_COLORS
+from mtl_lib.studies.adatask_synthetic import PUBLISHED_TABLE2, per_run_scores
 
 # ----------------------------------------------------------------------------- synthetic
 SYNTHETIC_SETTINGS: dict[str, dict[str, Any]] = {
@@ -123,12 +124,8 @@ PUBLISHED_FIG3 = {
 }
 
 
-def synthetic_settings(profile: str) -> dict[str, Any]:
-    return dict(select(profile, SYNTHETIC_SETTINGS))
-
-
-def cityscapes_settings(profile: str) -> dict[str, Any]:
-    return dict(select(profile, CITYSCAPES_SETTINGS))
+synthetic_settings = per_profile(SYNTHETIC_SETTINGS)
+cityscapes_settings = per_profile(CITYSCAPES_SETTINGS)
 
 
 def dataset_label(data_dir: str | None) -> str:
@@ -183,15 +180,6 @@ def synthetic_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return table.loc[[m for m in SYNTHETIC_METHODS if m in table.index]]
 
 
-def _paired(scores: pd.DataFrame, method: str, baseline: str, column: str) -> tuple[float, float, int]:
-    a = scores[scores["method"] == method].set_index("seed")[column]
-    b = scores[scores["method"] == baseline].set_index("seed")[column]
-    common = a.index.intersection(b.index)
-    diff = (a.loc[common] - b.loc[common]).tolist()
-    mean, half = mean_ci95(diff)
-    return mean, half, len(diff)
-
-
 def synthetic_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
     """Table 2 and Table 5 claims, verdicts computed from the records."""
     scores = per_run_scores(records)
@@ -199,35 +187,36 @@ def synthetic_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
     t2 = PUBLISHED_TABLE2
     claims = []
 
-    mean, half, n = _paired(scores, "AdaTask", "EqualWeight", "A")
-    claims.append(Claim(
+    on_a = paired_difference(scores, "AdaTask", "EqualWeight", "A")
+    claims.append(Claim.difference(
         "AdaTask lowers the dominated task A's error compared with EqualWeight (paired over seeds, the "
         "95 % CI of the difference below 0).",
         f"{t2.loc['AdaTask', 'A']:.4f} vs {t2.loc['EqualWeight', 'A']:.4f}",
-        f"AdaTask − EqualWeight on A = {mean:+.4f} ± {half:.4f} over {n} seeds",
-        bool(mean + (0.0 if math.isnan(half) else half) < 0),
+        f"AdaTask − EqualWeight on A = {on_a.mean:+.4f} ± {on_a.half_width:.4f} over {on_a.n} seeds",
+        on_a,
+        expect="negative",
     ))
 
     six = [m for m in ("EqualWeight", "GradNorm", "UW", "PCGrad", "CAGrad", "AdaTask") if m in means.index]
     best = means.loc[six, "average"].idxmin()
-    claims.append(Claim(
+    claims.append(Claim.check(
         "AdaTask has the lowest average error of the six methods of Table 2 (means over seeds).",
         f"AdaTask {t2.loc['AdaTask', 'average']:.4f}, next GradNorm {t2.loc['GradNorm', 'average']:.4f}",
         f"lowest: {best} ({means.loc[best, 'average']:.4f}); AdaTask {means.loc['AdaTask', 'average']:.4f}",
         bool(best == "AdaTask"),
     ))
 
-    mean_b, half_b, n = _paired(scores, "AdaTask", "EqualWeight", "B")
-    claims.append(Claim(
+    on_b = paired_difference(scores, "AdaTask", "EqualWeight", "B")
+    claims.append(Claim.check(
         "AdaTask pays on the dominant task B: its B error is above EqualWeight's (mean of the paired "
         "differences > 0).",
         f"{t2.loc['AdaTask', 'B']:.4f} vs {t2.loc['EqualWeight', 'B']:.4f}",
-        f"AdaTask − EqualWeight on B = {mean_b:+.4f} ± {half_b:.4f} over {n} seeds",
-        bool(mean_b > 0),
+        f"AdaTask − EqualWeight on B = {on_b.mean:+.4f} ± {on_b.half_width:.4f} over {on_b.n} seeds",
+        bool(on_b.mean > 0),
     ))
 
     ew_a, lada_a, ada_a = (means.loc[m, "A"] for m in ("EqualWeight", "LAdaTask", "AdaTask"))
-    claims.append(Claim(
+    claims.append(Claim.check(
         "LAdaTask (Table 5) improves task A over EqualWeight, but less than AdaTask "
         "(EqualWeight > LAdaTask > AdaTask on A, means over seeds).",
         f"{t2.loc['EqualWeight', 'A']:.4f} > {PUBLISHED_TABLE5.loc['LAdaTask', 'A']:.4f} > {t2.loc['AdaTask', 'A']:.4f}",
@@ -333,7 +322,7 @@ def cityscapes_claims(records: Sequence[dict[str, Any]], data_label: str) -> lis
     claims = []
 
     b_task, mean_rau = dominant_task(records)
-    claims.append(Claim(
+    claims.append(Claim.check(
         "Segmentation is the dominant task (the paper's task B): under EqualWeight it has the larger "
         "mean rAU." + tag,
         "task B = segmentation",
@@ -342,7 +331,7 @@ def cityscapes_claims(records: Sequence[dict[str, Any]], data_label: str) -> lis
     ))
 
     ew, ada = means.loc["EqualWeight"], means.loc["AdaTask"]
-    claims.append(Claim(
+    claims.append(Claim.check(
         "AdaTask lowers both depth errors (the dominated task) compared with EqualWeight (means over seeds)." + tag,
         f"Abs Err {t1.loc['AdaTask', 'Abs Err']} vs {t1.loc['EqualWeight', 'Abs Err']}, "
         f"Rel Err {t1.loc['AdaTask', 'Rel Err']:.2f} vs {t1.loc['EqualWeight', 'Rel Err']:.2f}",
@@ -353,7 +342,7 @@ def cityscapes_claims(records: Sequence[dict[str, Any]], data_label: str) -> lis
 
     singles = [m for m in SINGLE_METHODS if m in means.index]
     best = means.loc[singles, "delta_p"].idxmax()
-    claims.append(Claim(
+    claims.append(Claim.check(
         "AdaTask has a positive Δp vs EqualWeight, the highest of the single methods (means over seeds)." + tag,
         f"AdaTask {t1.loc['AdaTask', 'Δp (%)']:.2f} %, best baseline UW {t1.loc['UW', 'Δp (%)']:.2f} %",
         f"AdaTask {means.loc['AdaTask', 'delta_p']:+.2f} %; highest: {best} {means.loc[best, 'delta_p']:+.2f} %",
@@ -361,7 +350,7 @@ def cityscapes_claims(records: Sequence[dict[str, Any]], data_label: str) -> lis
     ))
 
     combined = {m: means.loc[m, "delta_p"] for m in ("AdaTask+PCGrad", "AdaTask+CAGrad")}
-    claims.append(Claim(
+    claims.append(Claim.check(
         "Combining helps: AdaTask+PCGrad and AdaTask+CAGrad both have a higher Δp than AdaTask alone." + tag,
         "10.52 % and 10.59 % vs 9.34 %",
         ", ".join(f"{m} {v:+.2f} %" for m, v in combined.items()) + f" vs AdaTask {means.loc['AdaTask', 'delta_p']:+.2f} %",
@@ -370,7 +359,7 @@ def cityscapes_claims(records: Sequence[dict[str, Any]], data_label: str) -> lis
 
     shares = overall_buckets(records, b_task).groupby(["method", "bucket"])["share"].mean()
     dominated = {m: shares.get((m, "(0.8, 1]"), math.nan) for m in ("EqualWeight", "GradNorm")}
-    claims.append(Claim(
+    claims.append(Claim.check(
         f"EqualWeight and GradNorm leave ≥ 90 % of shared parameters dominated by task B = {b_task} "
         "(rAU(B) in (80 %, 100 %])." + tag,
         "99 % and 95 %",
@@ -379,7 +368,7 @@ def cityscapes_claims(records: Sequence[dict[str, Any]], data_label: str) -> lis
     ))
 
     balanced = shares.get(("AdaTask", "(0.4, 0.6]"), math.nan)
-    claims.append(Claim(
+    claims.append(Claim.check(
         f"AdaTask leaves ≥ 90 % of shared parameters balanced, rAU(B = {b_task}) in (40 %, 60 %]." + tag,
         "93 % balanced",
         f"{100 * balanced:.1f} %",

@@ -23,7 +23,6 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from mtl_lib.core.profiles import select
 from mtl_lib.core.tasks import Task
 from mtl_lib.engine.trainer import Trainer
 from mtl_lib.experiments.trajectory import Trajectory, TrajectoryRecorder, toy_trajectory
@@ -36,6 +35,7 @@ from mtl_lib.problems.toy import (
     prediction_is_loss,
     toy_objectives,
 )
+from mtl_lib.studies._common import per_profile
 
 
 @dataclass
@@ -272,8 +272,7 @@ TOY_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-def toy_settings(profile: str) -> dict[str, Any]:
-    return dict(select(profile, TOY_SETTINGS))
+toy_settings = per_profile(TOY_SETTINGS)
 
 
 def toy_runs(key: str, profile: str) -> list:

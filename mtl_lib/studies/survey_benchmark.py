@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from mtl_lib.core.profiles import select
 from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
+from mtl_lib.studies._common import per_profile
 from mtl_lib.studies.survey import METHODS
 
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -39,8 +39,7 @@ HEADLINE = {
 }
 
 
-def settings(profile: str) -> dict[str, Any]:
-    return select(profile, SETTINGS)
+settings = per_profile(SETTINGS)
 
 
 def configs(profile: str, device: str = "auto", data_dir: str | None = None,

@@ -141,7 +141,7 @@ def test_probe_run_resumes_from_its_file(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished probe run was trained again")
 
-    monkeypatch.setattr(study, "Trainer", no_training)
+    monkeypatch.setattr("mtl_lib.studies.adatask_rau.probes.run", no_training)
     again = study.probe_run("smoke", tmp_path, "EqualWeight", device="cpu")
     assert again["noise"] == first["noise"]
     # AdaTask has no RMSProp state to probe and no noise experiment
