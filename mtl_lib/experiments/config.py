@@ -34,6 +34,11 @@ class RunConfig:
     #: Diagnostics recorded into the results file: "rau" (AdaTask's rAU bucket shares of every
     #: task, overall and per shared tensor, at the end and over training).
     diagnostics: tuple[str, ...] = ()
+    #: A registered wrapper of :data:`mtl_lib.architectures.ARCHITECTURES` put around the
+    #: problem's model (a builder taking ``base=``, e.g. ``"rotograd"``), and its options. The
+    #: problem still chooses the network itself: it is tied to the data's shapes.
+    architecture: str | None = None
+    architecture_kwargs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def method_label(self) -> str:
@@ -47,6 +52,10 @@ class RunConfig:
         lists), so a config compares equal to the one read back from its record."""
         data = asdict(self)
         data.pop("device")
+        if self.architecture is None and not self.architecture_kwargs:
+            # runs without a wrapper keep the identity (and run id) they had before the field existed
+            data.pop("architecture")
+            data.pop("architecture_kwargs")
         return json.loads(json.dumps(data, sort_keys=True))
 
     def run_id(self) -> str:

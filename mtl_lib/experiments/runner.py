@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from mtl_lib import __version__ as mtl_lib_version
 from mtl_lib.aggregators import AGGREGATORS
+from mtl_lib.architectures import ARCHITECTURES
 from mtl_lib.core.runtime import accepts_argument, resolve_device, seed_everything
 from mtl_lib.diagnostics import DIAGNOSTICS, Diagnostic
 from mtl_lib.engine.trainer import Trainer
@@ -47,6 +48,11 @@ def run(
     unknown = set(config.diagnostics) - set(DIAGNOSTICS.names())
     if unknown:
         raise ValueError(f"unknown diagnostics {sorted(unknown)}; available: {', '.join(DIAGNOSTICS.names())}")
+    model, callbacks = problem.model, list(problem.callbacks)
+    if config.architecture is not None:
+        model = _wrap_model(config.architecture, model, config.architecture_kwargs)
+        # a wrapper that trains something of its own (RotoGrad's rotations) says how
+        callbacks += list(getattr(model, "training_callbacks", list)())
     total_steps = config.epochs * _batches_per_epoch(problem)
     probes = [DIAGNOSTICS.build(name, total_steps=total_steps) for name in config.diagnostics]
     probes += list(extra_diagnostics)
@@ -56,7 +62,7 @@ def run(
         # tests pin), so that per-task gradients exist for the diagnostics to read
         aggregator = "sum"
     trainer = Trainer(
-        problem.model,
+        model,
         problem.tasks,
         weighting=config.weighting,
         aggregator=aggregator,
@@ -67,7 +73,7 @@ def run(
         optimizer_kwargs=config.optimizer_kwargs,
         device=device,
         progress=progress,
-        callbacks=[*problem.callbacks, *probes],
+        callbacks=[*callbacks, *probes],
     )
     phases = problem.phases(config.epochs) if problem.phases is not None else None
     history = trainer.fit(
@@ -92,6 +98,18 @@ def run(
         "wall_time_s": time.perf_counter() - started,
     }
 
+
+
+def _wrap_model(name: str, model: Any, kwargs: dict[str, Any]) -> Any:
+    builder = ARCHITECTURES.get(name)
+    if not accepts_argument(builder, "base"):
+        wrappers = [n for n in ARCHITECTURES.names() if accepts_argument(ARCHITECTURES.get(n), "base")]
+        raise ValueError(
+            f"architecture {name!r} builds a network of its own, but a run's problem chooses its "
+            f"network (it depends on the data); RunConfig.architecture takes a wrapper of the "
+            f"problem's model: {', '.join(wrappers)}"
+        )
+    return builder(base=model, **kwargs)
 
 
 def _batches_per_epoch(problem: Any) -> int:

@@ -118,3 +118,18 @@ def test_rau_diagnostics_are_recorded_and_do_not_change_training():
     json.dumps(tracked)
     with pytest.raises(ValueError, match="unknown diagnostics"):
         run(_config(diagnostics=("nope",)))
+
+
+def test_architecture_wraps_the_problems_model_like_the_problem_option():
+    """``RunConfig.architecture="rotograd"`` (the ARCHITECTURES registry) trains exactly what the
+    synthetic problem's own ``rotograd=True`` option trains; a builder that
+    is not a wrapper is refused with the list of wrappers; runs without it keep their run id."""
+    small = {"n_train": 64, "n_test": 32}
+    base = dict(problem="synthetic_regression", epochs=1, batch_size=32, device="cpu")
+    by_option = run(RunConfig(**base, problem_kwargs={**small, "rotograd": True}))
+    by_registry = run(RunConfig(**base, problem_kwargs=small, architecture="rotograd"))
+    assert by_option["final"]["A/rmse"] == by_registry["final"]["A/rmse"]
+    assert by_option["final"]["B/rmse"] == by_registry["final"]["B/rmse"]
+    with pytest.raises(ValueError, match="rotograd"):
+        run(RunConfig(**base, problem_kwargs=small, architecture="small_cnn"))
+    assert "architecture" not in RunConfig(**base).identity()
