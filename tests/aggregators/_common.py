@@ -3,14 +3,13 @@ IMTL-G, Aligned-MTL)."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from mtl_lib.engine import Trainer
-from tests.helpers import regression_batches, regression_tasks, tiny_model
+from tests._asserts import train_and_check
+from tests.helpers import REFERENCE_JACOBIAN
 
-REFERENCE_J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+REFERENCE_J = REFERENCE_JACOBIAN
 SIZES = [(k, p) for k in (2, 3, 5) for p in (10, 1000, 10_000)]
 
 
@@ -40,27 +39,6 @@ def check_permutation_equivariance(aggregator_factory, jacobian: torch.Tensor) -
 
 
 def train_20_steps(name: str, num_tasks: int, **trainer_kwargs) -> Trainer:
-    """Train tiny_model(K) for 20 steps through the engine; assert finite losses and that every
-    shared parameter tensor moved."""
-    model = tiny_model(num_tasks)
-    before = [p.detach().clone() for p in model.shared_parameters()]
-    trainer = Trainer(
-        model,
-        regression_tasks(num_tasks),
-        aggregator=name,
-        optimizer="adam",
-        lr=1e-2,
-        device="cpu",
-        progress=False,
-        **trainer_kwargs,
-    )
-    batches = regression_batches(num_tasks)
-    losses = []
-    while trainer.step_count < 20:
-        for batch in batches:
-            losses.append(trainer.train_step(batch))
-            if trainer.step_count == 20:
-                break
-    assert all(math.isfinite(v) for loss in losses for v in loss.tolist())
-    assert all(not torch.equal(a, b) for a, b in zip(before, model.shared_parameters()))
-    return trainer
+    """Train tiny_model(K) with aggregator ``name`` for 20 steps (Adam 1e-2) through
+    :func:`tests._asserts.train_and_check`."""
+    return train_and_check(num_tasks, aggregator=name, lr=1e-2, **trainer_kwargs)

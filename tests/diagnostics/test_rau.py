@@ -80,20 +80,20 @@ def test_task_updates_sum_to_the_step(optimizer, kwargs):
         torch.testing.assert_close(updates.sum(0), before - after, rtol=1e-4, atol=1e-7)
 
 
-def test_plain_path_without_task_gradients_is_an_error():
+def test_plain_path_without_task_gradients_is_an_error(two_task_problem):
     tracker = RAUTracker()
-    trainer = Trainer(tiny_model(2), regression_tasks(2), optimizer="rmsprop", device="cpu", progress=False,
+    trainer = Trainer(two_task_problem.model, two_task_problem.tasks, optimizer="rmsprop", device="cpu", progress=False,
                       callbacks=[tracker])
     with pytest.raises(RuntimeError, match="aggregator='sum'"):
-        trainer.fit(regression_batches(2), epochs=1)
+        trainer.fit(two_task_problem.batches, epochs=1)
 
 
-def test_unsupported_optimizer_is_an_error():
+def test_unsupported_optimizer_is_an_error(two_task_problem):
     tracker = RAUTracker()
-    trainer = Trainer(tiny_model(2), regression_tasks(2), optimizer=torch.optim.Adadelta, aggregator="sum",
+    trainer = Trainer(two_task_problem.model, two_task_problem.tasks, optimizer=torch.optim.Adadelta, aggregator="sum",
                       device="cpu", progress=False, callbacks=[tracker])
     with pytest.raises(TypeError, match="Adadelta"):
-        trainer.fit(regression_batches(2), epochs=1)
+        trainer.fit(two_task_problem.batches, epochs=1)
 
 
 def test_bucket_edges_are_right_closed_and_unmoved_elements_are_left_out():

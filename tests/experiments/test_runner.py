@@ -103,9 +103,8 @@ def test_unknown_problem_and_options_are_clear_errors():
         run(_config(problem_kwargs={"n_sample": 3}))
 
 
-def test_default_results_dir_honours_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path))
-    assert default_results_dir("study", "smoke") == tmp_path / "study" / "smoke"
+def test_default_results_dir_honours_environment(results_dir):
+    assert default_results_dir("study", "smoke") == results_dir / "study" / "smoke"
 
 
 def test_rau_diagnostics_are_recorded_and_do_not_change_training():
