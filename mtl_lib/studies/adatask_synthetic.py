@@ -10,14 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn as sns
 import torch
 
 from mtl_lib.core.jacobian import flatten_rows, task_jacobians
 from mtl_lib.core.runtime import resolve_device, seed_everything
 from mtl_lib.data import make_synthetic_regression
 from mtl_lib.diagnostics.conflict import gradient_cosine, gradient_norms
-from mtl_lib.experiments import RunConfig, final_frame
+from mtl_lib.experiments import RunConfig, final_frame, history_frame
 from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems import PROBLEMS
 from mtl_lib.studies._common import Claim, paired_difference, per_profile
@@ -123,6 +125,17 @@ def per_run_scores(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     wide = final.pivot_table(index=["method", "seed"], columns="task", values="value").reset_index()
     wide["average"] = (wide["A"] + wide["B"]) / 2
     return wide
+
+
+def plot_curves(records: Sequence[dict[str, Any]], title: str) -> plt.Figure:
+    """Test task-normalized RMSE per epoch, one panel per task, mean and 95 % CI over seeds."""
+    curves = history_frame(records)
+    curves = curves[curves["metric"] == "nrmse"]
+    grid = sns.relplot(data=curves, x="epoch", y="value", hue="method", col="task", kind="line",
+                       errorbar=("ci", 95), height=3.2, aspect=1.2, facet_kws={"sharey": False})  # fmt: skip
+    grid.set_axis_labels("epoch", "test task-normalized RMSE")
+    grid.figure.suptitle(title, y=1.04)
+    return grid.figure
 
 
 def comparison_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:

@@ -105,6 +105,22 @@ def comparison_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def plot_samples(data: Any, columns: int = 8, rows: int = 3) -> plt.Figure:
+    """The first image of every (species, health) class present (22 classes on the full data,
+    at most ``rows × columns``), titled with its labels."""
+    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.6 * rows))
+    classes = sorted(data.class_counts())
+    picked = [int(((data.species == s) & (data.health == h)).nonzero()[0]) for s, h in classes][: rows * columns]
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, index in zip(axes.flat, picked):
+        ax.imshow(data.images[index].permute(1, 2, 0).numpy())
+        species = data.species_names[data.species[index]].split(" ")[0]
+        ax.set_title(f"{species} / {data.health_names[data.health[index]]}", fontsize=7)
+    fig.suptitle(f"Sample images — {data.source}", fontsize=10)
+    return fig
+
+
 def plot_figures(records: Sequence[dict[str, Any]]) -> plt.Figure:
     """The study's Figs. 6–9 in one figure: the task-1/task-2 F1 gap, task-1 F1, task-2 F1 and
     the average F1 per approach; bars = ours (mean, 95 % CI over folds), black ticks = paper."""
