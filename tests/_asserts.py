@@ -49,13 +49,17 @@ def assert_scaling(
         assert error < rtol, f"d({c}·J) ≠ {c}^{degree}·d(J): relative error {error:.2e}"
 
 
+def _permutation(n: int, seed: int) -> torch.Tensor:
+    """A seeded permutation of ``range(n)`` that is not the identity."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm.flip(0) if torch.equal(perm, torch.arange(n)) else perm
+
+
 def assert_permutation_invariant(
     aggregate: Callable[[torch.Tensor], torch.Tensor], jacobian: torch.Tensor, rtol: float = 1e-5, seed: int = 3
 ) -> None:
     """Reordering the tasks leaves the direction unchanged."""
-    perm = torch.randperm(jacobian.shape[0], generator=torch.Generator().manual_seed(seed))
-    if torch.equal(perm, torch.arange(len(perm))):
-        perm = perm.flip(0)
+    perm = _permutation(jacobian.shape[0], seed)
     base, permuted = aggregate(jacobian), aggregate(jacobian[perm])
     error = float((permuted - base).norm() / max(float(base.norm()), 1e-12))
     assert error < rtol, f"permuting the tasks {perm.tolist()} changed the direction (relative error {error:.2e})"
@@ -65,9 +69,7 @@ def assert_permutation_equivariant(
     weigh: Callable[[torch.Tensor], torch.Tensor], values: torch.Tensor, rtol: float = 1e-5, seed: int = 3
 ) -> None:
     """Reordering the tasks' inputs reorders the per-task outputs the same way."""
-    perm = torch.randperm(values.shape[0], generator=torch.Generator().manual_seed(seed))
-    if torch.equal(perm, torch.arange(len(perm))):
-        perm = perm.flip(0)
+    perm = _permutation(values.shape[0], seed)
     torch.testing.assert_close(weigh(values[perm]), weigh(values)[perm], rtol=rtol, atol=1e-9)
 
 

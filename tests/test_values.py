@@ -55,7 +55,8 @@ class AggregatorRow:
     """``name`` (registry) with ``kwargs`` maps each Jacobian of :data:`JACOBIANS` to
     ``expected`` (the direction, 4 decimals).
 
-    Properties the method promises: ``non_conflicting`` (on these Jacobians: ⟨g_k, d⟩ ≥ 0 for
+    Properties the method promises: ``sum_scale`` (K identical gradients g → K·g, the library's
+    convention), ``non_conflicting`` (on these Jacobians: ⟨g_k, d⟩ ≥ 0 for
     every task), ``scale_degree`` (d(cJ) = c^degree d(J) for c > 0; None: no promise),
     ``permutation_invariant`` (reordering tasks leaves d unchanged). ``torchjd``: TorchJD's
     class name and arguments, ``torchjd_times_k``: ours = K × TorchJD's, ``torchjd_on``: the
@@ -70,6 +71,8 @@ class AggregatorRow:
     torchjd: tuple[str, dict[str, Any]] | None = None
     torchjd_times_k: bool = False
     torchjd_on: tuple[str, ...] = ("J2", "J3")
+    #: The library's convention: K identical task gradients g give K·g (the sum's scale).
+    sum_scale: bool = False
 
     @property
     def id(self) -> str:
@@ -98,6 +101,7 @@ AGGREGATOR_VALUES: list[AggregatorRow] = [
     AggregatorRow(
         "sum",
         {"J2": (2.0, 2.0, 2.0), "J3": (0.0, 3.0, 1.5, 1.0)},
+        sum_scale=True,
         scale_degree=1,
         permutation_invariant=True,
         torchjd=("Sum", {}),
@@ -105,9 +109,12 @@ AGGREGATOR_VALUES: list[AggregatorRow] = [
     AggregatorRow(
         "pcgrad",
         {"J2": (0.5848, 3.8012, 3.8012), "J3": (0.1556, 3.7407, 1.8704, 2.0519)},
+        sum_scale=True,
         non_conflicting=("J2",),  # PCGrad's guarantee is for two tasks
         scale_degree=1,
+        # TorchJD draws its projection order from the global RNG: only two tasks compare
         torchjd=("PCGrad", {}),
+        torchjd_on=("J2",),
     ),
     AggregatorRow(
         "pcgrad_wrapper",
@@ -118,6 +125,7 @@ AGGREGATOR_VALUES: list[AggregatorRow] = [
     AggregatorRow(
         "gradvac",
         {"J2": (0.5848, 3.8012, 3.8012), "J3": (0.5259, 3.7407, 1.8704, 1.8667)},
+        sum_scale=True,
         scale_degree=1,
         # TorchJD visits the tasks in another random order, so only two tasks compare
         torchjd=("GradVac", {}),
@@ -141,6 +149,7 @@ AGGREGATOR_VALUES: list[AggregatorRow] = [
     AggregatorRow(
         "mgda",
         {"J2": (0.0, 2.0, 2.0), "J3": (-0.6579, 2.1053, 1.0526, 1.9737)},
+        sum_scale=True,
         non_conflicting=ALL,
         scale_degree=1,
         permutation_invariant=True,
@@ -150,6 +159,7 @@ AGGREGATOR_VALUES: list[AggregatorRow] = [
     AggregatorRow(
         "imtl_g",
         {"J2": (0.1534, 2.0, 2.0), "J3": (0.4096, 2.493, 1.2465, 1.8126)},
+        sum_scale=True,
         non_conflicting=ALL,
         scale_degree=1,
         permutation_invariant=True,
@@ -167,12 +177,13 @@ AGGREGATOR_VALUES: list[AggregatorRow] = [
     AggregatorRow(
         "aligned_mtl",
         {"J2": (0.4266, 1.9347, 1.9347), "J3": (-0.0864, 1.3589, 0.6794, 0.8272)},
+        sum_scale=True,
         scale_degree=1,
         permutation_invariant=True,
         torchjd=("AlignedMTL", {}),
         torchjd_times_k=True,
     ),
-    AggregatorRow("graddrop", {"J2": (-4.0, 2.0, 2.0), "J3": (-1.0, 3.0, 1.5, -1.0)}),
+    AggregatorRow("graddrop", {"J2": (-4.0, 2.0, 2.0), "J3": (-1.0, 3.0, 1.5, -1.0)}, sum_scale=True),
     AggregatorRow("moco", {"J2": (-0.25, 1.0, 1.0), "J3": (0.0219, 1.4438, 0.7219, 0.5823)}),
 ]
 
@@ -257,9 +268,10 @@ def test_every_registered_method_has_a_row(kind, names, rows):
 
 # ----------------------------------------------------------------------------- aggregators
 AGG_CASES = [(row, key) for row in AGGREGATOR_VALUES for key in row.expected]
+over_agg_cases = pytest.mark.parametrize(("row", "key"), AGG_CASES, ids=[f"{r.id}-{k}" for r, k in AGG_CASES])
 
 
-@pytest.mark.parametrize(("row", "key"), AGG_CASES, ids=[f"{r.id}-{k}" for r, k in AGG_CASES])
+@over_agg_cases
 def test_aggregator_value(row: AggregatorRow, key: str):
     direction = aggregate(row.name, row.kwargs, JACOBIANS[key])
     assert_finite(direction)
@@ -267,7 +279,7 @@ def test_aggregator_value(row: AggregatorRow, key: str):
     torch.testing.assert_close(direction, expected, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize(("row", "key"), AGG_CASES, ids=[f"{r.id}-{k}" for r, k in AGG_CASES])
+@over_agg_cases
 def test_aggregator_properties(row: AggregatorRow, key: str):
     jacobian = JACOBIANS[key]
 
@@ -280,6 +292,29 @@ def test_aggregator_properties(row: AggregatorRow, key: str):
         assert_scaling(direction, jacobian, row.scale_degree)
     if row.permutation_invariant:
         assert_permutation_invariant(direction, jacobian)
+
+
+#: Jacobians that break careless normalisations: all zero, a zero row beside opposite rows,
+#: exactly opposite rows, collinear rows of both signs.
+DEGENERATE = [
+    torch.zeros(3, 5, dtype=torch.float64),
+    torch.tensor([[0.0, 0.0, 0.0], [1.0, -2.0, 3.0], [-1.0, 2.0, -3.0]], dtype=torch.float64),
+    torch.tensor([[1.0, -2.0, 3.0], [-1.0, 2.0, -3.0]], dtype=torch.float64),
+    torch.tensor([[1.0, 2.0], [2.0, 4.0], [-3.0, -6.0]], dtype=torch.float64),
+]
+
+
+@pytest.mark.parametrize("row", AGGREGATOR_VALUES, ids=[r.id for r in AGGREGATOR_VALUES])
+def test_aggregator_degenerate_jacobians(row: AggregatorRow):
+    """Every aggregator stays finite on degenerate Jacobians and maps all-zero gradients to 0;
+    a sum-scale one maps K identical gradients g to K·g."""
+    for jacobian in DEGENERATE:
+        assert_finite(aggregate(row.name, row.kwargs, jacobian))
+    assert torch.count_nonzero(aggregate(row.name, row.kwargs, DEGENERATE[0])) == 0
+    if row.sum_scale:
+        g = torch.randn(17, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        for k in (2, 3, 5):
+            torch.testing.assert_close(aggregate(row.name, row.kwargs, g.repeat(k, 1)), k * g)
 
 
 TORCHJD_CASES = [(row, key) for row, key in AGG_CASES if row.torchjd is not None and key in row.torchjd_on]

@@ -55,8 +55,10 @@ class PairedDifference:
     n: int
 
     def describe(self, digits: int = 4, unit: str = "seeds") -> str:
-        half = 0.0 if math.isnan(self.half_width) else self.half_width
-        return f"{self.mean:+.{digits}f} ± {half:.{digits}f} over {self.n} {unit}"
+        """``"+0.0123 ± 0.0045 over 3 seeds"`` (no interval with a single pair)."""
+        if math.isnan(self.half_width):
+            return f"{self.mean:+.{digits}f} over {self.n} {unit} (no interval)"
+        return f"{self.mean:+.{digits}f} ± {self.half_width:.{digits}f} over {self.n} {unit}"
 
     def verdict(self, expect: Literal["positive", "negative"] = "positive") -> str:
         """The verdict on the claim "a − b is ``expect``" (see the module docstring)."""

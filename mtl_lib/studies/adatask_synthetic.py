@@ -179,7 +179,7 @@ def check_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
             "PCGrad does not relieve the dominated task: its task-A error is not lower than "
             "equal weighting's (paired over seeds, 95 % CI of the difference).",
             "PCGrad 0.2221 vs EqualWeight 0.2172 on task A",
-            f"PCGrad − EqualWeight on task A = {diff.mean:+.4f} ± {diff.half_width:.4f} over {diff.n} seeds",
+            f"PCGrad − EqualWeight on task A = {diff.describe()}",
             not bool(upper < 0),
         )
     )

@@ -192,7 +192,7 @@ def synthetic_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
         "AdaTask lowers the dominated task A's error compared with EqualWeight (paired over seeds, the "
         "95 % CI of the difference below 0).",
         f"{t2.loc['AdaTask', 'A']:.4f} vs {t2.loc['EqualWeight', 'A']:.4f}",
-        f"AdaTask − EqualWeight on A = {on_a.mean:+.4f} ± {on_a.half_width:.4f} over {on_a.n} seeds",
+        f"AdaTask − EqualWeight on A = {on_a.describe()}",
         on_a,
         expect="negative",
     ))
@@ -211,7 +211,7 @@ def synthetic_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
         "AdaTask pays on the dominant task B: its B error is above EqualWeight's (mean of the paired "
         "differences > 0).",
         f"{t2.loc['AdaTask', 'B']:.4f} vs {t2.loc['EqualWeight', 'B']:.4f}",
-        f"AdaTask − EqualWeight on B = {on_b.mean:+.4f} ± {on_b.half_width:.4f} over {on_b.n} seeds",
+        f"AdaTask − EqualWeight on B = {on_b.describe()}",
         bool(on_b.mean > 0),
     ))
 

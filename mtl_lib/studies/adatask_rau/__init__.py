@@ -26,89 +26,25 @@ Modules: :mod:`.config` (settings per profile, methods, run configs, published v
 :mod:`.buckets`, :mod:`.noise`, :mod:`.lr_probe`, :mod:`.probes`, :mod:`.plots`, :mod:`.claims`.
 """
 
+# Each module lists its public names in ``__all__``; the package re-exports all of them, so a
+# notebook reads ``study.plot_buckets`` whichever module it lives in.
 from mtl_lib.diagnostics.rau import RAUTracker
-from mtl_lib.studies.adatask_rau.buckets import (
-    bucket_frame,
-    bucket_history,
-    bucket_labels,
-    bucket_table,
-    gamma_table,
-    layer_of,
-    pretty_bucket,
-    shared_tensor_sizes,
-)
-from mtl_lib.studies.adatask_rau.claims import check_claims
-from mtl_lib.studies.adatask_rau.config import (
-    METHODS,
-    NOISE_FRACTIONS,
-    NOISE_VARIANCES,
-    PROBLEM,
-    PUBLISHED_FIG1,
-    RANDOM,
-    RAU_GAMMAS,
-    SETTINGS,
-    TOP,
-    bucket_configs,
-    limit_cpu_threads,
-    run_config,
-    settings,
-)
-from mtl_lib.studies.adatask_rau.lr_probe import LearningRateProbe
-from mtl_lib.studies.adatask_rau.noise import (
-    NoiseProbe,
-    add_noise_,
-    noise_experiment,
-    noise_summary,
-    noise_table,
-    top_fraction_indices,
-)
-from mtl_lib.studies.adatask_rau.plots import (
-    BUCKET_COLORS,
-    plot_bucket_history,
-    plot_buckets,
-    plot_learning_rates,
-    plot_noise,
-)
-from mtl_lib.studies.adatask_rau.probes import GammaSweep, probe_identity, probe_path, probe_run
+from mtl_lib.studies.adatask_rau import buckets, claims, config, lr_probe, noise, plots, probes
+from mtl_lib.studies.adatask_rau.buckets import *  # noqa: F403
+from mtl_lib.studies.adatask_rau.claims import *  # noqa: F403
+from mtl_lib.studies.adatask_rau.config import *  # noqa: F403
+from mtl_lib.studies.adatask_rau.lr_probe import *  # noqa: F403
+from mtl_lib.studies.adatask_rau.noise import *  # noqa: F403
+from mtl_lib.studies.adatask_rau.plots import *  # noqa: F403
+from mtl_lib.studies.adatask_rau.probes import *  # noqa: F403
 
 __all__ = [
-    "BUCKET_COLORS",
-    "METHODS",
-    "NOISE_FRACTIONS",
-    "NOISE_VARIANCES",
-    "PROBLEM",
-    "PUBLISHED_FIG1",
-    "RANDOM",
-    "RAU_GAMMAS",
-    "SETTINGS",
-    "TOP",
-    "GammaSweep",
-    "LearningRateProbe",
-    "NoiseProbe",
     "RAUTracker",
-    "add_noise_",
-    "bucket_configs",
-    "bucket_frame",
-    "bucket_history",
-    "bucket_labels",
-    "bucket_table",
-    "check_claims",
-    "gamma_table",
-    "layer_of",
-    "limit_cpu_threads",
-    "noise_experiment",
-    "noise_summary",
-    "noise_table",
-    "plot_bucket_history",
-    "plot_buckets",
-    "plot_learning_rates",
-    "plot_noise",
-    "pretty_bucket",
-    "probe_identity",
-    "probe_path",
-    "probe_run",
-    "run_config",
-    "settings",
-    "shared_tensor_sizes",
-    "top_fraction_indices",
+    *buckets.__all__,
+    *claims.__all__,
+    *config.__all__,
+    *lr_probe.__all__,
+    *noise.__all__,
+    *plots.__all__,
+    *probes.__all__,
 ]

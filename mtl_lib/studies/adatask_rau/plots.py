@@ -14,6 +14,16 @@ from mtl_lib.studies.adatask_rau.config import PUBLISHED_FIG1, RANDOM, TOP
 BUCKET_COLORS = ("#1a9850", "#a6d96a", "#fee08b", "#fdae61", "#d73027")
 
 
+def _finish_bucket_panels(fig: plt.Figure, axes: np.ndarray, title: str) -> plt.Figure:
+    """Shared y label, one legend of the buckets (dominated by B on top) and the title."""
+    axes[0][0].set_ylabel("% of shared parameters")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles[::-1], names[::-1], title="rAU(B)", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
 def plot_buckets(frame: pd.DataFrame, title: str) -> plt.Figure:
     """Stacked bars of the final rAU(B) bucket shares: one panel per method, one bar for all
     shared parameters and one per layer (mean over seeds)."""
@@ -33,12 +43,7 @@ def plot_buckets(frame: pd.DataFrame, title: str) -> plt.Figure:
         ax.set_xticks(range(len(layers)), ["all"] + [f"L{i + 1}" for i in range(len(layers) - 1)])
         ax.set_title(method, fontsize=10)
         ax.set_ylim(0, 100)
-    axes[0][0].set_ylabel("% of shared parameters")
-    handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles[::-1], names[::-1], title="rAU(B)", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
+    return _finish_bucket_panels(fig, axes, title)
 
 
 def plot_bucket_history(history: pd.DataFrame, title: str) -> plt.Figure:
@@ -56,12 +61,7 @@ def plot_bucket_history(history: pd.DataFrame, title: str) -> plt.Figure:
         ax.set_xlabel("step")
         ax.set_ylim(0, 100)
         ax.margins(x=0)
-    axes[0][0].set_ylabel("% of shared parameters")
-    handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles[::-1], names[::-1], title="rAU(B)", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
+    return _finish_bucket_panels(fig, axes, title)
 
 
 def plot_noise(summary: pd.DataFrame, title: str) -> plt.Figure:
