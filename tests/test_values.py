@@ -294,6 +294,18 @@ def test_aggregator_properties(row: AggregatorRow, key: str):
         assert_permutation_invariant(direction, jacobian)
 
 
+@pytest.mark.parametrize("row", [r for r in AGGREGATOR_VALUES if r.permutation_invariant], ids=lambda r: r.id)
+def test_aggregator_permutation_on_five_tasks(row: AggregatorRow):
+    """Reordering five tasks leaves the direction unchanged and, for methods that weight the
+    Gram matrix, permutes the weights the same way."""
+    jacobian = torch.randn(5, 40, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    assert_permutation_invariant(lambda j: aggregate(row.name, row.kwargs, j), jacobian)
+    factory = AGGREGATORS.get(row.name)
+    aggregator = factory(**_with_defaults(factory, row.kwargs, 5))
+    if hasattr(aggregator, "weights_from_gram"):
+        assert_permutation_equivariant(lambda j: aggregator.weights_from_gram(j @ j.T), jacobian)
+
+
 #: Jacobians that break careless normalisations: all zero, a zero row beside opposite rows,
 #: exactly opposite rows, collinear rows of both signs.
 DEGENERATE = [
