@@ -31,7 +31,8 @@ class RunConfig:
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
     label: str | None = None
     device: str = "auto"
-    #: Diagnostics recorded into the results file: "rau" (AdaTask's rAU bucket shares of every
+    #: Diagnostics recorded into the results file, by their names in
+    #: :data:`mtl_lib.diagnostics.DIAGNOSTICS`, e.g. "rau" (AdaTask's rAU bucket shares of every
     #: task, overall and per shared tensor, at the end and over training).
     diagnostics: tuple[str, ...] = ()
     #: A registered wrapper of :data:`mtl_lib.architectures.ARCHITECTURES` put around the
