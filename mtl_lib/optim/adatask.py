@@ -333,13 +333,21 @@ class AdaTask(torch.optim.Optimizer):
         if first.shape[0] != num_tasks:
             raise RuntimeError(f"state holds {first.shape[0]} tasks, the task gradients {num_tasks}")
 
-    def _shared_step(self, p: torch.Tensor, task_grads: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+    def _begin_shared_step(
+        self, p: torch.Tensor, task_grads: torch.Tensor, group: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Each task carries an equal share of the weight decay; the state exists and counts
+        this step."""
         num_tasks = task_grads.shape[0]
         if group["weight_decay"]:
             task_grads = task_grads + (group["weight_decay"] / num_tasks) * p
         state = self.state[p]
         self._init_shared_state(p, state, num_tasks)
         state["step"] += 1
+        return task_grads, state
+
+    def _shared_step(self, p: torch.Tensor, task_grads: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+        task_grads, state = self._begin_shared_step(p, task_grads, group)
         return self._joint_update(state, task_grads, group, prefix="task_")
 
     @torch.no_grad()
@@ -392,12 +400,8 @@ class LAdaTask(AdaTask):
             raise RuntimeError(f"state holds {state['task_layer_avg'].shape[0]} tasks, the task gradients {num_tasks}")
 
     def _shared_step(self, p: torch.Tensor, task_grads: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+        task_grads, state = self._begin_shared_step(p, task_grads, group)
         num_tasks = task_grads.shape[0]
-        if group["weight_decay"]:
-            task_grads = task_grads + (group["weight_decay"] / num_tasks) * p
-        state = self.state[p]
-        self._init_shared_state(p, state, num_tasks)
-        state["step"] += 1
         joint = task_grads.sum(0)
         per_task_energy = task_grads.square().reshape(num_tasks, -1).mean(1)  # h = mean (see docstring)
         layer = state["task_layer_avg"]
