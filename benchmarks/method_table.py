@@ -1,6 +1,6 @@
 """Print (and save) the method table: kind, per-task gradients, per-step cost relative to EW.
 
-    python benchmarks/method_table.py [--blocks 5] [--steps 10] [--device cpu] [--out FILE]
+python benchmarks/method_table.py [--blocks 5] [--steps 10] [--device cpu] [--out FILE]
 """
 
 from __future__ import annotations

@@ -20,7 +20,9 @@ def regression_tasks(num_tasks: int = 2) -> list[Task]:
     return [Task(f"t{k}", nn.functional.mse_loss) for k in range(num_tasks)]
 
 
-def regression_batches(num_tasks: int = 2, n_batches: int = 4, batch: int = 5, in_dim: int = 6, out_dim: int = 3, seed: int = 1):
+def regression_batches(
+    num_tasks: int = 2, n_batches: int = 4, batch: int = 5, in_dim: int = 6, out_dim: int = 3, seed: int = 1
+):
     gen = torch.Generator().manual_seed(seed)
     batches = []
     for _ in range(n_batches):

@@ -2,7 +2,6 @@
 synthetic regression (2 tasks) and on a 3-task problem, 20 steps, finite losses, and the shared
 encoder always moves. New methods are picked up from the registries automatically."""
 
-
 import pytest
 import torch
 
@@ -18,9 +17,7 @@ def _synthetic(seed=0):
     )
 
 
-METHODS = [("aggregator", name) for name in AGGREGATORS.names()] + [
-    ("weighting", name) for name in WEIGHTINGS.names()
-]
+METHODS = [("aggregator", name) for name in AGGREGATORS.names()] + [("weighting", name) for name in WEIGHTINGS.names()]
 
 
 @pytest.mark.parametrize(("kind", "name"), METHODS, ids=[f"{k}:{n}" for k, n in METHODS])

@@ -41,6 +41,8 @@ def test_adding_a_method_page_prints_the_row_it_shows():
         "from tests.test_values import suggested_row\n"
         "print(suggested_row('aggregator', 'half_sum'))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=README.parent, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=README.parent, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == quoted

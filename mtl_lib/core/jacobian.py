@@ -118,9 +118,7 @@ def per_task_rows(aggregation: Any, jacobian: torch.Tensor | None) -> torch.Tens
 GRANULARITIES = ("layer", "parameter", "whole")
 
 
-def parameter_blocks(
-    names: list[str], sizes: list[int], granularity: str = "layer"
-) -> list[tuple[str, int, int]]:
+def parameter_blocks(names: list[str], sizes: list[int], granularity: str = "layer") -> list[tuple[str, int, int]]:
     """Split the Jacobian's columns into blocks ``(label, start, end)``.
 
     ``"layer"`` groups consecutive tensors whose names share everything before the last dot

@@ -59,9 +59,7 @@ PUBLISHED_TABLE2 = pd.DataFrame(
 settings = per_profile(SETTINGS)
 
 
-def configs(
-    profile: str, methods: Sequence[str] | None = None, device: str = "auto"
-) -> list[RunConfig]:
+def configs(profile: str, methods: Sequence[str] | None = None, device: str = "auto") -> list[RunConfig]:
     """One RMSProp run per method and seed at the profile's size."""
     chosen = list(METHODS) if methods is None else list(methods)
     unknown = [m for m in chosen if m not in METHODS]
@@ -103,8 +101,11 @@ def measure_dominance(profile: str, seed: int = 0, device: str = "auto") -> Domi
     data = make_synthetic_regression(size["n_train"], size["n_test"])
     seed_everything(seed)
     problem = PROBLEMS.get(PROBLEM)(
-        seed=seed, batch_size=size["batch_size"], device=resolve_device(device),
-        n_train=size["n_train"], n_test=size["n_test"],
+        seed=seed,
+        batch_size=size["batch_size"],
+        device=resolve_device(device),
+        n_train=size["n_train"],
+        n_test=size["n_test"],
     )
     x, *targets = next(iter(problem.train_data))
     predictions = problem.model(x)

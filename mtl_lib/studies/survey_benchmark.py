@@ -62,7 +62,11 @@ def configs(profile: str, device: str = "auto", data_dir: str | None = None,
             ))  # fmt: skip
             if entry.key == "rotograd":
                 continue  # the leaf network is task-conditioned, not the hard-sharing model RotoGrad wraps
-            leaf_options = {"scale": size["leaf"]["scale"], "image_size": size["leaf"]["image_size"], "data_dir": data_dir}
+            leaf_options = {
+                "scale": size["leaf"]["scale"],
+                "image_size": size["leaf"]["image_size"],
+                "data_dir": data_dir,
+            }
             out.append(RunConfig(
                 problem="leaf", optimizer="adam", lr=5e-4,
                 epochs=size["leaf"]["epochs"], batch_size=size["leaf"]["batch_size"],

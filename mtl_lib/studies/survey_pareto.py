@@ -75,7 +75,9 @@ def front_table(solutions: Mapping[str, torch.Tensor], front: torch.Tensor) -> p
         {
             name: {
                 "coverage of the front": coverage(points, front),
-                "solutions strictly inside (0.05 < f1 < 0.95)": int(((points[:, 0] > 0.05) & (points[:, 0] < 0.95)).sum()),
+                "solutions strictly inside (0.05 < f1 < 0.95)": int(
+                    ((points[:, 0] > 0.05) & (points[:, 0] < 0.95)).sum()
+                ),
                 "max distance to the front": float(pareto.distance_to_front(points, front).max()),
             }
             for name, points in solutions.items()
@@ -89,8 +91,7 @@ def check_claims(table: pd.DataFrame) -> list[Claim]:
     smooth, linear = table.loc[SMOOTH, "coverage of the front"], table.loc["linear", "coverage of the front"]
     return [
         Claim.check(
-            "A linear scalarisation reaches only the ends of a concave front (at most one solution "
-            "strictly inside).",
+            "A linear scalarisation reaches only the ends of a concave front (at most one solution strictly inside).",
             "weighted sums cannot find points on the non-convex part",
             f"{int(inside)} solution(s) inside",
             bool(inside <= 1),
@@ -110,7 +111,9 @@ def plot_fronts(solutions: Mapping[str, torch.Tensor], front: torch.Tensor, pref
     scatter = None
     for ax, (name, points) in zip(axes[0], solutions.items()):
         ax.plot(front[:, 0], front[:, 1], color="red", lw=3, alpha=0.5, label="Pareto front")
-        scatter = ax.scatter(points[:, 0], points[:, 1], c=prefs[:, 0], cmap="viridis", s=40, edgecolor="black", zorder=3)
+        scatter = ax.scatter(
+            points[:, 0], points[:, 1], c=prefs[:, 0], cmap="viridis", s=40, edgecolor="black", zorder=3
+        )
         ax.set_title(name)
         ax.set_xlabel("$f_1$")
     axes[0][0].set_ylabel("$f_2$")

@@ -35,23 +35,17 @@ def test_agrees_with_torchjd(num_tasks, num_params, scale_mode):
     assert relative_difference(AlignedMTL(scale_mode=scale_mode)(jac).direction, expected) < 1e-5
     pref = torch.arange(1.0, num_tasks + 1, dtype=torch.float64)
     expected = torchjd.AlignedMTL(pref_vector=pref)(jac)
-    assert (
-        relative_difference(AlignedMTL(pref_vector=pref.tolist())(jac).direction, expected) < 1e-5
-    )
+    assert relative_difference(AlignedMTL(pref_vector=pref.tolist())(jac).direction, expected) < 1e-5
 
 
 def test_aligned_gradients_are_orthogonal_with_singular_value_sigma_min():
     jac = random_jacobian(4, 30, seed=1)
     aligned = AlignedMTL().balance_matrix(jac @ jac.T) @ jac
     sigma_min = torch.linalg.svdvals(jac).min()
-    torch.testing.assert_close(
-        torch.linalg.svdvals(aligned), sigma_min.expand(4), rtol=1e-9, atol=0
-    )
+    torch.testing.assert_close(torch.linalg.svdvals(aligned), sigma_min.expand(4), rtol=1e-9, atol=0)
     # Rows are orthogonal with equal norms: the condition number of the system is 1.
     gram = aligned @ aligned.T
-    torch.testing.assert_close(
-        gram, sigma_min**2 * torch.eye(4, dtype=torch.float64), rtol=0, atol=1e-9
-    )
+    torch.testing.assert_close(gram, sigma_min**2 * torch.eye(4, dtype=torch.float64), rtol=0, atol=1e-9)
 
 
 def test_rank_deficient_uses_only_kept_eigenvalues():

@@ -62,14 +62,10 @@ def test_agrees_with_torchjd(num_tasks, num_params):
         # Clarabel (TorchJD) solves the dual to ~1e-8 in objective, which leaves up to ~1e-4 in
         # the direction; our solver reaches a lower (better) dual objective every time.
         assert relative_difference(ours @ jac, theirs @ jac) < 2e-4
-        assert _dual_objective(gram, ours, c) <= _dual_objective(gram, theirs, c) + 1e-12 * float(
-            gram.diagonal().max()
-        )
+        assert _dual_objective(gram, ours, c) <= _dual_objective(gram, theirs, c) + 1e-12 * float(gram.diagonal().max())
 
 
-@pytest.mark.parametrize(
-    ("num_tasks", "num_params"), [(2, 10), (3, 10), (5, 10), (5, 1000), (8, 20)]
-)
+@pytest.mark.parametrize(("num_tasks", "num_params"), [(2, 10), (3, 10), (5, 10), (5, 1000), (8, 20)])
 @pytest.mark.parametrize("c", [0.1, 0.4, 0.9])
 def test_solves_the_primal(num_tasks, num_params, c):
     # d maximises min_k g_kᵀd over the ball ‖d − g0‖ ≤ c‖g0‖: it lies on the sphere, and

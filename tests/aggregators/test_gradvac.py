@@ -77,7 +77,9 @@ def test_layer_granularity_is_whole_gradvac_per_block():
         jac = torch.randn(2, 14, generator=gen, dtype=torch.float64)
         jac[1] -= 0.8 * jac[0]
         out = layered(jac).task_gradients
-        expected = torch.cat([agg(jac[:, s:e]).task_gradients for agg, (s, e) in zip(per_block, [(0, 8), (8, 14)])], dim=1)
+        expected = torch.cat(
+            [agg(jac[:, s:e]).task_gradients for agg, (s, e) in zip(per_block, [(0, 8), (8, 14)])], dim=1
+        )
         torch.testing.assert_close(out, expected)
 
 

@@ -13,13 +13,9 @@ from tests.aggregators._common import (
 
 def test_reference_value_from_torchjd_tests():
     # TorchJD's test_values: IMTLG(J) = [0.0767, 1, 1], weights [0.5923, 0.4077] (sum 1); ours ×K.
-    torch.testing.assert_close(
-        IMTLG()(REFERENCE_J).direction, 2 * torch.tensor([0.0767, 1.0, 1.0]), atol=2e-4, rtol=0
-    )
+    torch.testing.assert_close(IMTLG()(REFERENCE_J).direction, 2 * torch.tensor([0.0767, 1.0, 1.0]), atol=2e-4, rtol=0)
     gram = REFERENCE_J @ REFERENCE_J.T
-    torch.testing.assert_close(
-        IMTLG().weights_from_gram(gram), 2 * torch.tensor([0.5923, 0.4077]), atol=2e-4, rtol=0
-    )
+    torch.testing.assert_close(IMTLG().weights_from_gram(gram), 2 * torch.tensor([0.5923, 0.4077]), atol=2e-4, rtol=0)
 
 
 @pytest.mark.parametrize(("num_tasks", "num_params"), SIZES)
@@ -29,12 +25,7 @@ def test_agrees_with_torchjd(num_tasks, num_params):
     assert relative_difference(IMTLG()(jac).direction, num_tasks * torchjd.IMTLG()(jac)) < 1e-5
     # Linearly dependent rows (TorchJD's generalisation): still the same.
     dependent = torch.cat([jac, jac[:1] + 2 * jac[1:2]])
-    assert (
-        relative_difference(
-            IMTLG()(dependent).direction, (num_tasks + 1) * torchjd.IMTLG()(dependent)
-        )
-        < 1e-5
-    )
+    assert relative_difference(IMTLG()(dependent).direction, (num_tasks + 1) * torchjd.IMTLG()(dependent)) < 1e-5
 
 
 @pytest.mark.parametrize(("num_tasks", "num_params"), [(2, 10), (3, 10), (4, 100)])
@@ -58,9 +49,7 @@ def test_equal_projections_on_unit_gradients():
 
 def test_zero_and_opposite_gradients_stay_finite():
     opposite = torch.tensor([[1.0, -2.0, 3.0], [-1.0, 2.0, -3.0]])
-    torch.testing.assert_close(
-        IMTLG()(opposite).direction, torch.zeros(3)
-    )  # no equal positive projection
+    torch.testing.assert_close(IMTLG()(opposite).direction, torch.zeros(3))  # no equal positive projection
     with_zero = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
     weights = IMTLG().weights_from_gram(with_zero @ with_zero.T)
     assert weights[0] == 0 and torch.isfinite(weights).all()

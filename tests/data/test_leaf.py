@@ -269,7 +269,7 @@ def test_standin_images_look_like_letterboxed_scenes():
     assert (img[:, :, 10:53].amax(dim=(1, 3)) > 0).all()
     # Leaves are green: inside the scene, green beats red more often than not.
     scene = img[:, :, 10:53]
-    assert ((scene[:, 1] > scene[:, 0]).float().mean() > 0.5)
+    assert (scene[:, 1] > scene[:, 0]).float().mean() > 0.5
 
 
 def test_disease_adds_brown_blemishes_to_the_same_leaf():

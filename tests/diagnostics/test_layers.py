@@ -54,8 +54,9 @@ class _JacobianSpy(Callback):
 def test_tracker_accumulates_conflict_frequency(num_tasks):
     tracker, spy = ConflictTracker(), _JacobianSpy()
     model = tiny_model(num_tasks)
-    trainer = Trainer(model, regression_tasks(num_tasks), aggregator="sum", device="cpu", progress=False,
-                      callbacks=[spy, tracker])
+    trainer = Trainer(
+        model, regression_tasks(num_tasks), aggregator="sum", device="cpu", progress=False, callbacks=[spy, tracker]
+    )
     trainer.fit(regression_batches(num_tasks), epochs=5)
     assert tracker.steps == 20 and tracker.layers == ["encoder.0", "encoder.2"]
     names = [n for n, _ in model.encoder.named_parameters()]
@@ -71,8 +72,14 @@ def test_tracker_accumulates_conflict_frequency(num_tasks):
 
 def test_tracker_every_and_state_round_trip(two_task_problem):
     tracker = ConflictTracker(every=2)
-    trainer = Trainer(two_task_problem.model, two_task_problem.tasks, aggregator="pcgrad", device="cpu", progress=False,
-                      callbacks=[tracker])
+    trainer = Trainer(
+        two_task_problem.model,
+        two_task_problem.tasks,
+        aggregator="pcgrad",
+        device="cpu",
+        progress=False,
+        callbacks=[tracker],
+    )
     trainer.fit(two_task_problem.batches, epochs=2)
     assert tracker.steps == 4
     clone = ConflictTracker(every=2)
@@ -84,6 +91,8 @@ def test_tracker_every_and_state_round_trip(two_task_problem):
 
 
 def test_tracker_refuses_the_plain_path(two_task_problem):
-    trainer = Trainer(two_task_problem.model, two_task_problem.tasks, device="cpu", progress=False, callbacks=[ConflictTracker()])
+    trainer = Trainer(
+        two_task_problem.model, two_task_problem.tasks, device="cpu", progress=False, callbacks=[ConflictTracker()]
+    )
     with pytest.raises(RuntimeError, match="aggregator='sum'"):
         trainer.fit(two_task_problem.batches, epochs=1)

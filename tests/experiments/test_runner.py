@@ -17,7 +17,9 @@ TINY = dict(n_train=64, n_test=32, hidden=(16, 16))
 
 
 def _config(**overrides):
-    base = dict(problem="synthetic_regression", optimizer="rmsprop", epochs=2, batch_size=16, problem_kwargs=TINY, device="cpu")
+    base = dict(
+        problem="synthetic_regression", optimizer="rmsprop", epochs=2, batch_size=16, problem_kwargs=TINY, device="cpu"
+    )
     base.update(overrides)
     return RunConfig(**base)
 

@@ -66,7 +66,10 @@ def test_first_update_follows_the_sign_of_the_gradnorm_loss_gradient():
     w = torch.ones(3, requires_grad=True)
     task_losses = losses(scales)
     norms = torch.stack(
-        [torch.autograd.grad(w[k] * task_losses[k], layer, retain_graph=True, create_graph=True)[0].norm() for k in range(3)]
+        [
+            torch.autograd.grad(w[k] * task_losses[k], layer, retain_graph=True, create_graph=True)[0].norm()
+            for k in range(3)
+        ]
     )
     target = (norms.mean() * torch.ones(3) ** 1.5).detach()  # r = 1 at the first step
     (grad,) = torch.autograd.grad((norms - target).abs().sum(), w)

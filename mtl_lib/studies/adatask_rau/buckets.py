@@ -43,7 +43,9 @@ def bucket_frame(records: Sequence[dict[str, Any]], task: str = "B") -> pd.DataF
                 layer = layer_of(name)
                 pooled[layer] = pooled.get(layer, 0.0) + shares[bucket] * sizes[name]
                 counts[layer] = counts.get(layer, 0) + sizes[name]
-            rows += [(record["method"], record["seed"], layer, bucket, pooled[layer] / counts[layer]) for layer in pooled]
+            rows += [
+                (record["method"], record["seed"], layer, bucket, pooled[layer] / counts[layer]) for layer in pooled
+            ]
     return pd.DataFrame(rows, columns=["method", "seed", "layer", "bucket", "share"])
 
 
@@ -86,9 +88,14 @@ def gamma_table(probe_records: Sequence[dict[str, Any]], task: str = "B") -> pd.
     rows = []
     for record in probe_records:
         for gamma, shares in record["rau_buckets"].items():
-            rows.append({"method": record["method"], "γ": float(gamma),
-                         "dominated by B: (80 %, 100 %]": 100 * shares[task]["(0.8, 1]"],
-                         "balanced: (40 %, 60 %]": 100 * shares[task]["(0.4, 0.6]"]})
+            rows.append(
+                {
+                    "method": record["method"],
+                    "γ": float(gamma),
+                    "dominated by B: (80 %, 100 %]": 100 * shares[task]["(0.8, 1]"],
+                    "balanced: (40 %, 60 %]": 100 * shares[task]["(0.4, 0.6]"],
+                }
+            )
     return pd.DataFrame(rows).set_index(["method", "γ"]).round(1)
 
 

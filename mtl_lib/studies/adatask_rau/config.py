@@ -23,16 +23,34 @@ PROBLEM = "synthetic_regression"
 #: ``probe_per_layer``: shared parameters sampled per layer for the learning-rate probe.
 SETTINGS: dict[str, dict[str, Any]] = {
     "smoke": dict(
-        n_train=512, n_test=256, epochs=3, batch_size=64, lr=1e-3, seeds=(0,),
-        noise_draws=2, probe_per_layer=8,
+        n_train=512,
+        n_test=256,
+        epochs=3,
+        batch_size=64,
+        lr=1e-3,
+        seeds=(0,),
+        noise_draws=2,
+        probe_per_layer=8,
     ),
     "quick": dict(
-        n_train=10_000, n_test=2_000, epochs=30, batch_size=100, lr=1e-3, seeds=(0, 1, 2),
-        noise_draws=10, probe_per_layer=64,
+        n_train=10_000,
+        n_test=2_000,
+        epochs=30,
+        batch_size=100,
+        lr=1e-3,
+        seeds=(0, 1, 2),
+        noise_draws=10,
+        probe_per_layer=64,
     ),
     "paper": dict(
-        n_train=50_000, n_test=10_000, epochs=100, batch_size=100, lr=1e-3, seeds=(0, 1, 2),
-        noise_draws=20, probe_per_layer=64,
+        n_train=50_000,
+        n_test=10_000,
+        epochs=100,
+        batch_size=100,
+        lr=1e-3,
+        seeds=(0, 1, 2),
+        noise_draws=20,
+        probe_per_layer=64,
     ),
 }
 

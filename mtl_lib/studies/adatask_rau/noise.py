@@ -44,7 +44,9 @@ def add_noise_(params: Sequence[torch.Tensor], indices: torch.Tensor, noise: tor
             inside = (indices >= offset) & (indices < offset + n)
             if bool(inside.any()):
                 flat = p.view(-1)
-                flat.index_add_(0, (indices[inside] - offset).to(p.device), noise[inside].to(device=p.device, dtype=p.dtype))
+                flat.index_add_(
+                    0, (indices[inside] - offset).to(p.device), noise[inside].to(device=p.device, dtype=p.dtype)
+                )
             offset += n
     if bool((indices >= offset).any()) or bool((indices < 0).any()):
         raise IndexError(f"indices outside the {offset} tracked parameters")
@@ -93,8 +95,18 @@ def noise_experiment(
                             p.copy_(b)
                 for task in tasks:
                     value, base = noisy[f"{task}/{metric}"], clean[f"{task}/{metric}"]
-                    rows.append(dict(selection=selection, variance=variance, fraction=fraction, draw=draw,
-                                     task=task, value=value, clean=base, increase_pct=100.0 * (value / base - 1.0)))
+                    rows.append(
+                        dict(
+                            selection=selection,
+                            variance=variance,
+                            fraction=fraction,
+                            draw=draw,
+                            task=task,
+                            value=value,
+                            clean=base,
+                            increase_pct=100.0 * (value / base - 1.0),
+                        )
+                    )
     return rows
 
 

@@ -37,8 +37,14 @@ def plot_buckets(frame: pd.DataFrame, title: str) -> plt.Figure:
         table = table.loc[layers, labels] * 100
         bottom = np.zeros(len(layers))
         for label, color in zip(labels, BUCKET_COLORS):
-            ax.bar(range(len(layers)), table[label].to_numpy(), bottom=bottom, color=color, width=0.8,
-                   label=pretty_bucket(label))
+            ax.bar(
+                range(len(layers)),
+                table[label].to_numpy(),
+                bottom=bottom,
+                color=color,
+                width=0.8,
+                label=pretty_bucket(label),
+            )
             bottom += table[label].to_numpy()
         ax.set_xticks(range(len(layers)), ["all"] + [f"L{i + 1}" for i in range(len(layers) - 1)])
         ax.set_title(method, fontsize=10)
@@ -55,8 +61,9 @@ def plot_bucket_history(history: pd.DataFrame, title: str) -> plt.Figure:
     for ax, method in zip(axes[0], methods):
         part = history[history["method"] == method].pivot_table(index="step", columns="bucket", values="share")
         part = part[labels] * 100
-        ax.stackplot(part.index, *[part[c] for c in labels], colors=BUCKET_COLORS,
-                     labels=[pretty_bucket(c) for c in labels])
+        ax.stackplot(
+            part.index, *[part[c] for c in labels], colors=BUCKET_COLORS, labels=[pretty_bucket(c) for c in labels]
+        )
         ax.set_title(method, fontsize=10)
         ax.set_xlabel("step")
         ax.set_ylim(0, 100)
@@ -72,19 +79,39 @@ def plot_noise(summary: pd.DataFrame, title: str) -> plt.Figure:
     colors = {"A": "#1a9850", "B": "#d73027"}
     small = summary["fraction"].min()
     panels = [
-        (axes[0], summary[summary["fraction"] == small], "variance", f"σ² (noise on top {small * 100:g} %)",
-         PUBLISHED_FIG1[PUBLISHED_FIG1["fraction"] == 0.01]),
-        (axes[1], summary[summary["variance"] == 0.01], "fraction", "fraction of shared parameters (σ² = 0.01)",
-         PUBLISHED_FIG1[PUBLISHED_FIG1["variance"] == 0.01]),
+        (
+            axes[0],
+            summary[summary["fraction"] == small],
+            "variance",
+            f"σ² (noise on top {small * 100:g} %)",
+            PUBLISHED_FIG1[PUBLISHED_FIG1["fraction"] == 0.01],
+        ),
+        (
+            axes[1],
+            summary[summary["variance"] == 0.01],
+            "fraction",
+            "fraction of shared parameters (σ² = 0.01)",
+            PUBLISHED_FIG1[PUBLISHED_FIG1["variance"] == 0.01],
+        ),
     ]
     for ax, part, x, xlabel, paper in panels:
         for task in sorted(part["task"].unique()):
             for selection, style in ((TOP, "-o"), (RANDOM, ":s")):
                 line = part[(part["task"] == task) & (part["selection"] == selection)].sort_values(x)
-                ax.plot(line[x], line["increase_pct"], style, color=colors[task], ms=4, label=f"task {task}, {selection}")
+                ax.plot(
+                    line[x], line["increase_pct"], style, color=colors[task], ms=4, label=f"task {task}, {selection}"
+                )
             dots = paper[paper["task"] == task]
-            ax.scatter(dots[x], dots["increase_pct"], marker="*", s=90, color=colors[task], edgecolor="black",
-                       zorder=5, label=f"task {task}, paper")
+            ax.scatter(
+                dots[x],
+                dots["increase_pct"],
+                marker="*",
+                s=90,
+                color=colors[task],
+                edgecolor="black",
+                zorder=5,
+                label=f"task {task}, paper",
+            )
         ax.set_xticks(sorted(part[x].unique()))
         ax.set_xlabel(xlabel)
         ax.set_ylabel("relative RMSE increase (%)")
