@@ -59,6 +59,23 @@ PUBLISHED_TABLE2 = pd.DataFrame(
 settings = per_profile(SETTINGS)
 
 
+def synthetic_config(size: dict[str, Any], label: str, seed: int, device: str, **fields: Any) -> RunConfig:
+    """One run of the synthetic regression at a profile's ``size`` (``n_train``, ``n_test``,
+    ``lr``, ``epochs``, ``batch_size``); ``fields`` are the ingredients and other config fields.
+    Shared by every AdaTask study, so that the same setting is the same run (and run id)."""
+    return RunConfig(
+        problem=PROBLEM,
+        lr=size["lr"],
+        epochs=size["epochs"],
+        batch_size=size["batch_size"],
+        seed=seed,
+        problem_kwargs={"n_train": size["n_train"], "n_test": size["n_test"]},
+        label=label,
+        device=device,
+        **fields,
+    )
+
+
 def configs(profile: str, methods: Sequence[str] | None = None, device: str = "auto") -> list[RunConfig]:
     """One RMSProp run per method and seed at the profile's size."""
     chosen = list(METHODS) if methods is None else list(methods)
@@ -66,20 +83,8 @@ def configs(profile: str, methods: Sequence[str] | None = None, device: str = "a
     if unknown:
         raise ValueError(f"unknown methods {unknown}; this study knows {list(METHODS)}")
     size = settings(profile)
-    problem_kwargs = {"n_train": size["n_train"], "n_test": size["n_test"]}
     return [
-        RunConfig(
-            problem=PROBLEM,
-            optimizer="rmsprop",
-            lr=size["lr"],
-            epochs=size["epochs"],
-            batch_size=size["batch_size"],
-            seed=seed,
-            problem_kwargs=problem_kwargs,
-            label=method,
-            device=device,
-            **METHODS[method],
-        )
+        synthetic_config(size, method, seed, device, optimizer="rmsprop", **METHODS[method])
         for method in chosen
         for seed in size["seeds"]
     ]

@@ -40,7 +40,7 @@ from mtl_lib.problems.cityscapes import cityscapes_tasks
 from mtl_lib.studies._common import Claim, paired_difference, per_profile
 from mtl_lib.studies.adatask_rau.buckets import bucket_labels, pretty_bucket
 from mtl_lib.studies.adatask_rau.plots import BUCKET_COLORS
-from mtl_lib.studies.adatask_synthetic import PUBLISHED_TABLE2, per_run_scores
+from mtl_lib.studies.adatask_synthetic import PUBLISHED_TABLE2, per_run_scores, synthetic_config
 
 # ----------------------------------------------------------------------------- synthetic
 SYNTHETIC_SETTINGS: dict[str, dict[str, Any]] = {
@@ -148,17 +148,7 @@ def synthetic_configs(profile: str, device: str = "auto") -> list[RunConfig]:
     """Tables 2 and 5: one RMSProp run per method and seed."""
     size = synthetic_settings(profile)
     return [
-        RunConfig(
-            problem="synthetic_regression",
-            lr=size["lr"],
-            epochs=size["epochs"],
-            batch_size=size["batch_size"],
-            seed=seed,
-            problem_kwargs={"n_train": size["n_train"], "n_test": size["n_test"]},
-            label=method,
-            device=device,
-            **ingredients,
-        )
+        synthetic_config(size, method, seed, device, **ingredients)
         for method, ingredients in SYNTHETIC_METHODS.items()
         for seed in size["seeds"]
     ]

@@ -12,6 +12,7 @@ import torch
 from mtl_lib.core.runtime import resolve_device
 from mtl_lib.experiments import RunConfig
 from mtl_lib.studies._common import per_profile
+from mtl_lib.studies.adatask_synthetic import synthetic_config
 
 PROBLEM = "synthetic_regression"
 
@@ -107,19 +108,7 @@ def run_config(profile: str, method: str, seed: int, device: str, diagnostics: t
     """The run of ``method`` at ``profile``'s size (RMSProp family), recording ``diagnostics``."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; this study knows {list(METHODS)}")
-    size = settings(profile)
-    return RunConfig(
-        problem=PROBLEM,
-        lr=size["lr"],
-        epochs=size["epochs"],
-        batch_size=size["batch_size"],
-        seed=seed,
-        problem_kwargs={"n_train": size["n_train"], "n_test": size["n_test"]},
-        label=method,
-        device=device,
-        diagnostics=diagnostics,
-        **METHODS[method],
-    )
+    return synthetic_config(settings(profile), method, seed, device, diagnostics=diagnostics, **METHODS[method])
 
 
 def bucket_configs(profile: str, methods: Sequence[str] | None = None, device: str = "auto") -> list[RunConfig]:
