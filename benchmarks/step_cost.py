@@ -112,7 +112,12 @@ def measure(case, blocks: int, steps: int, device: torch.device) -> dict[str, fl
         task_jacobians(losses(), shared, batched=False)
 
     times = _interleaved(
-        {"plain": plain_step, "engine_ew": engine_step, "jac_batched": batched_jacobian, "jac_sequential": sequential_jacobian},
+        {
+            "plain": plain_step,
+            "engine_ew": engine_step,
+            "jac_batched": batched_jacobian,
+            "jac_sequential": sequential_jacobian,
+        },
         blocks,
         steps,
         device,

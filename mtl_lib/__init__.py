@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 from mtl_lib.aggregators import AGGREGATORS
 from mtl_lib.architectures import ARCHITECTURES
 from mtl_lib.core import Callback, MultiTaskModel, Task, resolve_device, seed_everything
+from mtl_lib.diagnostics import DIAGNOSTICS
 from mtl_lib.engine import Trainer
 from mtl_lib.optim import OPTIMIZERS
 from mtl_lib.problems import PROBLEMS
@@ -23,6 +24,7 @@ from mtl_lib.weighting import WEIGHTINGS
 __all__ = [
     "AGGREGATORS",
     "ARCHITECTURES",
+    "DIAGNOSTICS",
     "OPTIMIZERS",
     "PROBLEMS",
     "WEIGHTINGS",

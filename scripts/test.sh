@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole test suite: unit tests in tests/ plus nbval over every notebook.
+# Run the whole test suite: ruff (lint + format check, settings in pyproject.toml), unit tests
+# in tests/ plus nbval over every notebook.
 #
 # Notebooks run at their default parameters (the `smoke` profile), and write
 # their results into a fresh temporary MTL_RESULTS_DIR, so every run really
@@ -23,7 +24,11 @@ trap 'rm -rf "$MTL_RESULTS_DIR"' EXIT
 
 echo "[test] MTL_RESULTS_DIR=$MTL_RESULTS_DIR"
 rc=0
+# Lint and format check first (seconds); a finding fails the run but the tests still run.
+echo "[test] ruff check . && ruff format --check ."
+"$ROOT/.venv/bin/ruff" check . || rc=1
+"$ROOT/.venv/bin/ruff" format --check . || rc=1
 "$ROOT/.venv/bin/python" -m pytest tests notebooks --nbval-lax -p no:cacheprovider -q "$@" || rc=$?
 
-echo "[test] pytest exit code $rc; total wall time $((SECONDS - START)) s"
+echo "[test] exit code $rc (ruff and pytest); total wall time $((SECONDS - START)) s"
 exit "$rc"

@@ -20,7 +20,9 @@ def regression_tasks(num_tasks: int = 2) -> list[Task]:
     return [Task(f"t{k}", nn.functional.mse_loss) for k in range(num_tasks)]
 
 
-def regression_batches(num_tasks: int = 2, n_batches: int = 4, batch: int = 5, in_dim: int = 6, out_dim: int = 3, seed: int = 1):
+def regression_batches(
+    num_tasks: int = 2, n_batches: int = 4, batch: int = 5, in_dim: int = 6, out_dim: int = 3, seed: int = 1
+):
     gen = torch.Generator().manual_seed(seed)
     batches = []
     for _ in range(n_batches):
@@ -29,3 +31,12 @@ def regression_batches(num_tasks: int = 2, n_batches: int = 4, batch: int = 5, i
         ys = [10.0**k * torch.randn(batch, out_dim, generator=gen) for k in range(num_tasks)]
         batches.append((x, *ys))
     return batches
+
+
+#: The two-task Jacobian most aggregator tests use: the tasks conflict on the first parameter
+#: (−4 vs 6) and agree on the other two. (CAGrad's and TorchJD's papers use the same example.)
+REFERENCE_JACOBIAN = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+
+#: A three-task Jacobian with a conflicting pair and unequal norms, for methods whose behaviour
+#: with more than two tasks differs (projection orders, solver paths).
+THREE_TASK_JACOBIAN = torch.tensor([[1.0, 0.0, 0.0, 2.0], [0.0, 2.0, 1.0, -1.0], [-1.0, 1.0, 0.5, 0.0]])

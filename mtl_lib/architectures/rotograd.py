@@ -90,6 +90,11 @@ class RotoGrad(HardSharing):
     ``task_parameters(k)``.
     """
 
+    def training_callbacks(self) -> list[Callback]:
+        """What a run that wraps its model in RotoGrad adds to the trainer: the rotations'
+        own optimizer step (:class:`RotoGradRotationStep`)."""
+        return [RotoGradRotationStep()]
+
     def __init__(
         self,
         model: HardSharing,

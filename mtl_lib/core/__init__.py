@@ -17,10 +17,11 @@ from mtl_lib.core.jacobian import (
     BatchedJacobianFallbackWarning,
     flatten_rows,
     parameter_blocks,
+    per_task_rows,
     task_jacobians,
     unflatten_into_grads,
 )
-from mtl_lib.core.model import MultiTaskModel
+from mtl_lib.core.model import MultiTaskModel, parameter_names
 from mtl_lib.core.optimizers import OPTIMIZERS, build_optimizer, consumes_task_gradients
 from mtl_lib.core.plugins import import_submodules
 from mtl_lib.core.profiles import PROFILES, UnknownProfileError, check_profile, select
@@ -52,6 +53,8 @@ __all__ = [
     "nonfinite_rows",
     "parameter_blocks",
     "require_finite_rows",
+    "parameter_names",
+    "per_task_rows",
     "resolve_device",
     "seed_everything",
     "select",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -94,12 +95,30 @@ def unflatten_into_grads(vector: torch.Tensor, params: Sequence[torch.Tensor]) -
         raise ValueError(f"vector has {vector.numel()} entries, parameters have {offset}")
 
 
+def per_task_rows(aggregation: Any, jacobian: torch.Tensor | None) -> torch.Tensor | None:
+    """Each task's contribution to this step's direction, as rows ``(K, P)`` that sum to it.
+
+    ``aggregation`` is what an aggregator returned (an ``Aggregation``: read by attribute, so
+    this layer does not import the aggregators): its modified per-task gradients when the
+    method has them (PCGrad, GradVac, GradDrop, or the raw Jacobian for plain summing), else
+    ``w_k · g_k`` for methods whose direction is Σ_k w_k g_k and that report the weights (MGDA,
+    IMTL-G, Nash-MTL, CAGrad, ...), else ``None`` (a direction-only method without weights, or no
+    aggregation at this step)."""
+    if aggregation is None:
+        return None
+    rows = getattr(aggregation, "task_gradients", None)
+    if rows is not None:
+        return rows
+    weights = getattr(aggregation, "weights", None)
+    if weights is not None and jacobian is not None:
+        return weights.unsqueeze(1) * jacobian
+    return None
+
+
 GRANULARITIES = ("layer", "parameter", "whole")
 
 
-def parameter_blocks(
-    names: list[str], sizes: list[int], granularity: str = "layer"
-) -> list[tuple[str, int, int]]:
+def parameter_blocks(names: list[str], sizes: list[int], granularity: str = "layer") -> list[tuple[str, int, int]]:
     """Split the Jacobian's columns into blocks ``(label, start, end)``.
 
     ``"layer"`` groups consecutive tensors whose names share everything before the last dot

@@ -8,6 +8,8 @@ receive only their own task's gradient).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -48,3 +50,10 @@ class MultiTaskModel(nn.Module):
         missing = [n for n, p in self.named_parameters() if p.requires_grad and id(p) not in seen]
         if missing:
             raise ValueError(f"parameters neither shared nor task-specific: {missing}")
+
+
+def parameter_names(model: nn.Module, params: Sequence[torch.Tensor], missing: str = "shared") -> list[str]:
+    """The ``model.named_parameters()`` name of each of ``params``, in order; a tensor the
+    model does not own (e.g. a wrapper's extra parameter) is called ``f"{missing}.{i}"``."""
+    by_id = {id(p): n for n, p in model.named_parameters()}
+    return [by_id.get(id(p), f"{missing}.{i}") for i, p in enumerate(params)]

@@ -54,9 +54,7 @@ class Registry(Generic[T]):
         if key not in self._factories:
             close = difflib.get_close_matches(key, self._factories, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise UnknownNameError(
-                f"Unknown {self.kind} {name!r}. Valid names: {', '.join(self.names())}.{hint}"
-            )
+            raise UnknownNameError(f"Unknown {self.kind} {name!r}. Valid names: {', '.join(self.names())}.{hint}")
         return self._factories[key]
 
     def build(self, spec: str | T, **kwargs: Any) -> T:

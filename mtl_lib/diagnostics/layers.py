@@ -23,6 +23,7 @@ import torch
 
 from mtl_lib.core.hooks import Callback
 from mtl_lib.core.jacobian import parameter_blocks
+from mtl_lib.core.model import parameter_names
 from mtl_lib.diagnostics.conflict import gradient_cosine, magnitude_similarity
 
 
@@ -118,8 +119,7 @@ class ConflictTracker(Callback):
     def _bind(self, trainer: Any) -> None:
         if self.names is not None:
             return
-        by_id = {id(p): n for n, p in trainer.model.named_parameters()}
-        self.names = [by_id[id(p)] for p in trainer.shared_params]
+        self.names = parameter_names(trainer.model, trainer.shared_params)
         self.sizes = [p.numel() for p in trainer.shared_params]
         self.task_names = list(getattr(trainer.model, "task_names", [])) or None
 

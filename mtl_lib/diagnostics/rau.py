@@ -52,7 +52,9 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mtl_lib.core.hooks import Callback
+from mtl_lib.core.jacobian import per_task_rows
+from mtl_lib.core.model import parameter_names
+from mtl_lib.diagnostics.base import DIAGNOSTICS, Diagnostic
 
 DEFAULT_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -61,12 +63,16 @@ def _scalar(value: Any) -> float:
     return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
 
 
-class RAUTracker(Callback):
+class RAUTracker(Diagnostic):
     """Track AU and rAU of every shared parameter element for every task during training.
 
     Add it to ``Trainer(callbacks=[...])``; it binds to the model at ``on_train_start`` and
     updates at every ``on_step_end``. Without the trainer call :meth:`bind` and :meth:`update`.
+    As the run diagnostic ``"rau"`` it records the final bucket shares of every task and their
+    history (:meth:`results`).
     """
+
+    needs_task_gradients = True
 
     def __init__(self, gamma: float = 0.9, record_every: int = 10, edges: Sequence[float] = DEFAULT_EDGES) -> None:
         if not 0.0 <= gamma < 1.0:
@@ -98,8 +104,7 @@ class RAUTracker(Callback):
     def bind(self, model: Any, task_names: Sequence[str] | None = None) -> None:
         """Track ``model.shared_parameters()`` (named after ``model.named_parameters()``)."""
         self.params = list(model.shared_parameters())
-        names = {id(p): n for n, p in model.named_parameters()}
-        self.names = [names.get(id(p), f"shared.{i}") for i, p in enumerate(self.params)]
+        self.names = parameter_names(model, self.params)
         self.task_names = list(task_names) if task_names is not None else getattr(model, "task_names", None)
         device = self.params[0].device if self.params else torch.device("cpu")
         sizes = torch.tensor([p.numel() for p in self.params], device=device)
@@ -131,11 +136,8 @@ class RAUTracker(Callback):
                     "construct it with record_task_updates=True"
                 )
             return torch.cat([u.reshape(u.shape[0], -1) for u in own], dim=1)
-        aggregation = getattr(trainer, "last_aggregation", None)
-        rows = None if aggregation is None else aggregation.task_gradients
-        if rows is None and aggregation is not None and aggregation.weights is not None:
-            # direction-only methods with task weights (MGDA, CAGrad, ...): task k contributes w_k g_k
-            rows = aggregation.weights.unsqueeze(1) * trainer.last_jacobian
+        # direction-only methods with task weights (MGDA, CAGrad, ...): task k contributes w_k g_k
+        rows = per_task_rows(getattr(trainer, "last_aggregation", None), getattr(trainer, "last_jacobian", None))
         if rows is None:
             raise RuntimeError(
                 "rAU under a plain optimizer needs this step's per-task gradients, but the trainer "
@@ -278,4 +280,19 @@ class RAUTracker(Callback):
         return pd.DataFrame(rows, columns=["step", "task", "layer", "bucket", "share"])
 
 
-__all__ = ["DEFAULT_EDGES", "RAUTracker"]
+    def results(self, trainer: Any, eval_data: Any = None) -> dict[str, Any]:
+        """The record's ``rau_buckets`` (task → tensor → bucket → share, at the end) and
+        ``rau_history`` (:meth:`history_frame` as columns)."""
+        return {
+            "rau_buckets": {t.name: self.bucket_shares(t.name).to_dict(orient="index") for t in trainer.tasks},
+            "rau_history": self.history_frame().to_dict(orient="list"),
+        }
+
+
+@DIAGNOSTICS.register("rau")
+def rau_diagnostic(total_steps: int) -> RAUTracker:
+    """rAU with the default γ, its bucket shares recorded about 50 times over the run."""
+    return RAUTracker(record_every=max(1, total_steps // 50))
+
+
+__all__ = ["DEFAULT_EDGES", "RAUTracker", "rau_diagnostic"]

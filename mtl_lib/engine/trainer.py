@@ -24,8 +24,8 @@ from tqdm import tqdm
 
 from mtl_lib.aggregators import AGGREGATORS, Aggregation, Aggregator, GramianWeightedAggregator
 from mtl_lib.core.errors import NonFiniteError, NonFiniteStepWarning, kind_of, nonfinite_rows
-from mtl_lib.core.jacobian import flatten_rows, task_jacobians, unflatten_into_grads
-from mtl_lib.core.model import MultiTaskModel
+from mtl_lib.core.jacobian import flatten_rows, per_task_rows, task_jacobians, unflatten_into_grads
+from mtl_lib.core.model import MultiTaskModel, parameter_names
 from mtl_lib.core.runtime import accepts_argument, resolve_device
 from mtl_lib.core.tasks import Task
 from mtl_lib.optim import build_optimizer, consumes_task_gradients
@@ -186,17 +186,16 @@ class Trainer:
         self.shared_params = self.model.shared_parameters()
         self.task_params = [self.model.task_parameters(k) for k in range(self.model.num_tasks)]
         if self.aggregator is not None:
-            names = {id(p): n for n, p in self.model.named_parameters()}
             if self.aggregator.acts_on_all_parameters:
                 everything = self.shared_params + [p for group in self.task_params for p in group]
                 self.aggregator.bind_all_parameters(
-                    [names[id(p)] for p in everything],
+                    parameter_names(self.model, everything),
                     [p.numel() for p in everything],
                     [True] * len(self.shared_params) + [False] * (len(everything) - len(self.shared_params)),
                 )
             else:
                 self.aggregator.bind_shared_parameters(
-                    [names[id(p)] for p in self.shared_params], [p.numel() for p in self.shared_params]
+                    parameter_names(self.model, self.shared_params), [p.numel() for p in self.shared_params]
                 )
         self.weighting_params = [p for p in self.weighting.parameters() if p.requires_grad]
         self.needs_task_gradients = (
@@ -492,9 +491,7 @@ class Trainer:
         self.last_aggregation = aggregation
 
         if consumes_task_gradients(self.optimizer):
-            rows = aggregation.task_gradients
-            if rows is None and aggregation.weights is not None:
-                rows = aggregation.weights.unsqueeze(1) * jacobian
+            rows = per_task_rows(aggregation, jacobian)
             if rows is None:
                 raise ValueError(
                     f"{self.aggregator!r} yields only a combined direction, but optimizer "

@@ -34,13 +34,19 @@ class RunConfig:
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
     label: str | None = None
     device: str = "auto"
-    #: Diagnostics recorded into the results file: "rau" (AdaTask's rAU bucket shares of every
+    #: Diagnostics recorded into the results file, by their names in
+    #: :data:`mtl_lib.diagnostics.DIAGNOSTICS`, e.g. "rau" (AdaTask's rAU bucket shares of every
     #: task, overall and per shared tensor, at the end and over training).
     diagnostics: tuple[str, ...] = ()
     #: Mixed precision for the forward pass: ``None`` (float32) or ``"bf16"`` (bfloat16
     #: autocast; losses, gradients and optimizer state stay float32). Part of the run's identity
     #: only when set, so records made before this field existed keep their run ids.
     autocast: str | None = None
+    #: A registered wrapper of :data:`mtl_lib.architectures.ARCHITECTURES` put around the
+    #: problem's model (a builder taking ``base=``, e.g. ``"rotograd"``), and its options. The
+    #: problem still chooses the network itself: it is tied to the data's shapes.
+    architecture: str | None = None
+    architecture_kwargs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def method_label(self) -> str:
@@ -56,6 +62,10 @@ class RunConfig:
         data.pop("device")
         if data["autocast"] is None:
             data.pop("autocast")
+        if self.architecture is None and not self.architecture_kwargs:
+            # runs without a wrapper keep the identity (and run id) they had before the field existed
+            data.pop("architecture")
+            data.pop("architecture_kwargs")
         return json.loads(json.dumps(data, sort_keys=True))
 
     def run_id(self) -> str:

@@ -29,13 +29,14 @@ from tqdm import tqdm
 
 from mtl_lib import __version__ as mtl_lib_version
 from mtl_lib.aggregators import AGGREGATORS
+from mtl_lib.architectures import ARCHITECTURES
 from mtl_lib.core.runtime import accepts_argument, resolve_device, seed_everything
-from mtl_lib.diagnostics.rau import RAUTracker
+from mtl_lib.diagnostics import DIAGNOSTICS, Diagnostic
 from mtl_lib.engine.trainer import Trainer
 from mtl_lib.experiments import store
 from mtl_lib.experiments.config import RunConfig
 from mtl_lib.experiments.store import read_json, write_json_atomic
-from mtl_lib.experiments.validation import DIAGNOSTICS, validate_configs
+from mtl_lib.experiments.validation import validate_configs
 from mtl_lib.optim import OPTIMIZERS
 from mtl_lib.problems import PROBLEMS
 from mtl_lib.weighting import WEIGHTINGS
@@ -49,6 +50,7 @@ WORKER_ENV = ("MTL_SWEEP_WORKERS", "MTL_CPU_BUDGET")
 MAX_ATTEMPTS = 3
 
 
+
 # ============================================================================ one run
 def run(
     config: RunConfig,
@@ -56,8 +58,13 @@ def run(
     progress: bool = False,
     raise_errors: bool = True,
     callbacks: Sequence[Any] = (),
+    extra_diagnostics: Sequence[Diagnostic] = (),
 ) -> dict[str, Any]:
     """Train one config from scratch and return its results record (not saved).
+
+    ``config.diagnostics`` names diagnostics of :data:`~mtl_lib.diagnostics.DIAGNOSTICS`;
+    ``extra_diagnostics`` adds ready-made ones (a study's own probes). Each one's results are
+    stored under the record's ``"diagnostics"``.
 
     With ``raise_errors=False`` an exception during training does not propagate: the record
     then has ``status="failed"``, the error (type, message, traceback tail) and the history up
@@ -65,7 +72,7 @@ def run(
     started = time.perf_counter()
     partial: dict[str, Any] = {"history": [], "device": config.device}
     try:
-        record = _train(config, progress, callbacks, partial)
+        record = _train(config, progress, callbacks, partial, extra_diagnostics)
     except Exception as error:  # noqa: BLE001 — recorded, not hidden: the record says failed
         if raise_errors:
             raise
@@ -105,7 +112,11 @@ def _provenance(config: RunConfig, device: Any) -> dict[str, Any]:
 
 
 def _train(
-    config: RunConfig, progress: bool, extra_callbacks: Sequence[Any], partial: dict
+    config: RunConfig,
+    progress: bool,
+    extra_callbacks: Sequence[Any],
+    partial: dict,
+    extra_diagnostics: Sequence[Diagnostic] = (),
 ) -> dict[str, Any]:
     device = resolve_device(config.device)
     partial["device"] = device
@@ -120,24 +131,25 @@ def _train(
         _default_seed(AGGREGATORS.get(config.aggregator), aggregator_kwargs, config.seed)
     weighting_kwargs = dict(config.weighting_kwargs)
     _default_seed(WEIGHTINGS.get(config.weighting), weighting_kwargs, config.seed)
-    unknown = set(config.diagnostics) - set(DIAGNOSTICS)
+    unknown = set(config.diagnostics) - set(DIAGNOSTICS.names())
     if unknown:
-        raise ValueError(
-            f"unknown diagnostics {sorted(unknown)}; available: {', '.join(DIAGNOSTICS)}"
-        )
-    callbacks = list(problem.callbacks) + list(extra_callbacks)
+        raise ValueError(f"unknown diagnostics {sorted(unknown)}; available: {', '.join(DIAGNOSTICS.names())}")
+    model, callbacks = problem.model, list(problem.callbacks) + list(extra_callbacks)
+    if config.architecture is not None:
+        model = _wrap_model(config.architecture, model, config.architecture_kwargs)
+        # a wrapper that trains something of its own (RotoGrad's rotations) says how
+        callbacks += list(getattr(model, "training_callbacks", list)())
+    total_steps = config.epochs * _batches_per_epoch(problem)
+    probes = [DIAGNOSTICS.build(name, total_steps=total_steps) for name in config.diagnostics]
+    probes += list(extra_diagnostics)
     aggregator = config.aggregator
-    rau = None
-    if "rau" in config.diagnostics:
-        rau = RAUTracker(record_every=max(1, config.epochs * _batches_per_epoch(problem) // 50))
-        callbacks.append(rau)
-        if aggregator is None:
-            # rAU needs each task's gradient; "sum" is equal weighting through the Jacobian
-            # (the same step, which the trainer's tests pin)
-            aggregator = "sum"
+    if aggregator is None and any(p.needs_task_gradients for p in probes):
+        # "sum" is equal weighting through the Jacobian (the same step, which the trainer's
+        # tests pin), so that per-task gradients exist for the diagnostics to read
+        aggregator = "sum"
     extra = {"autocast": config.autocast} if config.autocast else {}
     trainer = Trainer(
-        problem.model,
+        model,
         problem.tasks,
         weighting=config.weighting,
         aggregator=aggregator,
@@ -148,7 +160,7 @@ def _train(
         optimizer_kwargs=config.optimizer_kwargs,
         device=device,
         progress=progress,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *probes],
         **extra,
     )
     partial["history"] = trainer.history  # the same list: a failure keeps what was trained
@@ -157,12 +169,8 @@ def _train(
         problem.train_data, epochs=config.epochs, eval_data=problem.eval_data, phases=phases
     )
     diagnostics: dict[str, Any] = {}
-    if rau is not None:
-        task_names = [t.name for t in problem.tasks]
-        diagnostics["rau_buckets"] = {
-            name: rau.bucket_shares(name).to_dict(orient="index") for name in task_names
-        }
-        diagnostics["rau_history"] = rau.history_frame().to_dict(orient="list")
+    for probe in probes:
+        diagnostics.update(probe.results(trainer, problem.eval_data))
     return {
         "status": "finished",
         "diagnostics": diagnostics,
@@ -209,6 +217,17 @@ def _known_device(device: Any) -> torch.device:
         return resolve_device(device if device is not None else "cpu")
     except (RuntimeError, TypeError, ValueError):
         return torch.device("cpu")
+
+def _wrap_model(name: str, model: Any, kwargs: dict[str, Any]) -> Any:
+    builder = ARCHITECTURES.get(name)
+    if not accepts_argument(builder, "base"):
+        wrappers = [n for n in ARCHITECTURES.names() if accepts_argument(ARCHITECTURES.get(n), "base")]
+        raise ValueError(
+            f"architecture {name!r} builds a network of its own, but a run's problem chooses its "
+            f"network (it depends on the data); RunConfig.architecture takes a wrapper of the "
+            f"problem's model: {', '.join(wrappers)}"
+        )
+    return builder(base=model, **kwargs)
 
 
 def _batches_per_epoch(problem: Any) -> int:

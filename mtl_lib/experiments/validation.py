@@ -20,12 +20,11 @@ from typing import Any
 from mtl_lib.aggregators import AGGREGATORS
 from mtl_lib.core.optimizers import OPTIMIZERS
 from mtl_lib.core.registry import Registry
+from mtl_lib.diagnostics import DIAGNOSTICS
 from mtl_lib.experiments.config import RunConfig
 from mtl_lib.problems import PROBLEMS
 from mtl_lib.weighting import WEIGHTINGS
 
-#: Diagnostics a run can record (see :func:`mtl_lib.experiments.runner.run`).
-DIAGNOSTICS = ("rau",)
 AUTOCAST = (None, "bf16")
 
 #: Arguments the engine passes itself, never a config's option.
@@ -117,10 +116,10 @@ def config_problems(config: Any) -> list[str]:
         problems.append(f"lr must be a finite number > 0, got {config.lr!r}")
     if not _is_int(config.seed) or config.seed < 0:
         problems.append(f"seed must be an integer >= 0, got {config.seed!r}")
-    unknown_diagnostics = sorted(set(config.diagnostics) - set(DIAGNOSTICS))
+    unknown_diagnostics = sorted(set(config.diagnostics) - set(DIAGNOSTICS.names()))
     if unknown_diagnostics:
         problems.append(
-            f"unknown diagnostics {unknown_diagnostics}; available: {', '.join(DIAGNOSTICS)}"
+            f"unknown diagnostics {unknown_diagnostics}; available: {', '.join(DIAGNOSTICS.names())}"
         )
     if config.autocast not in AUTOCAST:
         problems.append(f"autocast must be one of {AUTOCAST}, got {config.autocast!r}")

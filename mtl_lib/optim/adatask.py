@@ -98,6 +98,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mtl_lib.core.model import parameter_names
 from mtl_lib.core.optimizers import OPTIMIZERS
 
 BASES = ("adagrad", "rmsprop", "adam")
@@ -225,9 +226,8 @@ class AdaTask(torch.optim.Optimizer):
             state = self.state.get(p)
             if state and not any(key.startswith("task_") for key in state):
                 raise ValueError("a shared parameter already has a joint (non-task) optimizer state")
-        names = {id(p): n for n, p in model.named_parameters()}
         self._shared = shared
-        self.shared_names = [names.get(id(p), f"shared.{i}") for i, p in enumerate(shared)]
+        self.shared_names = parameter_names(model, shared)
 
     def on_train_start(self, trainer: Any) -> None:
         """Trainer hook: learn the shared parameters from the trainer's model."""
@@ -333,13 +333,21 @@ class AdaTask(torch.optim.Optimizer):
         if first.shape[0] != num_tasks:
             raise RuntimeError(f"state holds {first.shape[0]} tasks, the task gradients {num_tasks}")
 
-    def _shared_step(self, p: torch.Tensor, task_grads: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+    def _begin_shared_step(
+        self, p: torch.Tensor, task_grads: torch.Tensor, group: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Each task carries an equal share of the weight decay; the state exists and counts
+        this step."""
         num_tasks = task_grads.shape[0]
         if group["weight_decay"]:
             task_grads = task_grads + (group["weight_decay"] / num_tasks) * p
         state = self.state[p]
         self._init_shared_state(p, state, num_tasks)
         state["step"] += 1
+        return task_grads, state
+
+    def _shared_step(self, p: torch.Tensor, task_grads: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+        task_grads, state = self._begin_shared_step(p, task_grads, group)
         return self._joint_update(state, task_grads, group, prefix="task_")
 
     @torch.no_grad()
@@ -392,12 +400,8 @@ class LAdaTask(AdaTask):
             raise RuntimeError(f"state holds {state['task_layer_avg'].shape[0]} tasks, the task gradients {num_tasks}")
 
     def _shared_step(self, p: torch.Tensor, task_grads: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
+        task_grads, state = self._begin_shared_step(p, task_grads, group)
         num_tasks = task_grads.shape[0]
-        if group["weight_decay"]:
-            task_grads = task_grads + (group["weight_decay"] / num_tasks) * p
-        state = self.state[p]
-        self._init_shared_state(p, state, num_tasks)
-        state["step"] += 1
         joint = task_grads.sum(0)
         per_task_energy = task_grads.square().reshape(num_tasks, -1).mean(1)  # h = mean (see docstring)
         layer = state["task_layer_avg"]

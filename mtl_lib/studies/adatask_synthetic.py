@@ -10,17 +10,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn as sns
 import torch
 
 from mtl_lib.core.jacobian import flatten_rows, task_jacobians
-from mtl_lib.core.profiles import select
 from mtl_lib.core.runtime import resolve_device, seed_everything
 from mtl_lib.data import make_synthetic_regression
 from mtl_lib.diagnostics.conflict import gradient_cosine, gradient_norms
-from mtl_lib.experiments import RunConfig, final_frame
-from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
+from mtl_lib.experiments import RunConfig, final_frame, history_frame
+from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems import PROBLEMS
+from mtl_lib.studies._common import Claim, paired_difference, per_profile
 
 PROBLEM = "synthetic_regression"
 
@@ -54,33 +56,35 @@ PUBLISHED_TABLE2 = pd.DataFrame(
 ).set_index("method")
 
 
-def settings(profile: str) -> dict[str, Any]:
-    return dict(select(profile, SETTINGS))
+settings = per_profile(SETTINGS)
 
 
-def configs(
-    profile: str, methods: Sequence[str] | None = None, device: str = "auto"
-) -> list[RunConfig]:
+def synthetic_config(size: dict[str, Any], label: str, seed: int, device: str, **fields: Any) -> RunConfig:
+    """One run of the synthetic regression at a profile's ``size`` (``n_train``, ``n_test``,
+    ``lr``, ``epochs``, ``batch_size``); ``fields`` are the ingredients and other config fields.
+    Shared by every AdaTask study, so that the same setting is the same run (and run id)."""
+    return RunConfig(
+        problem=PROBLEM,
+        lr=size["lr"],
+        epochs=size["epochs"],
+        batch_size=size["batch_size"],
+        seed=seed,
+        problem_kwargs={"n_train": size["n_train"], "n_test": size["n_test"]},
+        label=label,
+        device=device,
+        **fields,
+    )
+
+
+def configs(profile: str, methods: Sequence[str] | None = None, device: str = "auto") -> list[RunConfig]:
     """One RMSProp run per method and seed at the profile's size."""
     chosen = list(METHODS) if methods is None else list(methods)
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; this study knows {list(METHODS)}")
     size = settings(profile)
-    problem_kwargs = {"n_train": size["n_train"], "n_test": size["n_test"]}
     return [
-        RunConfig(
-            problem=PROBLEM,
-            optimizer="rmsprop",
-            lr=size["lr"],
-            epochs=size["epochs"],
-            batch_size=size["batch_size"],
-            seed=seed,
-            problem_kwargs=problem_kwargs,
-            label=method,
-            device=device,
-            **METHODS[method],
-        )
+        synthetic_config(size, method, seed, device, optimizer="rmsprop", **METHODS[method])
         for method in chosen
         for seed in size["seeds"]
     ]
@@ -102,8 +106,11 @@ def measure_dominance(profile: str, seed: int = 0, device: str = "auto") -> Domi
     data = make_synthetic_regression(size["n_train"], size["n_test"])
     seed_everything(seed)
     problem = PROBLEMS.get(PROBLEM)(
-        seed=seed, batch_size=size["batch_size"], device=resolve_device(device),
-        n_train=size["n_train"], n_test=size["n_test"],
+        seed=seed,
+        batch_size=size["batch_size"],
+        device=resolve_device(device),
+        n_train=size["n_train"],
+        n_test=size["n_test"],
     )
     x, *targets = next(iter(problem.train_data))
     predictions = problem.model(x)
@@ -126,6 +133,17 @@ def per_run_scores(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return wide
 
 
+def plot_curves(records: Sequence[dict[str, Any]], title: str) -> plt.Figure:
+    """Test task-normalized RMSE per epoch, one panel per task, mean and 95 % CI over seeds."""
+    curves = history_frame(records)
+    curves = curves[curves["metric"] == "nrmse"]
+    grid = sns.relplot(data=curves, x="epoch", y="value", hue="method", col="task", kind="line",
+                       errorbar=("ci", 95), height=3.2, aspect=1.2, facet_kws={"sharey": False})  # fmt: skip
+    grid.set_axis_labels("epoch", "test task-normalized RMSE")
+    grid.figure.suptitle(title, y=1.04)
+    return grid.figure
+
+
 def comparison_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Ours (mean ± 95 % CI over seeds) beside the paper's Table 2, for the methods run."""
     scores = per_run_scores(records)
@@ -140,30 +158,17 @@ def comparison_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("method")
 
 
-@dataclass
-class Claim:
-    claim: str
-    paper: str
-    ours: str
-    reproduced: bool
-
-    def sentence(self) -> str:
-        verdict = "REPRODUCED" if self.reproduced else "NOT REPRODUCED"
-        return f"[{verdict}] {self.claim} Paper: {self.paper}. Ours: {self.ours}."
-
-
 def check_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
     """The paper's claims that this EW-vs-PCGrad comparison can test, each with a verdict
     computed from the records."""
     scores = per_run_scores(records)
     ew = scores[scores["method"] == "EqualWeight"].set_index("seed")
-    pc = scores[scores["method"] == "PCGrad"].set_index("seed")
     claims = []
 
     ratio = ew["A"].mean() / ew["B"].mean()
     paper_ratio = PUBLISHED_TABLE2.loc["EqualWeight", "A"] / PUBLISHED_TABLE2.loc["EqualWeight", "B"]
     claims.append(
-        Claim(
+        Claim.check(
             "Under equal weighting the dominated task A ends with a clearly larger "
             "task-normalized RMSE than the dominant task B (we require A/B > 1.5).",
             f"A/B = {paper_ratio:.1f}",
@@ -172,24 +177,23 @@ def check_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
         )
     )
 
-    common = ew.index.intersection(pc.index)
-    diff = (pc.loc[common, "A"] - ew.loc[common, "A"]).tolist()
-    mean, half = mean_ci95(diff) if diff else (float("nan"), float("nan"))
-    significantly_better = bool(mean < 0) if math.isnan(half) else bool(mean + half < 0)
+    diff = paired_difference(scores, "PCGrad", "EqualWeight", "A")
+    # a "no effect" claim: it fails only if PCGrad is significantly better (lower) on task A
+    upper = diff.mean if math.isnan(diff.half_width) else diff.mean + diff.half_width
     claims.append(
-        Claim(
+        Claim.check(
             "PCGrad does not relieve the dominated task: its task-A error is not lower than "
             "equal weighting's (paired over seeds, 95 % CI of the difference).",
             "PCGrad 0.2221 vs EqualWeight 0.2172 on task A",
-            f"PCGrad − EqualWeight on task A = {mean:+.4f} ± {half:.4f} over {len(diff)} seeds",
-            not significantly_better,
+            f"PCGrad − EqualWeight on task A = {diff.describe()}",
+            not bool(upper < 0),
         )
     )
 
     ours_avg = ew["average"].mean()
     paper_avg = PUBLISHED_TABLE2.loc["EqualWeight", "average"]
     claims.append(
-        Claim(
+        Claim.check(
             "The absolute errors match the paper's (within 25 % on EqualWeight's average).",
             f"{paper_avg:.4f}",
             f"{ours_avg:.4f}",

@@ -33,13 +33,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mtl_lib.core.profiles import select
 from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.metrics import delta_p
-from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
+from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems.cityscapes import cityscapes_tasks
-from mtl_lib.studies.adatask_rau import BUCKET_COLORS, bucket_labels, pretty_bucket
-from mtl_lib.studies.adatask_synthetic import PUBLISHED_TABLE2, Claim, per_run_scores
+from mtl_lib.studies._common import Claim, paired_difference, per_profile
+from mtl_lib.studies.adatask_rau.buckets import bucket_labels, pretty_bucket
+from mtl_lib.studies.adatask_rau.plots import BUCKET_COLORS
+from mtl_lib.studies.adatask_synthetic import PUBLISHED_TABLE2, per_run_scores, synthetic_config
 
 # ----------------------------------------------------------------------------- synthetic
 SYNTHETIC_SETTINGS: dict[str, dict[str, Any]] = {
@@ -59,20 +60,32 @@ SYNTHETIC_METHODS: dict[str, dict[str, Any]] = {
 }
 
 #: Yang et al. (2023), Table 5, synthetic row: LAdaTask (layer-wise AdaTask-RMSProp).
-PUBLISHED_TABLE5 = pd.DataFrame([("LAdaTask", 0.0989, 0.0285, 0.0637)],
-                                columns=["method", "A", "B", "average"]).set_index("method")
+PUBLISHED_TABLE5 = pd.DataFrame(
+    [("LAdaTask", 0.0989, 0.0285, 0.0637)], columns=["method", "A", "B", "average"]
+).set_index("method")
 
 # ----------------------------------------------------------------------------- CityScapes
 #: ``paper``: MTAN/CAGrad's 200 epochs, batch 8, Adam 1e-4 on the full 128×256 splits; our model
 #: at width 64 (still ~7× smaller than their SegNet). ``smoke``/``quick``: tiny images and model
 #: so that 27 runs fit in minutes on a CPU.
 CITYSCAPES_SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": dict(n_train=16, n_val=8, height=16, width=32, model_width=4, epochs=1, batch_size=8,
-                  lr=1e-3, seeds=(0, 1, 2)),
-    "quick": dict(n_train=128, n_val=32, height=32, width=64, model_width=8, epochs=12, batch_size=8,
-                  lr=1e-3, seeds=(0, 1, 2)),
-    "paper": dict(n_train=2975, n_val=500, height=128, width=256, model_width=64, epochs=200, batch_size=8,
-                  lr=1e-4, seeds=(0, 1, 2)),
+    "smoke": dict(
+        n_train=16, n_val=8, height=16, width=32, model_width=4, epochs=1, batch_size=8, lr=1e-3, seeds=(0, 1, 2)
+    ),
+    "quick": dict(
+        n_train=128, n_val=32, height=32, width=64, model_width=8, epochs=12, batch_size=8, lr=1e-3, seeds=(0, 1, 2)
+    ),
+    "paper": dict(
+        n_train=2975,
+        n_val=500,
+        height=128,
+        width=256,
+        model_width=64,
+        epochs=200,
+        batch_size=8,
+        lr=1e-4,
+        seeds=(0, 1, 2),
+    ),
 }
 
 CITYSCAPES_METHODS: dict[str, dict[str, Any]] = {
@@ -123,12 +136,8 @@ PUBLISHED_FIG3 = {
 }
 
 
-def synthetic_settings(profile: str) -> dict[str, Any]:
-    return dict(select(profile, SYNTHETIC_SETTINGS))
-
-
-def cityscapes_settings(profile: str) -> dict[str, Any]:
-    return dict(select(profile, CITYSCAPES_SETTINGS))
+synthetic_settings = per_profile(SYNTHETIC_SETTINGS)
+cityscapes_settings = per_profile(CITYSCAPES_SETTINGS)
 
 
 def dataset_label(data_dir: str | None) -> str:
@@ -139,11 +148,7 @@ def synthetic_configs(profile: str, device: str = "auto") -> list[RunConfig]:
     """Tables 2 and 5: one RMSProp run per method and seed."""
     size = synthetic_settings(profile)
     return [
-        RunConfig(
-            problem="synthetic_regression", lr=size["lr"], epochs=size["epochs"], batch_size=size["batch_size"],
-            seed=seed, problem_kwargs={"n_train": size["n_train"], "n_test": size["n_test"]},
-            label=method, device=device, **ingredients,
-        )
+        synthetic_config(size, method, seed, device, **ingredients)
         for method, ingredients in SYNTHETIC_METHODS.items()
         for seed in size["seeds"]
     ]
@@ -158,9 +163,16 @@ def cityscapes_configs(profile: str, data_dir: str | None = None, device: str = 
         problem_kwargs["data_dir"] = str(data_dir)
     return [
         RunConfig(
-            problem="cityscapes", lr=size["lr"], epochs=size["epochs"], batch_size=size["batch_size"], seed=seed,
-            problem_kwargs=problem_kwargs, label=method, device=device,
-            diagnostics=("rau",) if method in RAU_METHODS else (), **ingredients,
+            problem="cityscapes",
+            lr=size["lr"],
+            epochs=size["epochs"],
+            batch_size=size["batch_size"],
+            seed=seed,
+            problem_kwargs=problem_kwargs,
+            label=method,
+            device=device,
+            diagnostics=("rau",) if method in RAU_METHODS else (),
+            **ingredients,
         )
         for method, ingredients in CITYSCAPES_METHODS.items()
         for seed in size["seeds"]
@@ -183,15 +195,6 @@ def synthetic_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return table.loc[[m for m in SYNTHETIC_METHODS if m in table.index]]
 
 
-def _paired(scores: pd.DataFrame, method: str, baseline: str, column: str) -> tuple[float, float, int]:
-    a = scores[scores["method"] == method].set_index("seed")[column]
-    b = scores[scores["method"] == baseline].set_index("seed")[column]
-    common = a.index.intersection(b.index)
-    diff = (a.loc[common] - b.loc[common]).tolist()
-    mean, half = mean_ci95(diff)
-    return mean, half, len(diff)
-
-
 def synthetic_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
     """Table 2 and Table 5 claims, verdicts computed from the records."""
     scores = per_run_scores(records)
@@ -199,41 +202,50 @@ def synthetic_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
     t2 = PUBLISHED_TABLE2
     claims = []
 
-    mean, half, n = _paired(scores, "AdaTask", "EqualWeight", "A")
-    claims.append(Claim(
-        "AdaTask lowers the dominated task A's error compared with EqualWeight (paired over seeds, the "
-        "95 % CI of the difference below 0).",
-        f"{t2.loc['AdaTask', 'A']:.4f} vs {t2.loc['EqualWeight', 'A']:.4f}",
-        f"AdaTask − EqualWeight on A = {mean:+.4f} ± {half:.4f} over {n} seeds",
-        bool(mean + (0.0 if math.isnan(half) else half) < 0),
-    ))
+    on_a = paired_difference(scores, "AdaTask", "EqualWeight", "A")
+    claims.append(
+        Claim.difference(
+            "AdaTask lowers the dominated task A's error compared with EqualWeight (paired over seeds, the "
+            "95 % CI of the difference below 0).",
+            f"{t2.loc['AdaTask', 'A']:.4f} vs {t2.loc['EqualWeight', 'A']:.4f}",
+            f"AdaTask − EqualWeight on A = {on_a.describe()}",
+            on_a,
+            expect="negative",
+        )
+    )
 
     six = [m for m in ("EqualWeight", "GradNorm", "UW", "PCGrad", "CAGrad", "AdaTask") if m in means.index]
     best = means.loc[six, "average"].idxmin()
-    claims.append(Claim(
-        "AdaTask has the lowest average error of the six methods of Table 2 (means over seeds).",
-        f"AdaTask {t2.loc['AdaTask', 'average']:.4f}, next GradNorm {t2.loc['GradNorm', 'average']:.4f}",
-        f"lowest: {best} ({means.loc[best, 'average']:.4f}); AdaTask {means.loc['AdaTask', 'average']:.4f}",
-        bool(best == "AdaTask"),
-    ))
+    claims.append(
+        Claim.check(
+            "AdaTask has the lowest average error of the six methods of Table 2 (means over seeds).",
+            f"AdaTask {t2.loc['AdaTask', 'average']:.4f}, next GradNorm {t2.loc['GradNorm', 'average']:.4f}",
+            f"lowest: {best} ({means.loc[best, 'average']:.4f}); AdaTask {means.loc['AdaTask', 'average']:.4f}",
+            bool(best == "AdaTask"),
+        )
+    )
 
-    mean_b, half_b, n = _paired(scores, "AdaTask", "EqualWeight", "B")
-    claims.append(Claim(
-        "AdaTask pays on the dominant task B: its B error is above EqualWeight's (mean of the paired "
-        "differences > 0).",
-        f"{t2.loc['AdaTask', 'B']:.4f} vs {t2.loc['EqualWeight', 'B']:.4f}",
-        f"AdaTask − EqualWeight on B = {mean_b:+.4f} ± {half_b:.4f} over {n} seeds",
-        bool(mean_b > 0),
-    ))
+    on_b = paired_difference(scores, "AdaTask", "EqualWeight", "B")
+    claims.append(
+        Claim.check(
+            "AdaTask pays on the dominant task B: its B error is above EqualWeight's (mean of the paired "
+            "differences > 0).",
+            f"{t2.loc['AdaTask', 'B']:.4f} vs {t2.loc['EqualWeight', 'B']:.4f}",
+            f"AdaTask − EqualWeight on B = {on_b.describe()}",
+            bool(on_b.mean > 0),
+        )
+    )
 
     ew_a, lada_a, ada_a = (means.loc[m, "A"] for m in ("EqualWeight", "LAdaTask", "AdaTask"))
-    claims.append(Claim(
-        "LAdaTask (Table 5) improves task A over EqualWeight, but less than AdaTask "
-        "(EqualWeight > LAdaTask > AdaTask on A, means over seeds).",
-        f"{t2.loc['EqualWeight', 'A']:.4f} > {PUBLISHED_TABLE5.loc['LAdaTask', 'A']:.4f} > {t2.loc['AdaTask', 'A']:.4f}",
-        f"{ew_a:.4f}, {lada_a:.4f}, {ada_a:.4f}",
-        bool(ew_a > lada_a > ada_a),
-    ))
+    claims.append(
+        Claim.check(
+            "LAdaTask (Table 5) improves task A over EqualWeight, but less than AdaTask "
+            "(EqualWeight > LAdaTask > AdaTask on A, means over seeds).",
+            f"{t2.loc['EqualWeight', 'A']:.4f} > {PUBLISHED_TABLE5.loc['LAdaTask', 'A']:.4f} > {t2.loc['AdaTask', 'A']:.4f}",
+            f"{ew_a:.4f}, {lada_a:.4f}, {ada_a:.4f}",
+            bool(ew_a > lada_a > ada_a),
+        )
+    )
     return claims
 
 
@@ -282,7 +294,8 @@ def overall_buckets(records: Sequence[dict[str, Any]], task: str) -> pd.DataFram
     rAU: columns method, seed, bucket, share."""
     rows = [
         (r["method"], r["seed"], bucket, share)
-        for r in records if "rau_buckets" in r.get("diagnostics", {})
+        for r in records
+        if "rau_buckets" in r.get("diagnostics", {})
         for bucket, share in r["diagnostics"]["rau_buckets"][task]["all"].items()
     ]
     return pd.DataFrame(rows, columns=["method", "seed", "bucket", "share"])
@@ -317,7 +330,9 @@ def plot_overall_buckets(frame: pd.DataFrame, title: str, task: str) -> plt.Figu
     ax.set_ylabel("% of shared parameters")
     ax.set_ylim(0, 100)
     handles, names = ax.get_legend_handles_labels()
-    ax.legend(handles[::-1], names[::-1], title=f"rAU({task})", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    ax.legend(
+        handles[::-1], names[::-1], title=f"rAU({task})", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8
+    )
     ax.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig
@@ -333,58 +348,71 @@ def cityscapes_claims(records: Sequence[dict[str, Any]], data_label: str) -> lis
     claims = []
 
     b_task, mean_rau = dominant_task(records)
-    claims.append(Claim(
-        "Segmentation is the dominant task (the paper's task B): under EqualWeight it has the larger "
-        "mean rAU." + tag,
-        "task B = segmentation",
-        "mean rAU under EqualWeight: " + ", ".join(f"{k} {v:.2f}" for k, v in mean_rau.items()),
-        bool(b_task == "segmentation"),
-    ))
+    claims.append(
+        Claim.check(
+            "Segmentation is the dominant task (the paper's task B): under EqualWeight it has the larger "
+            "mean rAU." + tag,
+            "task B = segmentation",
+            "mean rAU under EqualWeight: " + ", ".join(f"{k} {v:.2f}" for k, v in mean_rau.items()),
+            bool(b_task == "segmentation"),
+        )
+    )
 
     ew, ada = means.loc["EqualWeight"], means.loc["AdaTask"]
-    claims.append(Claim(
-        "AdaTask lowers both depth errors (the dominated task) compared with EqualWeight (means over seeds)." + tag,
-        f"Abs Err {t1.loc['AdaTask', 'Abs Err']} vs {t1.loc['EqualWeight', 'Abs Err']}, "
-        f"Rel Err {t1.loc['AdaTask', 'Rel Err']:.2f} vs {t1.loc['EqualWeight', 'Rel Err']:.2f}",
-        f"Abs Err {ada['depth/abs_err']:.4f} vs {ew['depth/abs_err']:.4f}, "
-        f"Rel Err {ada['depth/rel_err']:.4f} vs {ew['depth/rel_err']:.4f}",
-        bool(ada["depth/abs_err"] < ew["depth/abs_err"] and ada["depth/rel_err"] < ew["depth/rel_err"]),
-    ))
+    claims.append(
+        Claim.check(
+            "AdaTask lowers both depth errors (the dominated task) compared with EqualWeight (means over seeds)." + tag,
+            f"Abs Err {t1.loc['AdaTask', 'Abs Err']} vs {t1.loc['EqualWeight', 'Abs Err']}, "
+            f"Rel Err {t1.loc['AdaTask', 'Rel Err']:.2f} vs {t1.loc['EqualWeight', 'Rel Err']:.2f}",
+            f"Abs Err {ada['depth/abs_err']:.4f} vs {ew['depth/abs_err']:.4f}, "
+            f"Rel Err {ada['depth/rel_err']:.4f} vs {ew['depth/rel_err']:.4f}",
+            bool(ada["depth/abs_err"] < ew["depth/abs_err"] and ada["depth/rel_err"] < ew["depth/rel_err"]),
+        )
+    )
 
     singles = [m for m in SINGLE_METHODS if m in means.index]
     best = means.loc[singles, "delta_p"].idxmax()
-    claims.append(Claim(
-        "AdaTask has a positive Δp vs EqualWeight, the highest of the single methods (means over seeds)." + tag,
-        f"AdaTask {t1.loc['AdaTask', 'Δp (%)']:.2f} %, best baseline UW {t1.loc['UW', 'Δp (%)']:.2f} %",
-        f"AdaTask {means.loc['AdaTask', 'delta_p']:+.2f} %; highest: {best} {means.loc[best, 'delta_p']:+.2f} %",
-        bool(best == "AdaTask" and means.loc["AdaTask", "delta_p"] > 0),
-    ))
+    claims.append(
+        Claim.check(
+            "AdaTask has a positive Δp vs EqualWeight, the highest of the single methods (means over seeds)." + tag,
+            f"AdaTask {t1.loc['AdaTask', 'Δp (%)']:.2f} %, best baseline UW {t1.loc['UW', 'Δp (%)']:.2f} %",
+            f"AdaTask {means.loc['AdaTask', 'delta_p']:+.2f} %; highest: {best} {means.loc[best, 'delta_p']:+.2f} %",
+            bool(best == "AdaTask" and means.loc["AdaTask", "delta_p"] > 0),
+        )
+    )
 
     combined = {m: means.loc[m, "delta_p"] for m in ("AdaTask+PCGrad", "AdaTask+CAGrad")}
-    claims.append(Claim(
-        "Combining helps: AdaTask+PCGrad and AdaTask+CAGrad both have a higher Δp than AdaTask alone." + tag,
-        "10.52 % and 10.59 % vs 9.34 %",
-        ", ".join(f"{m} {v:+.2f} %" for m, v in combined.items()) + f" vs AdaTask {means.loc['AdaTask', 'delta_p']:+.2f} %",
-        bool(all(v > means.loc["AdaTask", "delta_p"] for v in combined.values())),
-    ))
+    claims.append(
+        Claim.check(
+            "Combining helps: AdaTask+PCGrad and AdaTask+CAGrad both have a higher Δp than AdaTask alone." + tag,
+            "10.52 % and 10.59 % vs 9.34 %",
+            ", ".join(f"{m} {v:+.2f} %" for m, v in combined.items())
+            + f" vs AdaTask {means.loc['AdaTask', 'delta_p']:+.2f} %",
+            bool(all(v > means.loc["AdaTask", "delta_p"] for v in combined.values())),
+        )
+    )
 
     shares = overall_buckets(records, b_task).groupby(["method", "bucket"])["share"].mean()
     dominated = {m: shares.get((m, "(0.8, 1]"), math.nan) for m in ("EqualWeight", "GradNorm")}
-    claims.append(Claim(
-        f"EqualWeight and GradNorm leave ≥ 90 % of shared parameters dominated by task B = {b_task} "
-        "(rAU(B) in (80 %, 100 %])." + tag,
-        "99 % and 95 %",
-        ", ".join(f"{m} {100 * v:.1f} %" for m, v in dominated.items()),
-        bool(all(v >= 0.9 for v in dominated.values())),
-    ))
+    claims.append(
+        Claim.check(
+            f"EqualWeight and GradNorm leave ≥ 90 % of shared parameters dominated by task B = {b_task} "
+            "(rAU(B) in (80 %, 100 %])." + tag,
+            "99 % and 95 %",
+            ", ".join(f"{m} {100 * v:.1f} %" for m, v in dominated.items()),
+            bool(all(v >= 0.9 for v in dominated.values())),
+        )
+    )
 
     balanced = shares.get(("AdaTask", "(0.4, 0.6]"), math.nan)
-    claims.append(Claim(
-        f"AdaTask leaves ≥ 90 % of shared parameters balanced, rAU(B = {b_task}) in (40 %, 60 %]." + tag,
-        "93 % balanced",
-        f"{100 * balanced:.1f} %",
-        bool(balanced >= 0.9),
-    ))
+    claims.append(
+        Claim.check(
+            f"AdaTask leaves ≥ 90 % of shared parameters balanced, rAU(B = {b_task}) in (40 %, 60 %]." + tag,
+            "93 % balanced",
+            f"{100 * balanced:.1f} %",
+            bool(balanced >= 0.9),
+        )
+    )
     return claims
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from mtl_lib.core.profiles import select
 from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
+from mtl_lib.studies._common import Claim, paired_difference, per_profile
 
 #: Table I: approach → (PCGrad, Modulation Module, LaSS).
 APPROACHES: dict[str, tuple[bool, bool, bool]] = {
@@ -57,8 +56,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-def settings(profile: str) -> dict[str, Any]:
-    return dict(select(profile, SETTINGS))
+settings = per_profile(SETTINGS)
 
 
 def configs(profile: str, data_dir: str | None = None, device: str = "auto",
@@ -107,6 +105,22 @@ def comparison_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def plot_samples(data: Any, columns: int = 8, rows: int = 3) -> plt.Figure:
+    """The first image of every (species, health) class present (22 classes on the full data,
+    at most ``rows × columns``), titled with its labels."""
+    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.6 * rows))
+    classes = sorted(data.class_counts())
+    picked = [int(((data.species == s) & (data.health == h)).nonzero()[0]) for s, h in classes][: rows * columns]
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, index in zip(axes.flat, picked):
+        ax.imshow(data.images[index].permute(1, 2, 0).numpy())
+        species = data.species_names[data.species[index]].split(" ")[0]
+        ax.set_title(f"{species} / {data.health_names[data.health[index]]}", fontsize=7)
+    fig.suptitle(f"Sample images — {data.source}", fontsize=10)
+    return fig
+
+
 def plot_figures(records: Sequence[dict[str, Any]]) -> plt.Figure:
     """The study's Figs. 6–9 in one figure: the task-1/task-2 F1 gap, task-1 F1, task-2 F1 and
     the average F1 per approach; bars = ours (mean, 95 % CI over folds), black ticks = paper."""
@@ -132,43 +146,21 @@ def plot_figures(records: Sequence[dict[str, Any]]) -> plt.Figure:
     return fig
 
 
-@dataclass
-class Comparison:
-    claim: str
-    better: str
-    worse: str
-    mean_difference: float
-    half_width: float
-    folds: int
-
-    @property
-    def verdict(self) -> str:
-        if self.folds < 2 or math.isnan(self.half_width):
-            return "UNDECIDED (one fold)" if self.mean_difference > 0 else "NOT REPRODUCED"
-        if self.mean_difference - self.half_width > 0:
-            return "REPRODUCED"
-        if self.mean_difference > 0:
-            return "SAME DIRECTION, NOT SIGNIFICANT"
-        return "NOT REPRODUCED"
-
-    def sentence(self) -> str:
-        return (f"[{self.verdict}] {self.claim}: average F1 of {self.better} − {self.worse} = "
-                f"{self.mean_difference:+.3f} ± {0 if math.isnan(self.half_width) else self.half_width:.3f} "
-                f"(paired over {self.folds} folds)")  # fmt: skip
-
-
 def paired(records: Sequence[dict[str, Any]], better: str, worse: str, claim: str,
-           column: str = "average f1") -> Comparison:  # fmt: skip
-    table = scores(records)
-    a = table[table["approach"] == better].set_index("fold")[column]
-    b = table[table["approach"] == worse].set_index("fold")[column]
-    common = a.index.intersection(b.index)
-    diffs = (a.loc[common] - b.loc[common]).tolist()
-    mean, half = mean_ci95(diffs) if diffs else (float("nan"), float("nan"))
-    return Comparison(claim, better, worse, mean, half, len(diffs))
+           column: str = "average f1") -> Claim:  # fmt: skip
+    """The claim "``better`` beats ``worse`` on ``column``", judged on the difference paired by
+    fold."""
+    diff = paired_difference(scores(records), better, worse, column, label="approach", pair="fold")
+    published = PUBLISHED_TABLE2.loc[better, column] - PUBLISHED_TABLE2.loc[worse, column]
+    return Claim.difference(
+        f"{claim}.",
+        f"{column} of {better} − {worse} = {published:+.3f}",
+        f"{column} of {better} − {worse} = {diff.describe(3, 'folds')} (paired)",
+        diff,
+    )
 
 
-def check_claims(records: Sequence[dict[str, Any]]) -> list[Comparison]:
+def check_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
     """The study's claims, each a paired comparison across folds on average weighted F1.
 
     'F beats B, C and E': F − X > 0. 'D, G and H do not beat their parts': in the study each

@@ -75,8 +75,11 @@ def method_table(blocks: int = 5, steps: int = 10, batch_size: int = 100, device
     for name, kind, _, _ in entries:
         trainer = built[name][0]
         partial = getattr(trainer.weighting, "reads_task_gradients_of", None)
-        needs = "yes (Jacobian of shared parameters)" if trainer.needs_task_gradients else (
-            f"partly ({partial})" if partial else "no")
+        needs = (
+            "yes (Jacobian of shared parameters)"
+            if trainer.needs_task_gradients
+            else (f"partly ({partial})" if partial else "no")
+        )
         rows.append({
             "method": name,
             "kind": kind,

@@ -23,7 +23,6 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from mtl_lib.core.profiles import select
 from mtl_lib.core.tasks import Task
 from mtl_lib.engine.trainer import Trainer
 from mtl_lib.experiments.trajectory import Trajectory, TrajectoryRecorder, toy_trajectory
@@ -36,6 +35,7 @@ from mtl_lib.problems.toy import (
     prediction_is_loss,
     toy_objectives,
 )
+from mtl_lib.studies._common import per_profile
 
 
 @dataclass
@@ -172,8 +172,13 @@ def _rotograd_scaling_only(encoder: nn.Module, heads: list[nn.Module], latent_di
     return model
 
 
-def rotograd_pair_geometry(gradients: torch.Tensor = GRADIENT_PAIR, *, epochs: int = 20,
-                           steps_per_epoch: int = 10, decay: Sequence[float] = (0.98, 0.9)) -> PairGeometry:
+def rotograd_pair_geometry(
+    gradients: torch.Tensor = GRADIENT_PAIR,
+    *,
+    epochs: int = 20,
+    steps_per_epoch: int = 10,
+    decay: Sequence[float] = (0.98, 0.9),
+) -> PairGeometry:
     """:func:`pair_geometry` for RotoGrad's scaling: z = W receives Σ_k C·g_k/‖g_k‖."""
     pair = PairModel(gradients, [1.0, 1.0])
     encoder = _Theta(torch.zeros(gradients.shape[1], dtype=gradients.dtype))
@@ -185,11 +190,22 @@ def rotograd_pair_geometry(gradients: torch.Tensor = GRADIENT_PAIR, *, epochs: i
             with torch.no_grad():
                 encoder.weight.zero_()
 
-    trainer = Trainer(model, [Task(n, prediction_is_loss) for n in ("task 1", "task 2")], optimizer="adam",
-                      lr=0.05, device="cpu", progress=False, callbacks=[Pin(decay)])
+    trainer = Trainer(
+        model,
+        [Task(n, prediction_is_loss) for n in ("task 1", "task 2")],
+        optimizer="adam",
+        lr=0.05,
+        device="cpu",
+        progress=False,
+        callbacks=[Pin(decay)],
+    )
     trainer.fit(DataFreeSteps(steps_per_epoch), epochs=epochs)
     norms = model.last_gradient_norms
-    rows = None if norms is None else gradients / gradients.norm(dim=1, keepdim=True) * norms.unsqueeze(1).to(gradients.dtype)
+    rows = (
+        None
+        if norms is None
+        else gradients / gradients.norm(dim=1, keepdim=True) * norms.unsqueeze(1).to(gradients.dtype)
+    )
     return PairGeometry(gradients, encoder.weight.grad[0].detach().clone(), rows, pair.levels.clone())
 
 
@@ -202,8 +218,15 @@ def rotograd_toy_runs(profile: str) -> list:
         model.theta = encoder.weight  # what the trajectory recorder reads
 
         recorder = TrajectoryRecorder(settings["record_every"])
-        trainer = Trainer(model, [Task(n, prediction_is_loss) for n in ("f1", "f2")], optimizer="adam",
-                          lr=settings["lr"], device="cpu", progress=False, callbacks=[recorder])
+        trainer = Trainer(
+            model,
+            [Task(n, prediction_is_loss) for n in ("f1", "f2")],
+            optimizer="adam",
+            lr=settings["lr"],
+            device="cpu",
+            progress=False,
+            callbacks=[recorder],
+        )
         trainer.fit(DataFreeSteps(100), epochs=settings["steps"] // 100)
         thetas = torch.stack([t.reshape(-1) for t in recorder.thetas])
         runs.append(Trajectory(tuple(float(v) for v in start), thetas, toy_objectives(thetas)))
@@ -251,14 +274,20 @@ def plot_pair_geometry(geometry: PairGeometry, title: str, ax: plt.Axes | None =
     origin = (0.0, 0.0)
     g = geometry.gradients.numpy()
     for k, colour in enumerate(("tab:blue", "tab:orange")):
-        ax.annotate("", xy=g[k], xytext=origin, arrowprops={"arrowstyle": "->", "color": colour, "alpha": 0.45, "lw": 2})
+        ax.annotate(
+            "", xy=g[k], xytext=origin, arrowprops={"arrowstyle": "->", "color": colour, "alpha": 0.45, "lw": 2}
+        )
         ax.text(*(g[k] * 1.07), f"g{k + 1}", color=colour, fontsize=9)
     total = g.sum(0)
     ax.annotate("", xy=total, xytext=origin, arrowprops={"arrowstyle": "->", "color": "grey", "ls": "--"})
     if geometry.task_gradients is not None:
         for k, colour in enumerate(("tab:blue", "tab:orange")):
-            ax.annotate("", xy=geometry.task_gradients[k].numpy(), xytext=origin,
-                        arrowprops={"arrowstyle": "->", "color": colour, "lw": 1})
+            ax.annotate(
+                "",
+                xy=geometry.task_gradients[k].numpy(),
+                xytext=origin,
+                arrowprops={"arrowstyle": "->", "color": colour, "lw": 1},
+            )
     d = geometry.direction.numpy()
     ax.annotate("", xy=d, xytext=origin, arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 2.5})
     points = [g[0], g[1], total, d, (0, 0)]
@@ -282,7 +311,9 @@ def direction_summary(geometry: PairGeometry) -> dict[str, float]:
         "⟨d, g1⟩": float(d @ g[0]),
         "⟨d, g2⟩": float(d @ g[1]),
         "‖d‖ / ‖g1+g2‖": float(d.norm() / ew.norm()),
-        "angle to EW (deg)": float(torch.rad2deg(torch.arccos(torch.clamp((d @ ew) / (d.norm() * ew.norm() + 1e-12), -1, 1)))),
+        "angle to EW (deg)": float(
+            torch.rad2deg(torch.arccos(torch.clamp((d @ ew) / (d.norm() * ew.norm() + 1e-12), -1, 1)))
+        ),
     }
 
 
@@ -294,8 +325,7 @@ TOY_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-def toy_settings(profile: str) -> dict[str, Any]:
-    return dict(select(profile, TOY_SETTINGS))
+toy_settings = per_profile(TOY_SETTINGS)
 
 
 def toy_runs(key: str, profile: str) -> list:

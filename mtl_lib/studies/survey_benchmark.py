@@ -10,9 +10,9 @@ from typing import Any
 
 import pandas as pd
 
-from mtl_lib.core.profiles import select
 from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
+from mtl_lib.studies._common import per_profile
 from mtl_lib.studies.survey import METHODS
 
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -62,8 +62,7 @@ HEADLINE = {
 MULTIDIGITS_LR = {"smoke": 1e-2, "quick": 1e-2, "paper": 3e-3}
 
 
-def settings(profile: str) -> dict[str, Any]:
-    return select(profile, SETTINGS)
+settings = per_profile(SETTINGS)
 
 
 def configs(profile: str, device: str = "auto", data_dir: str | None = None,
@@ -86,7 +85,11 @@ def configs(profile: str, device: str = "auto", data_dir: str | None = None,
             ))  # fmt: skip
             if entry.key == "rotograd":
                 continue  # the leaf network is task-conditioned, not the hard-sharing model RotoGrad wraps
-            leaf_options = {"scale": size["leaf"]["scale"], "image_size": size["leaf"]["image_size"], "data_dir": data_dir}
+            leaf_options = {
+                "scale": size["leaf"]["scale"],
+                "image_size": size["leaf"]["image_size"],
+                "data_dir": data_dir,
+            }
             out.append(RunConfig(
                 problem="leaf", optimizer="adam", lr=5e-4,
                 epochs=size["leaf"]["epochs"], batch_size=size["leaf"]["batch_size"],

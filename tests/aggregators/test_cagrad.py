@@ -8,7 +8,6 @@ from mtl_lib.aggregators.cagrad import CAGrad
 from tests.aggregators._common import (
     REFERENCE_J,
     SIZES,
-    check_permutation_equivariance,
     random_jacobian,
     relative_difference,
     train_20_steps,
@@ -63,14 +62,10 @@ def test_agrees_with_torchjd(num_tasks, num_params):
         # Clarabel (TorchJD) solves the dual to ~1e-8 in objective, which leaves up to ~1e-4 in
         # the direction; our solver reaches a lower (better) dual objective every time.
         assert relative_difference(ours @ jac, theirs @ jac) < 2e-4
-        assert _dual_objective(gram, ours, c) <= _dual_objective(gram, theirs, c) + 1e-12 * float(
-            gram.diagonal().max()
-        )
+        assert _dual_objective(gram, ours, c) <= _dual_objective(gram, theirs, c) + 1e-12 * float(gram.diagonal().max())
 
 
-@pytest.mark.parametrize(
-    ("num_tasks", "num_params"), [(2, 10), (3, 10), (5, 10), (5, 1000), (8, 20)]
-)
+@pytest.mark.parametrize(("num_tasks", "num_params"), [(2, 10), (3, 10), (5, 10), (5, 1000), (8, 20)])
 @pytest.mark.parametrize("c", [0.1, 0.4, 0.9])
 def test_solves_the_primal(num_tasks, num_params, c):
     # d maximises min_k g_kᵀd over the ball ‖d − g0‖ ≤ c‖g0‖: it lies on the sphere, and
@@ -117,10 +112,6 @@ def test_large_c_approaches_mgda():
     assert cosine > 1 - 1e-6
 
 
-def test_permutation_equivariance():
-    check_permutation_equivariance(CAGrad, random_jacobian(5, 40, seed=2))
-
-
 @pytest.mark.parametrize("num_tasks", [2, 3, 5])
 def test_identical_gradients_give_the_documented_scale(num_tasks):
     g = torch.randn(17, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -129,16 +120,6 @@ def test_identical_gradients_give_the_documented_scale(num_tasks):
     torch.testing.assert_close(CAGrad(c=c)(jac).direction, num_tasks * (1 + c) / (1 + c**2) * g)
     torch.testing.assert_close(CAGrad(c=c, rescale=2)(jac).direction, num_tasks * g)
     torch.testing.assert_close(CAGrad(c=0.0)(jac).direction, num_tasks * g)
-
-
-def test_zero_and_opposite_gradients_stay_finite():
-    for jac in (
-        torch.zeros(3, 5),
-        torch.tensor([[0.0, 0.0, 0.0], [1.0, -2.0, 3.0], [-1.0, 2.0, -3.0]]),
-        torch.tensor([[1.0, -2.0, 3.0], [-1.0, 2.0, -3.0]]),
-        torch.tensor([[1.0, 2.0], [2.0, 4.0], [-3.0, -6.0]]),
-    ):
-        assert torch.isfinite(CAGrad()(jac).direction).all()
 
 
 def test_zero_in_the_hull_returns_g0_not_zero_deliberately():

@@ -5,9 +5,8 @@ from mtl_lib.aggregators import AGGREGATORS
 from mtl_lib.aggregators.moco import MoCo, project_to_simplex
 from mtl_lib.engine import Trainer
 from tests.aggregators._common import train_20_steps
+from tests.helpers import REFERENCE_JACOBIAN as REFERENCE_J
 from tests.helpers import regression_batches, regression_tasks, tiny_model
-
-REFERENCE_J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
 
 
 def test_registered_and_libmtl_defaults():

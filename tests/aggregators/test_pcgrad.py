@@ -2,8 +2,7 @@ import pytest
 import torch
 
 from mtl_lib.aggregators import PCGrad
-
-REFERENCE_J = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
+from tests.helpers import REFERENCE_JACOBIAN as REFERENCE_J
 
 
 def test_reference_value_from_torchjd_tests():

@@ -37,7 +37,15 @@ def test_matches_the_port_rule_on_a_model():
     shared_mask = torch.arange(rows[0].numel()) < n_shared
     expected = _reference_port(rows, shared_mask, torch.Generator().manual_seed(5))
 
-    trainer = Trainer(model, regression_tasks(3), aggregator=PCGradWrapper(seed=5), optimizer="sgd", lr=0.0, device="cpu", progress=False)
+    trainer = Trainer(
+        model,
+        regression_tasks(3),
+        aggregator=PCGradWrapper(seed=5),
+        optimizer="sgd",
+        lr=0.0,
+        device="cpu",
+        progress=False,
+    )
     trainer.train_step(batch)
     got = torch.cat([p.grad.reshape(-1) for p in params])
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)

@@ -13,7 +13,11 @@ TASKS = [Task("species", nn.functional.cross_entropy), Task("health", nn.functio
 def _batches(n=3, size=16, seed=0):
     gen = torch.Generator().manual_seed(seed)
     return [
-        (torch.rand(8, 3, size, size, generator=gen), torch.randint(0, 12, (8,), generator=gen), torch.randint(0, 2, (8,), generator=gen))
+        (
+            torch.rand(8, 3, size, size, generator=gen),
+            torch.randint(0, 12, (8,), generator=gen),
+            torch.randint(0, 2, (8,), generator=gen),
+        )
         for _ in range(n)
     ]
 
@@ -100,7 +104,16 @@ def test_schedule_switches_masks_on_at_post_mask():
     model = _model(lass=True)
     batches = _batches()
     schedule = LaSSSchedule(batches, finetune_epochs=1)
-    trainer = Trainer(model, TASKS, aggregator="pcgrad_wrapper", optimizer="adam", lr=5e-4, device="cpu", progress=False, callbacks=[schedule])
+    trainer = Trainer(
+        model,
+        TASKS,
+        aggregator="pcgrad_wrapper",
+        optimizer="adam",
+        lr=5e-4,
+        device="cpu",
+        progress=False,
+        callbacks=[schedule],
+    )
     history = trainer.fit(batches, phases=lass_phases(4))
     assert [h["phase"] for h in history] == ["pre_mask", "pre_mask", "post_mask", "post_mask"]
     assert all(layer.masks_active for layer in model.masked_layers())

@@ -24,7 +24,9 @@ def _task_gradients_at_z(model, batch):
 
 def _perturb_rotations(model, seed=0):
     with torch.no_grad():
-        model.rotation_generator.copy_(0.3 * torch.randn(model.rotation_generator.shape, generator=torch.Generator().manual_seed(seed)))
+        model.rotation_generator.copy_(
+            0.3 * torch.randn(model.rotation_generator.shape, generator=torch.Generator().manual_seed(seed))
+        )
 
 
 def test_builder_and_parameter_partition():
@@ -140,8 +142,14 @@ def test_trains_through_the_engine(num_tasks):
 
 def test_jacobian_path_trains_but_warns_that_it_cannot_homogenise():
     model = RotoGrad(tiny_model(2))
-    trainer = Trainer(model, regression_tasks(2), aggregator="pcgrad", device="cpu", progress=False,
-                      callbacks=[RotoGradRotationStep()])
+    trainer = Trainer(
+        model,
+        regression_tasks(2),
+        aggregator="pcgrad",
+        device="cpu",
+        progress=False,
+        callbacks=[RotoGradRotationStep()],
+    )
     with pytest.warns(RotoGradSkippedWarning):
         history = trainer.fit(regression_batches(2), epochs=1)
     assert model.skipped_backwards == 4 and model.homogenised_backwards == 0

@@ -33,7 +33,9 @@ def _sample(index: int):
     """A sample whose values encode (row, column, channel, index), to check orientation."""
     rows = np.arange(H, dtype=np.float32)[:, None] / H
     cols = np.arange(W, dtype=np.float32)[None, :] / W
-    image = np.stack([np.broadcast_to(rows, (H, W)), np.broadcast_to(cols, (H, W)), np.full((H, W), index / 10, np.float32)], -1)
+    image = np.stack(
+        [np.broadcast_to(rows, (H, W)), np.broadcast_to(cols, (H, W)), np.full((H, W), index / 10, np.float32)], -1
+    )
     rng = np.random.default_rng(index)
     label = rng.integers(-1, 7, size=(H, W)).astype(np.float32)  # MTAN stores labels as floats
     label[0, 0] = -1
@@ -77,7 +79,11 @@ def test_load_split_and_limit(tmp_path):
     assert len(split) == 2 and split.source == REAL_SOURCE
     for i in range(2):
         image, seg, depth = MTANCityscapes(root, "train")[i]
-        assert torch.equal(split.images[i], image) and torch.equal(split.seg[i], seg) and torch.equal(split.depth[i], depth)
+        assert (
+            torch.equal(split.images[i], image)
+            and torch.equal(split.seg[i], seg)
+            and torch.equal(split.depth[i], depth)
+        )
     data = load_cityscapes(root, height=4, width=8)
     assert data.source == REAL_SOURCE
     assert (len(data.train), len(data.val)) == (3, 2)

@@ -54,8 +54,9 @@ class _JacobianSpy(Callback):
 def test_tracker_accumulates_conflict_frequency(num_tasks):
     tracker, spy = ConflictTracker(), _JacobianSpy()
     model = tiny_model(num_tasks)
-    trainer = Trainer(model, regression_tasks(num_tasks), aggregator="sum", device="cpu", progress=False,
-                      callbacks=[spy, tracker])
+    trainer = Trainer(
+        model, regression_tasks(num_tasks), aggregator="sum", device="cpu", progress=False, callbacks=[spy, tracker]
+    )
     trainer.fit(regression_batches(num_tasks), epochs=5)
     assert tracker.steps == 20 and tracker.layers == ["encoder.0", "encoder.2"]
     names = [n for n, _ in model.encoder.named_parameters()]
@@ -69,11 +70,17 @@ def test_tracker_accumulates_conflict_frequency(num_tasks):
     assert list(summary["task_i"].unique())[0] == "t0"
 
 
-def test_tracker_every_and_state_round_trip():
+def test_tracker_every_and_state_round_trip(two_task_problem):
     tracker = ConflictTracker(every=2)
-    trainer = Trainer(tiny_model(2), regression_tasks(2), aggregator="pcgrad", device="cpu", progress=False,
-                      callbacks=[tracker])
-    trainer.fit(regression_batches(2), epochs=2)
+    trainer = Trainer(
+        two_task_problem.model,
+        two_task_problem.tasks,
+        aggregator="pcgrad",
+        device="cpu",
+        progress=False,
+        callbacks=[tracker],
+    )
+    trainer.fit(two_task_problem.batches, epochs=2)
     assert tracker.steps == 4
     clone = ConflictTracker(every=2)
     clone.load_state_dict(tracker.state_dict())
@@ -83,7 +90,9 @@ def test_tracker_every_and_state_round_trip():
         tracker.frequency()
 
 
-def test_tracker_refuses_the_plain_path():
-    trainer = Trainer(tiny_model(2), regression_tasks(2), device="cpu", progress=False, callbacks=[ConflictTracker()])
+def test_tracker_refuses_the_plain_path(two_task_problem):
+    trainer = Trainer(
+        two_task_problem.model, two_task_problem.tasks, device="cpu", progress=False, callbacks=[ConflictTracker()]
+    )
     with pytest.raises(RuntimeError, match="aggregator='sum'"):
-        trainer.fit(regression_batches(2), epochs=1)
+        trainer.fit(two_task_problem.batches, epochs=1)

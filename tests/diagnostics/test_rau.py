@@ -15,8 +15,16 @@ from tests.helpers import regression_batches, regression_tasks, tiny_model
 
 def _train(optimizer, aggregator, *, steps_per_epoch=10, epochs=20, lr=1e-3, **tracker_kwargs):
     tracker = RAUTracker(**tracker_kwargs)
-    trainer = Trainer(tiny_model(2), regression_tasks(2), optimizer=optimizer, aggregator=aggregator, lr=lr,
-                      device="cpu", progress=False, callbacks=[tracker])
+    trainer = Trainer(
+        tiny_model(2),
+        regression_tasks(2),
+        optimizer=optimizer,
+        aggregator=aggregator,
+        lr=lr,
+        device="cpu",
+        progress=False,
+        callbacks=[tracker],
+    )
     trainer.fit(regression_batches(2, n_batches=steps_per_epoch, batch=16), epochs=epochs)
     return tracker
 
@@ -27,8 +35,9 @@ def test_rau_of_one_step_is_the_gradient_share():
     model = tiny_model(2)
     tracker = RAUTracker(gamma=0.9)
     tracker.bind(model)
-    trainer = Trainer(model, regression_tasks(2), optimizer="rmsprop", aggregator="sum", lr=1e-2,
-                      device="cpu", progress=False)
+    trainer = Trainer(
+        model, regression_tasks(2), optimizer="rmsprop", aggregator="sum", lr=1e-2, device="cpu", progress=False
+    )
     trainer.train_step(regression_batches(2)[0])
     rows = trainer.last_aggregation.task_gradients
     tracker.update(tracker.task_updates(trainer.optimizer, trainer))
@@ -65,8 +74,16 @@ def test_task_updates_sum_to_the_step(optimizer, kwargs):
     for plain optimizers; AdaTask splits it across tasks)."""
     model = tiny_model(2)
     aggregator = None if optimizer.startswith(("adatask", "ladatask")) else "sum"
-    trainer = Trainer(model, regression_tasks(2), optimizer=optimizer, aggregator=aggregator, lr=1e-2,
-                      optimizer_kwargs=kwargs, device="cpu", progress=False)
+    trainer = Trainer(
+        model,
+        regression_tasks(2),
+        optimizer=optimizer,
+        aggregator=aggregator,
+        lr=1e-2,
+        optimizer_kwargs=kwargs,
+        device="cpu",
+        progress=False,
+    )
     if hasattr(trainer.optimizer, "bind_model"):
         trainer.optimizer.bind_model(model)
     tracker = RAUTracker()
@@ -80,20 +97,33 @@ def test_task_updates_sum_to_the_step(optimizer, kwargs):
         torch.testing.assert_close(updates.sum(0), before - after, rtol=1e-4, atol=1e-7)
 
 
-def test_plain_path_without_task_gradients_is_an_error():
+def test_plain_path_without_task_gradients_is_an_error(two_task_problem):
     tracker = RAUTracker()
-    trainer = Trainer(tiny_model(2), regression_tasks(2), optimizer="rmsprop", device="cpu", progress=False,
-                      callbacks=[tracker])
+    trainer = Trainer(
+        two_task_problem.model,
+        two_task_problem.tasks,
+        optimizer="rmsprop",
+        device="cpu",
+        progress=False,
+        callbacks=[tracker],
+    )
     with pytest.raises(RuntimeError, match="aggregator='sum'"):
-        trainer.fit(regression_batches(2), epochs=1)
+        trainer.fit(two_task_problem.batches, epochs=1)
 
 
-def test_unsupported_optimizer_is_an_error():
+def test_unsupported_optimizer_is_an_error(two_task_problem):
     tracker = RAUTracker()
-    trainer = Trainer(tiny_model(2), regression_tasks(2), optimizer=torch.optim.Adadelta, aggregator="sum",
-                      device="cpu", progress=False, callbacks=[tracker])
+    trainer = Trainer(
+        two_task_problem.model,
+        two_task_problem.tasks,
+        optimizer=torch.optim.Adadelta,
+        aggregator="sum",
+        device="cpu",
+        progress=False,
+        callbacks=[tracker],
+    )
     with pytest.raises(TypeError, match="Adadelta"):
-        trainer.fit(regression_batches(2), epochs=1)
+        trainer.fit(two_task_problem.batches, epochs=1)
 
 
 def test_bucket_edges_are_right_closed_and_unmoved_elements_are_left_out():

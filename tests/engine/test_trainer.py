@@ -27,7 +27,9 @@ def test_ew_adam_matches_plain_training(aggregator):
     batches = regression_batches(2, n_batches=6)
     reference = _plain_training(tiny_model(2), batches)
     model = tiny_model(2)
-    trainer = Trainer(model, regression_tasks(2), aggregator=aggregator, optimizer="adam", lr=1e-2, device="cpu", progress=False)
+    trainer = Trainer(
+        model, regression_tasks(2), aggregator=aggregator, optimizer="adam", lr=1e-2, device="cpu", progress=False
+    )
     assert trainer.needs_task_gradients == (aggregator is not None)
     for batch in batches:
         trainer.train_step(batch)
@@ -58,7 +60,9 @@ def test_task_parameters_get_only_their_own_gradient():
     model = tiny_model(3)
     batch = regression_batches(3)[0]
     aggregator = _RecordingAggregator()
-    trainer = Trainer(model, regression_tasks(3), aggregator=aggregator, optimizer="sgd", lr=0.1, device="cpu", progress=False)
+    trainer = Trainer(
+        model, regression_tasks(3), aggregator=aggregator, optimizer="sgd", lr=0.1, device="cpu", progress=False
+    )
     x, *ys = batch
     expected = []
     for k in range(3):
@@ -122,7 +126,9 @@ def test_task_aware_optimizer_receives_projected_rows():
 
     model = tiny_model(2)
     optimizer = Recorder(model.parameters(), lr=0.0)
-    trainer = Trainer(model, regression_tasks(2), aggregator="pcgrad", optimizer=optimizer, device="cpu", progress=False)
+    trainer = Trainer(
+        model, regression_tasks(2), aggregator="pcgrad", optimizer=optimizer, device="cpu", progress=False
+    )
     assert trainer.needs_task_gradients
     trainer.train_step(regression_batches(2)[0])
     direction = torch.cat([p.grad.reshape(-1) for p in model.shared_parameters()])
@@ -142,7 +148,6 @@ def test_same_seed_same_model_is_deterministic():
         assert torch.equal(first[key], second[key]), key
 
 
-
 def test_representation_level_backpropagates_weighted_sum():
     from mtl_lib.aggregators import GramianWeightedAggregator
 
@@ -160,8 +165,16 @@ def test_representation_level_backpropagates_weighted_sum():
 
     model = tiny_model(2)
     aggregator = HalfAndDouble()
-    trainer = Trainer(model, regression_tasks(2), aggregator=aggregator, optimizer="sgd", lr=0.0,
-                      jacobian_of="representation", device="cpu", progress=False)
+    trainer = Trainer(
+        model,
+        regression_tasks(2),
+        aggregator=aggregator,
+        optimizer="sgd",
+        lr=0.0,
+        jacobian_of="representation",
+        device="cpu",
+        progress=False,
+    )
     trainer.train_step(batch)
     for p, q in zip(model.parameters(), reference.parameters()):
         torch.testing.assert_close(p.grad, q.grad)
@@ -178,7 +191,9 @@ def test_representation_level_needs_a_gramian_method():
 def test_looped_jacobian_option_gives_the_same_training():
     def train(batched):
         model = tiny_model(3)
-        trainer = Trainer(model, regression_tasks(3), aggregator="pcgrad", device="cpu", progress=False, batched_jacobian=batched)
+        trainer = Trainer(
+            model, regression_tasks(3), aggregator="pcgrad", device="cpu", progress=False, batched_jacobian=batched
+        )
         trainer.fit(regression_batches(3), epochs=2)
         return model
 

@@ -142,9 +142,8 @@ def test_unknown_problem_and_options_are_clear_errors():
         run(_config(problem_kwargs={"n_sample": 3}))
 
 
-def test_default_results_dir_honours_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path))
-    assert default_results_dir("study", "smoke") == tmp_path / "study" / "smoke"
+def test_default_results_dir_honours_environment(results_dir):
+    assert default_results_dir("study", "smoke") == results_dir / "study" / "smoke"
 
 
 def test_rau_diagnostics_are_recorded_and_do_not_change_training():
@@ -167,3 +166,18 @@ def test_record_says_which_jacobian_path_the_run_used():
     assert record["jacobian_path"]["path"] == "batched"
     assert record["jacobian_path"]["mode"] == "auto" and record["jacobian_path"]["reason"]
     json.dumps(record)
+
+
+def test_architecture_wraps_the_problems_model_like_the_problem_option():
+    """``RunConfig.architecture="rotograd"`` (the ARCHITECTURES registry) trains exactly what the
+    synthetic problem's own ``rotograd=True`` option trains; a builder that
+    is not a wrapper is refused with the list of wrappers; runs without it keep their run id."""
+    small = {"n_train": 64, "n_test": 32}
+    base = dict(problem="synthetic_regression", epochs=1, batch_size=32, device="cpu")
+    by_option = run(RunConfig(**base, problem_kwargs={**small, "rotograd": True}))
+    by_registry = run(RunConfig(**base, problem_kwargs=small, architecture="rotograd"))
+    assert by_option["final"]["A/rmse"] == by_registry["final"]["A/rmse"]
+    assert by_option["final"]["B/rmse"] == by_registry["final"]["B/rmse"]
+    with pytest.raises(ValueError, match="rotograd"):
+        run(RunConfig(**base, problem_kwargs=small, architecture="small_cnn"))
+    assert "architecture" not in RunConfig(**base).identity()

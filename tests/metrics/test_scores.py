@@ -117,9 +117,7 @@ def test_weighted_f1_matches_sklearn():
     for n, c in [(20, 3), (100, 7), (37, 10)]:
         targets = torch.randint(0, c, (n,), generator=g)
         preds = torch.randint(0, c, (n,), generator=g)
-        ref = sk_metrics.f1_score(
-            targets.numpy(), preds.numpy(), average="weighted", zero_division=0
-        )
+        ref = sk_metrics.f1_score(targets.numpy(), preds.numpy(), average="weighted", zero_division=0)
         assert weighted_f1(preds, targets, num_classes=c) == pytest.approx(ref, abs=1e-6)
 
 
@@ -287,14 +285,10 @@ def test_metrics_on_cuda_match_cpu():
     logits = torch.randn(64, 4, generator=g)
     targets = torch.randint(0, 4, (64,), generator=g)
     assert accuracy(logits.to(dev), targets.to(dev)) == pytest.approx(accuracy(logits, targets))
-    assert weighted_f1(logits.to(dev), targets.to(dev)) == pytest.approx(
-        weighted_f1(logits, targets)
-    )
+    assert weighted_f1(logits.to(dev), targets.to(dev)) == pytest.approx(weighted_f1(logits, targets))
     seg = torch.randn(2, 3, 5, 5, generator=g)
     seg_t = torch.randint(-1, 3, (2, 5, 5), generator=g)
     assert miou(seg.to(dev), seg_t.to(dev), 3) == pytest.approx(miou(seg, seg_t, 3))
     depth = torch.rand(2, 1, 5, 5, generator=g)
     depth_t = torch.rand(2, 1, 5, 5, generator=g).masked_fill(depth > 0.8, 0.0)
-    assert depth_errors(depth.to(dev), depth_t.to(dev)) == pytest.approx(
-        depth_errors(depth, depth_t)
-    )
+    assert depth_errors(depth.to(dev), depth_t.to(dev)) == pytest.approx(depth_errors(depth, depth_t))

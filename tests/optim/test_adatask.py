@@ -34,8 +34,21 @@ class ReferenceAlgorithm2:
     """Algorithm 2 written plainly: loops over parameters and tasks, one accumulator per
     (parameter, task). ``layerwise=True`` replaces G^k by Eq. 8–9's C^k/Σ C · G."""
 
-    def __init__(self, shared, others, num_tasks, base, *, lr, alpha=0.99, betas=(0.9, 0.999), eps,
-                 eps_inside=False, weight_decay=0.0, layerwise=False):
+    def __init__(
+        self,
+        shared,
+        others,
+        num_tasks,
+        base,
+        *,
+        lr,
+        alpha=0.99,
+        betas=(0.9, 0.999),
+        eps,
+        eps_inside=False,
+        weight_decay=0.0,
+        layerwise=False,
+    ):
         self.shared, self.others, self.K, self.base = list(shared), list(others), num_tasks, base
         self.lr, self.alpha, self.betas, self.eps = lr, alpha, betas, eps
         self.eps_inside, self.wd, self.layerwise = eps_inside, weight_decay, layerwise
@@ -129,12 +142,26 @@ def run_pair(optimizer_cls, base, num_tasks, dtype, eps_placement="outside", wei
     model = tiny_model(num_tasks).to(dtype)
     reference_model = copy.deepcopy(model)
     hyper = HYPER[base]
-    optimizer = optimizer_cls(model.shared_parameters(), head_parameters(model), num_tasks, base=base,
-                              eps_placement=eps_placement, weight_decay=weight_decay, **hyper)
+    optimizer = optimizer_cls(
+        model.shared_parameters(),
+        head_parameters(model),
+        num_tasks,
+        base=base,
+        eps_placement=eps_placement,
+        weight_decay=weight_decay,
+        **hyper,
+    )
     inside = (PAPER_EPS_PLACEMENT[base] if eps_placement == "paper" else eps_placement) == "inside"
-    reference = ReferenceAlgorithm2(reference_model.shared_parameters(), head_parameters(reference_model),
-                                    num_tasks, base, eps_inside=inside, weight_decay=weight_decay,
-                                    layerwise=optimizer_cls is LAdaTask, **hyper)
+    reference = ReferenceAlgorithm2(
+        reference_model.shared_parameters(),
+        head_parameters(reference_model),
+        num_tasks,
+        base,
+        eps_inside=inside,
+        weight_decay=weight_decay,
+        layerwise=optimizer_cls is LAdaTask,
+        **hyper,
+    )
     worst = 0.0
     for step in range(STEPS):
         batch = [t.to(dtype) for t in batches[step % len(batches)]]
@@ -223,7 +250,9 @@ def test_one_task_is_the_torch_optimizer(cls, base, weight_decay):
         torch_optimizer.zero_grad()
         torch.nn.functional.mse_loss(twin(x)[0], y).backward()
         torch_optimizer.step()
-        worst = max(worst, max(float((p - q).detach().abs().max()) for p, q in zip(model.parameters(), twin.parameters())))
+        worst = max(
+            worst, max(float((p - q).detach().abs().max()) for p, q in zip(model.parameters(), twin.parameters()))
+        )
     assert worst < 1e-6
 
 
@@ -348,8 +377,9 @@ def test_state_dict_round_trip(cls, base):
 def test_trains_through_the_engine(name, aggregator, num_tasks):
     model = tiny_model(num_tasks)
     before = [p.detach().clone() for p in model.shared_parameters()]
-    trainer = Trainer(model, regression_tasks(num_tasks), optimizer=name, aggregator=aggregator, lr=1e-2,
-                      device="cpu", progress=False)
+    trainer = Trainer(
+        model, regression_tasks(num_tasks), optimizer=name, aggregator=aggregator, lr=1e-2, device="cpu", progress=False
+    )
     assert trainer.needs_task_gradients
     history = trainer.fit(regression_batches(num_tasks, n_batches=4), epochs=5)  # 20 steps
     assert trainer.step_count == 20
@@ -386,7 +416,13 @@ def test_direction_only_aggregator_is_refused_by_the_engine():
         def aggregate(self, jacobian):
             return Aggregation(direction=jacobian.mean(0))
 
-    trainer = Trainer(tiny_model(2), regression_tasks(2), optimizer="adatask_rmsprop", aggregator=DirectionOnly(),
-                      device="cpu", progress=False)
+    trainer = Trainer(
+        tiny_model(2),
+        regression_tasks(2),
+        optimizer="adatask_rmsprop",
+        aggregator=DirectionOnly(),
+        device="cpu",
+        progress=False,
+    )
     with pytest.raises(ValueError, match="per-task gradients"):
         trainer.fit(regression_batches(2), epochs=1)

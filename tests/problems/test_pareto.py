@@ -36,6 +36,7 @@ def test_linear_reaches_only_end_points_tchebycheff_spreads():
     lin = trace_front("linear", prefs, steps=1500, lr=2e-2)
     tch = trace_front("smooth_tchebycheff", prefs, steps=1500, lr=2e-2)
     assert distance_to_front(tch, front).max() < 0.02
+
     # linear scalarization's solutions cluster at the two ends of the concave front
     def interior(points):
         return int(((points[:, 0] > 0.05) & (points[:, 0] < 0.95)).sum())

@@ -45,8 +45,15 @@ def test_add_noise_touches_exactly_the_flat_indices_across_tensors():
 
 def _trained(steps: int = 20, callbacks=(), optimizer: str = "rmsprop", lr: float = 1e-2):
     model = tiny_model(2)
-    trainer = Trainer(model, regression_tasks(2), aggregator="sum", optimizer=optimizer, lr=lr,
-                      progress=False, callbacks=list(callbacks))
+    trainer = Trainer(
+        model,
+        regression_tasks(2),
+        aggregator="sum",
+        optimizer=optimizer,
+        lr=lr,
+        progress=False,
+        callbacks=list(callbacks),
+    )
     batches = regression_batches(2, n_batches=steps)
     trainer.fit(batches, epochs=1)
     return trainer, batches
@@ -56,8 +63,16 @@ def test_noise_experiment_restores_the_model_and_reports_every_setting():
     tracker = study.RAUTracker(record_every=1000)
     trainer, batches = _trained(callbacks=[tracker])
     before = [p.detach().clone() for p in trainer.model.parameters()]
-    rows = study.noise_experiment(trainer, batches[:2], tracker.rau("t1"), draws=3, seed=0,
-                                  variances=(0.01, 0.05), fractions=(0.1, 0.5), metric="loss")
+    rows = study.noise_experiment(
+        trainer,
+        batches[:2],
+        tracker.rau("t1"),
+        draws=3,
+        seed=0,
+        variances=(0.01, 0.05),
+        fractions=(0.1, 0.5),
+        metric="loss",
+    )
     for p, b in zip(trainer.model.parameters(), before):
         assert torch.equal(p, b)
     # (0.01, 0.1), (0.05, 0.1), (0.01, 0.5): 3 settings × 3 draws × 2 selections × 2 tasks
@@ -71,8 +86,16 @@ def test_noise_experiment_restores_the_model_and_reports_every_setting():
     large = top[top["variance"] == 0.05]["increase_pct"].sum()
     assert large > small
     # seeded: the same call gives the same rows
-    again = study.noise_experiment(trainer, batches[:2], tracker.rau("t1"), draws=3, seed=0,
-                                   variances=(0.01, 0.05), fractions=(0.1, 0.5), metric="loss")
+    again = study.noise_experiment(
+        trainer,
+        batches[:2],
+        tracker.rau("t1"),
+        draws=3,
+        seed=0,
+        variances=(0.01, 0.05),
+        fractions=(0.1, 0.5),
+        metric="loss",
+    )
     assert again == rows
 
 
@@ -141,7 +164,7 @@ def test_probe_run_resumes_from_its_file(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished probe run was trained again")
 
-    monkeypatch.setattr(study, "Trainer", no_training)
+    monkeypatch.setattr("mtl_lib.studies.adatask_rau.probes.run", no_training)
     again = study.probe_run("smoke", tmp_path, "EqualWeight", device="cpu")
     assert again["noise"] == first["noise"]
     # AdaTask has no RMSProp state to probe and no noise experiment

@@ -12,8 +12,14 @@ BUCKETS = ("(0, 0.2]", "(0.2, 0.4]", "(0.4, 0.6]", "(0.6, 0.8]", "(0.8, 1]")
 
 
 def _record(method, seed, final, buckets=None):
-    record = {"run_id": f"{method}-{seed}", "method": method, "seed": seed,
-              "history": [{"epoch": 1, **final}], "final": final, "diagnostics": {}}
+    record = {
+        "run_id": f"{method}-{seed}",
+        "method": method,
+        "seed": seed,
+        "history": [{"epoch": 1, **final}],
+        "final": final,
+        "diagnostics": {},
+    }
     if buckets is not None:
         record["diagnostics"]["rau_buckets"] = {
             task: {"all": dict(zip(BUCKETS, shares))} for task, shares in buckets.items()
@@ -39,10 +45,15 @@ def test_configs_cover_every_method_and_seed_and_record_rau_for_fig3():
 def _cityscapes_records(ada_better: bool):
     records = []
     for seed in (0, 1, 2):
-        ew = {"depth/abs_err": 0.10 + 0.01 * seed, "depth/rel_err": 0.50, "segmentation/miou": 0.40,
-              "segmentation/pix_acc": 0.80}
-        records.append(_record("EqualWeight", seed, ew, {"segmentation": (0, 0, 0, 0.05, 0.95),
-                                                          "depth": (0.95, 0.05, 0, 0, 0)}))
+        ew = {
+            "depth/abs_err": 0.10 + 0.01 * seed,
+            "depth/rel_err": 0.50,
+            "segmentation/miou": 0.40,
+            "segmentation/pix_acc": 0.80,
+        }
+        records.append(
+            _record("EqualWeight", seed, ew, {"segmentation": (0, 0, 0, 0.05, 0.95), "depth": (0.95, 0.05, 0, 0, 0)})
+        )
         for method in study.CITYSCAPES_METHODS:
             if method == "EqualWeight":
                 continue
@@ -83,11 +94,17 @@ def test_dominant_task_and_claims_follow_the_records():
 
 
 def test_synthetic_table_and_claims():
-    rows = {"EqualWeight": (0.5, 0.1), "GradNorm": (0.4, 0.2), "UW": (0.5, 0.1), "PCGrad": (0.5, 0.1),
-            "CAGrad": (0.45, 0.15), "AdaTask": (0.2, 0.15), "LAdaTask": (0.3, 0.12)}
+    rows = {
+        "EqualWeight": (0.5, 0.1),
+        "GradNorm": (0.4, 0.2),
+        "UW": (0.5, 0.1),
+        "PCGrad": (0.5, 0.1),
+        "CAGrad": (0.45, 0.15),
+        "AdaTask": (0.2, 0.15),
+        "LAdaTask": (0.3, 0.12),
+    }
     records = [
-        _record(m, seed, {"A/nrmse": a + 0.01 * seed, "B/nrmse": b})
-        for m, (a, b) in rows.items() for seed in (0, 1, 2)
+        _record(m, seed, {"A/nrmse": a + 0.01 * seed, "B/nrmse": b}) for m, (a, b) in rows.items() for seed in (0, 1, 2)
     ]
     table = study.synthetic_table(records)
     assert table.loc["LAdaTask", "A (paper)"] == "0.0989"

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mtl_lib.weighting.dwa import DWA
-from tests.weighting.engine_check import train_through_engine
+from tests._asserts import train_and_check
 
 
 def test_equal_weights_for_the_first_two_epochs():
@@ -80,13 +80,15 @@ def test_state_dict_round_trip_and_reset():
 
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_trains_through_the_engine_with_weights_from_the_epoch_records(num_tasks):
-    trainer = train_through_engine("dwa", num_tasks)
+    trainer = train_and_check(num_tasks, weighting="dwa")
     dwa = trainer.weighting
     assert dwa.epochs_seen == 5
-    means = [torch.tensor([r[f"train_loss/t{k}"] for k in range(num_tasks)], dtype=torch.float64) for r in trainer.history]
+    means = [
+        torch.tensor([r[f"train_loss/t{k}"] for k in range(num_tasks)], dtype=torch.float64) for r in trainer.history
+    ]
     torch.testing.assert_close(dwa.weights, num_tasks * torch.softmax(means[-1] / means[-2] / 2.0, dim=0))
 
 
 def test_works_with_an_aggregator():
-    trainer = train_through_engine("dwa", 2, aggregator="pcgrad", temperature=1.0)
+    trainer = train_and_check(2, weighting="dwa", aggregator="pcgrad", weighting_kwargs={"temperature": 1.0})
     assert trainer.weighting.weights is not None

@@ -8,7 +8,7 @@ import torch
 from mtl_lib.engine import Trainer
 from mtl_lib.weighting import FAMO, WEIGHTINGS
 from tests.helpers import regression_batches, regression_tasks, tiny_model
-from tests.weighting.engine_check import train_through_engine
+from tests._asserts import train_and_check
 
 A = torch.tensor([[1.0, 2.0, -1.0], [0.5, -1.0, 3.0]], dtype=torch.float64)
 
@@ -79,7 +79,7 @@ def test_engine_one_extra_forward_and_no_task_gradients():
 
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_trains_through_the_engine(num_tasks):
-    train_through_engine("famo", num_tasks)
+    train_and_check(num_tasks, weighting="famo")
 
 
 def test_state_round_trip():

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mtl_lib.weighting.gls import GLS
-from tests.weighting.engine_check import train_through_engine
+from tests._asserts import train_and_check
 
 
 def test_value_is_k_times_the_geometric_mean():
@@ -65,8 +65,8 @@ def test_works_under_no_grad():
 
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_trains_through_the_engine(num_tasks):
-    train_through_engine("gls", num_tasks)
+    train_and_check(num_tasks, weighting="gls")
 
 
 def test_works_with_an_aggregator():
-    train_through_engine("gls", 3, aggregator="pcgrad")
+    train_and_check(3, weighting="gls", aggregator="pcgrad")

@@ -3,7 +3,7 @@ import torch
 
 from mtl_lib.weighting import WEIGHTINGS
 from mtl_lib.weighting.gradnorm import GradNorm
-from tests.weighting.engine_check import train_through_engine
+from tests._asserts import train_and_check
 
 
 def _problem(seed=0):
@@ -66,7 +66,10 @@ def test_first_update_follows_the_sign_of_the_gradnorm_loss_gradient():
     w = torch.ones(3, requires_grad=True)
     task_losses = losses(scales)
     norms = torch.stack(
-        [torch.autograd.grad(w[k] * task_losses[k], layer, retain_graph=True, create_graph=True)[0].norm() for k in range(3)]
+        [
+            torch.autograd.grad(w[k] * task_losses[k], layer, retain_graph=True, create_graph=True)[0].norm()
+            for k in range(3)
+        ]
     )
     target = (norms.mean() * torch.ones(3) ** 1.5).detach()  # r = 1 at the first step
     (grad,) = torch.autograd.grad((norms - target).abs().sum(), w)
@@ -139,7 +142,7 @@ def test_state_dict_round_trip_and_reset():
 
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_trains_through_the_engine_on_the_last_shared_layer(num_tasks):
-    trainer = train_through_engine("gradnorm", num_tasks)
+    trainer = train_and_check(num_tasks, weighting="gradnorm")
     gradnorm = trainer.weighting
     assert gradnorm.layer is trainer.model.encoder[2].weight
     assert gradnorm.steps == 20
@@ -151,5 +154,5 @@ def test_trains_through_the_engine_on_the_last_shared_layer(num_tasks):
 
 
 def test_works_with_an_aggregator():
-    trainer = train_through_engine("gradnorm", 3, aggregator="pcgrad")
+    trainer = train_and_check(3, weighting="gradnorm", aggregator="pcgrad")
     assert trainer.weighting.steps == 20

@@ -6,8 +6,8 @@ import torch
 
 from mtl_lib.engine import Trainer
 from mtl_lib.weighting.imtl_l import IMTLL
+from tests._asserts import train_and_check
 from tests.helpers import regression_batches, regression_tasks, tiny_model
-from tests.weighting.engine_check import train_through_engine
 
 
 def test_formula_on_hand_values():
@@ -69,10 +69,10 @@ def test_state_dict_round_trip_and_reset():
 
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_trains_through_the_engine(num_tasks):
-    trainer = train_through_engine("imtl_l", num_tasks)
+    trainer = train_and_check(num_tasks, weighting="imtl_l")
     assert torch.all(trainer.weighting.log_scales.detach() != 0)
     assert trainer.weighting.weights[-1] < trainer.weighting.weights[0]
 
 
 def test_works_with_an_aggregator():
-    train_through_engine("imtl_l", 2, aggregator="pcgrad")
+    train_and_check(2, weighting="imtl_l", aggregator="pcgrad")

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mtl_lib.weighting.rlw import RLW
-from tests.weighting.engine_check import train_through_engine
+from tests._asserts import train_and_check
 
 
 def test_weights_are_k_times_softmax_of_seeded_standard_normals():
@@ -53,12 +53,12 @@ def test_state_dict_round_trip_resumes_the_sequence():
 
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_trains_through_the_engine(num_tasks):
-    trainer = train_through_engine("rlw", num_tasks, seed=7)
+    trainer = train_and_check(num_tasks, weighting="rlw", weighting_kwargs={"seed": 7})
     assert trainer.weighting.last_weights.shape == (num_tasks,)
 
 
 def test_works_with_an_aggregator():
-    train_through_engine("rlw", 2, aggregator="pcgrad")
+    train_and_check(2, weighting="rlw", aggregator="pcgrad")
 
 
 @pytest.mark.parametrize("distribution", ["uniform", "dirichlet", "bernoulli", "constrained_bernoulli"])
@@ -83,7 +83,7 @@ def test_other_distributions(distribution):
     first = rlw.sample_weights(3)
     rlw.reset()
     torch.testing.assert_close(rlw.sample_weights(3), first)
-    train_through_engine("rlw", 2, distribution=distribution)
+    train_and_check(2, weighting="rlw", weighting_kwargs={"distribution": distribution})
 
 
 def test_unknown_distribution_is_named():

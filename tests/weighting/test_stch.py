@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mtl_lib.weighting.stch import STCH
-from tests.weighting.engine_check import train_through_engine
+from tests._asserts import train_and_check
 
 
 def _after_warmup(nadir, **kwargs):
@@ -150,7 +150,7 @@ def test_state_dict_round_trip_and_reset():
 
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_trains_through_the_engine_past_its_warmup(num_tasks):
-    trainer = train_through_engine("stch", num_tasks, warmup_epochs=2)
+    trainer = train_and_check(num_tasks, weighting="stch", weighting_kwargs={"warmup_epochs": 2})
     stch = trainer.weighting
     assert stch.epochs_seen == 5 and not stch.in_warmup
     second = torch.tensor([trainer.history[1][f"train_loss/t{k}"] for k in range(num_tasks)], dtype=torch.float64)
@@ -158,9 +158,9 @@ def test_trains_through_the_engine_past_its_warmup(num_tasks):
 
 
 def test_default_warmup_through_the_engine():
-    trainer = train_through_engine("stch", 2)
+    trainer = train_and_check(2, weighting="stch")
     assert trainer.weighting.nadir is not None and not trainer.weighting.in_warmup
 
 
 def test_works_with_an_aggregator():
-    train_through_engine("stch", 3, aggregator="pcgrad", warmup_epochs=1, ideal="min")
+    train_and_check(3, weighting="stch", aggregator="pcgrad", weighting_kwargs={"warmup_epochs": 1, "ideal": "min"})

@@ -5,7 +5,7 @@ import torch
 
 from mtl_lib.weighting import WEIGHTINGS
 from mtl_lib.weighting.uw import UncertaintyWeighting
-from tests.weighting.engine_check import train_through_engine
+from tests._asserts import train_and_check
 
 
 def test_formula_on_hand_values():
@@ -74,7 +74,7 @@ def test_state_dict_round_trip_into_a_fresh_module_and_reset():
 
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_trains_through_the_engine_and_learns_its_log_variances(num_tasks):
-    trainer = train_through_engine("uw", num_tasks)
+    trainer = train_and_check(num_tasks, weighting="uw")
     log_vars = trainer.weighting.log_vars
     assert any(p is log_vars for group in trainer.optimizer.param_groups for p in group["params"])
     assert torch.all(log_vars.detach() != 0)
@@ -83,5 +83,5 @@ def test_trains_through_the_engine_and_learns_its_log_variances(num_tasks):
 
 
 def test_works_with_an_aggregator():
-    trainer = train_through_engine("uw", 3, aggregator="pcgrad")
+    trainer = train_and_check(3, weighting="uw", aggregator="pcgrad")
     assert torch.all(trainer.weighting.log_vars.detach() != 0)

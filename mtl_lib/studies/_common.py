@@ -1,0 +1,142 @@
+"""What every chapter's study shares: run sizes per profile, claims with a verdict, and the
+paired difference that most verdicts rest on.
+
+Verdicts follow the book's reproduction protocol (``book/reproducing.md``):
+
+* ``REPRODUCED`` — the claim holds; for a claimed difference, the 95 % interval of the paired
+  difference lies entirely on the claimed side of zero;
+* ``SAME DIRECTION`` — a claimed difference points the claimed way but its interval reaches zero
+  (or there is only one pair, so no interval);
+* ``NOT REPRODUCED`` — the claim does not hold / the difference points the other way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pandas as pd
+
+from mtl_lib.core.profiles import PROFILES, select
+from mtl_lib.metrics.stats import mean_ci95
+
+REPRODUCED = "REPRODUCED"
+SAME_DIRECTION = "SAME DIRECTION"
+NOT_REPRODUCED = "NOT REPRODUCED"
+VERDICTS: tuple[str, ...] = (REPRODUCED, SAME_DIRECTION, NOT_REPRODUCED)
+
+
+# ----------------------------------------------------------------------------- settings per profile
+def per_profile(table: Mapping[str, Mapping[str, Any]]) -> Callable[[str], dict[str, Any]]:
+    """``settings = per_profile(SETTINGS)``: a function from a profile name to a fresh copy of
+    that profile's row of ``table`` (a ``{profile: {setting: value}}`` mapping). The table is
+    checked for every profile when the study module is imported, not when a notebook asks."""
+    missing = [p for p in PROFILES if p not in table]
+    if missing:
+        raise ValueError(f"settings table lacks profiles {missing}; every study defines {list(PROFILES)}")
+
+    def settings(profile: str) -> dict[str, Any]:
+        """This study's run sizes at ``profile`` (``smoke``, ``quick`` or ``paper``)."""
+        return dict(select(profile, table))
+
+    return settings
+
+
+# ----------------------------------------------------------------------------- paired differences
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean of ``a − b`` over the pairs (seeds or folds) both have, and the half-width of its
+    95 % t-interval (``nan`` with fewer than two pairs)."""
+
+    mean: float
+    half_width: float
+    n: int
+
+    def describe(self, digits: int = 4, unit: str = "seeds") -> str:
+        """``"+0.0123 ± 0.0045 over 3 seeds"`` (no interval with a single pair)."""
+        if math.isnan(self.half_width):
+            return f"{self.mean:+.{digits}f} over {self.n} {unit} (no interval)"
+        return f"{self.mean:+.{digits}f} ± {self.half_width:.{digits}f} over {self.n} {unit}"
+
+    def verdict(self, expect: Literal["positive", "negative"] = "positive") -> str:
+        """The verdict on the claim "a − b is ``expect``" (see the module docstring)."""
+        if expect not in ("positive", "negative"):
+            raise ValueError(f"expect must be 'positive' or 'negative', got {expect!r}")
+        sign = 1.0 if expect == "positive" else -1.0
+        mean = sign * self.mean
+        if self.n == 0 or math.isnan(mean) or mean <= 0:
+            return NOT_REPRODUCED
+        if self.n >= 2 and not math.isnan(self.half_width) and mean - self.half_width > 0:
+            return REPRODUCED
+        return SAME_DIRECTION
+
+
+def paired_difference(
+    frame: pd.DataFrame, a: str, b: str, value: str, *, label: str = "method", pair: str = "seed"
+) -> PairedDifference:
+    """``a − b`` of column ``value``, paired on column ``pair`` (seed, fold), where ``label``
+    names the rows' method (or approach)."""
+    left = frame[frame[label] == a].set_index(pair)[value]
+    right = frame[frame[label] == b].set_index(pair)[value]
+    common = left.index.intersection(right.index)
+    diffs = (left.loc[common] - right.loc[common]).tolist()
+    if not diffs:
+        return PairedDifference(math.nan, math.nan, 0)
+    mean, half = mean_ci95(diffs)
+    return PairedDifference(mean, half, len(diffs))
+
+
+# ----------------------------------------------------------------------------- claims
+@dataclass(frozen=True)
+class Claim:
+    """One of a paper's claims, what the paper reports, what we measured, and the verdict.
+
+    Build it with :meth:`check` (a yes/no criterion) or :meth:`difference` (a paired
+    difference with a claimed sign)."""
+
+    claim: str
+    paper: str
+    ours: str
+    verdict: str
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+    @classmethod
+    def check(cls, claim: str, paper: str, ours: str, holds: bool) -> Claim:
+        """A claim with a yes/no criterion (stated in ``claim``): REPRODUCED or NOT REPRODUCED."""
+        return cls(claim, paper, ours, REPRODUCED if bool(holds) else NOT_REPRODUCED)
+
+    @classmethod
+    def difference(
+        cls,
+        claim: str,
+        paper: str,
+        ours: str,
+        difference: PairedDifference,
+        expect: Literal["positive", "negative"] = "positive",
+    ) -> Claim:
+        """A claimed difference: the verdict of :meth:`PairedDifference.verdict`."""
+        return cls(claim, paper, ours, difference.verdict(expect))
+
+    @property
+    def reproduced(self) -> bool:
+        return self.verdict == REPRODUCED
+
+    def sentence(self) -> str:
+        return f"[{self.verdict}] {self.claim} Paper: {self.paper}. Ours: {self.ours}."
+
+
+__all__ = [
+    "NOT_REPRODUCED",
+    "REPRODUCED",
+    "SAME_DIRECTION",
+    "VERDICTS",
+    "Claim",
+    "PairedDifference",
+    "paired_difference",
+    "per_profile",
+]

@@ -1,0 +1,134 @@
+"""The rAU study's settings per profile, its methods and its run configs; the published values
+of Fig. 1 it is compared with."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+
+from mtl_lib.core.runtime import resolve_device
+from mtl_lib.experiments import RunConfig
+from mtl_lib.studies._common import per_profile
+from mtl_lib.studies.adatask_synthetic import synthetic_config
+
+PROBLEM = "synthetic_regression"
+
+
+#: Run sizes per profile. The training sizes at ``quick`` and ``paper`` are those of
+#: :mod:`mtl_lib.studies.adatask_synthetic` (the paper gives none; see there). ``seeds``: the
+#: bucket-share runs (Fig. 2); the probe runs (Fig. 1, LR, γ) use the first seed. ``noise_draws``:
+#: noise samples per setting in Fig. 1 (the paper does not say how many it used).
+#: ``probe_per_layer``: shared parameters sampled per layer for the learning-rate probe.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "smoke": dict(
+        n_train=512,
+        n_test=256,
+        epochs=3,
+        batch_size=64,
+        lr=1e-3,
+        seeds=(0,),
+        noise_draws=2,
+        probe_per_layer=8,
+    ),
+    "quick": dict(
+        n_train=10_000,
+        n_test=2_000,
+        epochs=30,
+        batch_size=100,
+        lr=1e-3,
+        seeds=(0, 1, 2),
+        noise_draws=10,
+        probe_per_layer=64,
+    ),
+    "paper": dict(
+        n_train=50_000,
+        n_test=10_000,
+        epochs=100,
+        batch_size=100,
+        lr=1e-3,
+        seeds=(0, 1, 2),
+        noise_draws=20,
+        probe_per_layer=64,
+    ),
+}
+
+
+settings = per_profile(SETTINGS)
+
+
+#: Method label → ingredients (RMSProp unless the method is an optimizer).
+METHODS: dict[str, dict[str, Any]] = {
+    "EqualWeight": dict(weighting="ew", optimizer="rmsprop"),
+    "PCGrad": dict(weighting="ew", aggregator="pcgrad", optimizer="rmsprop"),
+    "UW": dict(weighting="uw", optimizer="rmsprop"),
+    "CAGrad": dict(weighting="ew", aggregator="cagrad", optimizer="rmsprop"),
+    "GradNorm": dict(weighting="gradnorm", optimizer="rmsprop"),
+    "AdaTask": dict(weighting="ew", optimizer="adatask_rmsprop"),
+}
+
+
+#: Fig. 1: noise variances on the top-1 % and fractions at variance 0.01 (the paper's grid).
+NOISE_VARIANCES = (0.01, 0.02, 0.03, 0.04, 0.05)
+NOISE_FRACTIONS = (0.01, 0.05, 0.10, 0.20)
+
+
+#: rAU decays tracked by the probe runs (0.9 is the library's default, used by the sweep).
+RAU_GAMMAS = (0.9, 0.99, 0.999)
+TOP = "top rAU(B)"
+RANDOM = "random"
+
+
+#: The values of Fig. 1 the paper states in its text (relative RMSE increase, %).
+PUBLISHED_FIG1 = pd.DataFrame(
+    [
+        (0.05, 0.01, "A", 3.23),
+        (0.05, 0.01, "B", 175.13),
+        (0.01, 0.01, "B", 7.20),
+        (0.01, 0.20, "B", 72.62),
+    ],
+    columns=["variance", "fraction", "task", "increase_pct"],
+)
+
+
+def limit_cpu_threads(device: str = "auto") -> None:
+    """Use one CPU thread when training on the CPU.
+
+    The models here are tiny (≈55 k shared parameters), so intra-op parallelism buys little;
+    on the book's shared 2-core machine, with other processes running, two threads made a
+    synthetic training step 10–100× slower than one (oversubscription), so the notebooks pin
+    one thread. On a GPU nothing is changed."""
+    if resolve_device(device).type == "cpu":
+        torch.set_num_threads(1)
+
+
+def run_config(profile: str, method: str, seed: int, device: str, diagnostics: tuple[str, ...]) -> RunConfig:
+    """The run of ``method`` at ``profile``'s size (RMSProp family), recording ``diagnostics``."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; this study knows {list(METHODS)}")
+    return synthetic_config(settings(profile), method, seed, device, diagnostics=diagnostics, **METHODS[method])
+
+
+def bucket_configs(profile: str, methods: Sequence[str] | None = None, device: str = "auto") -> list[RunConfig]:
+    """Fig. 2: one run per method and seed, recording rAU bucket shares."""
+    chosen = list(METHODS) if methods is None else list(methods)
+    return [run_config(profile, m, seed, device, ("rau",)) for m in chosen for seed in settings(profile)["seeds"]]
+
+
+__all__ = [
+    "METHODS",
+    "NOISE_FRACTIONS",
+    "NOISE_VARIANCES",
+    "PROBLEM",
+    "PUBLISHED_FIG1",
+    "RANDOM",
+    "RAU_GAMMAS",
+    "SETTINGS",
+    "TOP",
+    "bucket_configs",
+    "limit_cpu_threads",
+    "run_config",
+    "settings",
+]

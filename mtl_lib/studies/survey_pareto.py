@@ -1,0 +1,149 @@
+"""The survey chapter's Pareto page: which points of a concave Pareto front the linear,
+Tchebycheff and smooth Tchebycheff scalarisations reach (Lin et al. 2024's claim that smooth
+Tchebycheff finds points a weighted sum cannot), on Fonseca and Fleming's problem
+(:mod:`mtl_lib.problems.pareto`).
+
+The notebook ``notebooks/survey_pareto.ipynb`` is a thin layer over this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+from mtl_lib.problems import pareto
+from mtl_lib.studies._common import Claim, per_profile
+
+#: Preference vectors traced, Adam steps per vector and its learning rate.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "smoke": {"preferences": 7, "steps": 300, "lr": 5e-2},
+    "quick": {"preferences": 21, "steps": 2000, "lr": 2e-2},
+    "paper": {"preferences": 51, "steps": 5000, "lr": 1e-2},
+}
+settings = per_profile(SETTINGS)
+
+#: The smoothing constants of the μ sweep.
+MUS = (1.0, 0.3, 0.1, 0.03)
+#: Label of the smooth Tchebycheff scalarisation in :func:`trace_fronts`.
+SMOOTH = "smooth Tchebycheff (μ=0.1)"
+#: Points of the exact front drawn and measured against.
+FRONT_POINTS = 500
+
+
+def scalarisations() -> dict[str, Any]:
+    """Label → scalarisation (a name known to :func:`mtl_lib.problems.pareto.trace_front` or a
+    function)."""
+    return {"linear": "linear", "Tchebycheff": "tchebycheff", SMOOTH: pareto.smooth_tchebycheff(0.1)}
+
+
+def trace_fronts(profile: str) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """The preference grid, the exact front and each scalarisation's solutions (one point per
+    preference vector, every vector started from the same seeded point)."""
+    size = settings(profile)
+    prefs = pareto.preference_grid(size["preferences"])
+    front = pareto.fonseca_fleming_front(FRONT_POINTS)
+    solutions = {
+        name: pareto.trace_front(s, prefs, steps=size["steps"], lr=size["lr"]) for name, s in scalarisations().items()
+    }
+    return prefs, front, solutions
+
+
+def mu_sweep(profile: str, prefs: torch.Tensor) -> dict[float, torch.Tensor]:
+    """Smooth Tchebycheff's solutions for every μ of :data:`MUS`."""
+    size = settings(profile)
+    return {
+        mu: pareto.trace_front(pareto.smooth_tchebycheff(mu), prefs, steps=size["steps"], lr=size["lr"]) for mu in MUS
+    }
+
+
+def coverage(points: torch.Tensor, front: torch.Tensor, bins: int = 10) -> float:
+    """Share of the front's f1 range (split into ``bins`` equal bins) that holds a solution."""
+    f1 = points[:, 0]
+    low, high = front[:, 0].min(), front[:, 0].max()
+    occupied = torch.unique(torch.clamp(((f1 - low) / (high - low) * bins).long(), 0, bins - 1))
+    return len(occupied) / bins
+
+
+def front_table(solutions: Mapping[str, torch.Tensor], front: torch.Tensor) -> pd.DataFrame:
+    """Per scalarisation: coverage, solutions strictly inside the front's ends, and the largest
+    distance of a solution to the front."""
+    return pd.DataFrame(
+        {
+            name: {
+                "coverage of the front": coverage(points, front),
+                "solutions strictly inside (0.05 < f1 < 0.95)": int(
+                    ((points[:, 0] > 0.05) & (points[:, 0] < 0.95)).sum()
+                ),
+                "max distance to the front": float(pareto.distance_to_front(points, front).max()),
+            }
+            for name, points in solutions.items()
+        }
+    ).T
+
+
+def check_claims(table: pd.DataFrame) -> list[Claim]:
+    """The slides' claims about scalarisations on a concave front, from :func:`front_table`."""
+    inside = table.loc["linear", "solutions strictly inside (0.05 < f1 < 0.95)"]
+    smooth, linear = table.loc[SMOOTH, "coverage of the front"], table.loc["linear", "coverage of the front"]
+    return [
+        Claim.check(
+            "A linear scalarisation reaches only the ends of a concave front (at most one solution strictly inside).",
+            "weighted sums cannot find points on the non-convex part",
+            f"{int(inside)} solution(s) inside",
+            bool(inside <= 1),
+        ),
+        Claim.check(
+            "Smooth Tchebycheff covers more of the front than the linear scalarisation.",
+            "smooth Tchebycheff can find points on a non-convex front",
+            f"coverage {smooth:.1f} vs {linear:.1f}",
+            bool(smooth > linear),
+        ),
+    ]
+
+
+def plot_fronts(solutions: Mapping[str, torch.Tensor], front: torch.Tensor, prefs: torch.Tensor) -> plt.Figure:
+    """One panel per scalarisation: its solutions coloured by λ₁ over the exact front."""
+    fig, axes = plt.subplots(1, len(solutions), figsize=(13, 4), sharey=True, squeeze=False)
+    scatter = None
+    for ax, (name, points) in zip(axes[0], solutions.items()):
+        ax.plot(front[:, 0], front[:, 1], color="red", lw=3, alpha=0.5, label="Pareto front")
+        scatter = ax.scatter(
+            points[:, 0], points[:, 1], c=prefs[:, 0], cmap="viridis", s=40, edgecolor="black", zorder=3
+        )
+        ax.set_title(name)
+        ax.set_xlabel("$f_1$")
+    axes[0][0].set_ylabel("$f_2$")
+    fig.colorbar(scatter, ax=axes[0], label="preference $\\lambda_1$")
+    return fig
+
+
+def plot_mu_sweep(by_mu: Mapping[float, torch.Tensor], front: torch.Tensor) -> plt.Figure:
+    """Smooth Tchebycheff's solutions for each μ over the exact front."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(front[:, 0], front[:, 1], color="red", lw=3, alpha=0.5, label="Pareto front")
+    for mu, points in by_mu.items():
+        ax.scatter(points[:, 0], points[:, 1], s=25, label=f"μ = {mu}")
+    ax.set_xlabel("$f_1$")
+    ax.set_ylabel("$f_2$")
+    ax.legend()
+    return fig
+
+
+__all__ = [
+    "MUS",
+    "SETTINGS",
+    "SMOOTH",
+    "check_claims",
+    "coverage",
+    "front_table",
+    "mu_sweep",
+    "plot_fronts",
+    "plot_mu_sweep",
+    "scalarisations",
+    "settings",
+    "trace_fronts",
+]
