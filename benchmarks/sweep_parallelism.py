@@ -26,14 +26,9 @@ EPOCHS = {"synthetic": 2, "leaf": 1}
 
 def study_configs(name: str) -> list:
     if name == "synthetic":  # quick sizes (10k samples, batch 100), 4 runs
-        return [
-            replace(c, epochs=EPOCHS["synthetic"], device="cpu")
-            for c in adatask_synthetic.configs("quick")[:4]
-        ]
+        return [replace(c, epochs=EPOCHS["synthetic"], device="cpu") for c in adatask_synthetic.configs("quick")[:4]]
     # leaf quick sizes (20 % stand-in, 32x32): approaches A and H on 2 folds
-    chosen = [
-        c for c in leaf_combinations.configs("quick", approaches=("A", "H")) if c.seed in (0, 1)
-    ]
+    chosen = [c for c in leaf_combinations.configs("quick", approaches=("A", "H")) if c.seed in (0, 1)]
     return [replace(c, epochs=EPOCHS["leaf"], device="cpu") for c in chosen]
 
 

@@ -60,9 +60,7 @@ def agreement(seeds: int = 5) -> pd.DataFrame:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="_build/benchmarks/torchjd_agreement.md")
     args = parser.parse_args()
     markdown = agreement().to_markdown()

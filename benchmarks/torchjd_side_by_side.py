@@ -75,9 +75,7 @@ def _torchjd_methods() -> None:
 class _Case:
     """A model factory, a batch, tasks, and how to split the model into features and heads."""
 
-    def __init__(
-        self, label: str, make: Callable[[], nn.Module], batch: tuple, tasks: list[Task]
-    ) -> None:
+    def __init__(self, label: str, make: Callable[[], nn.Module], batch: tuple, tasks: list[Task]) -> None:
         self.label, self.make, self.batch, self.tasks = label, make, batch, tasks
 
     @staticmethod
@@ -241,9 +239,7 @@ def markdown(results: list[dict[str, Any]], header: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--cases", default="cnn,mlp2,mlp3")

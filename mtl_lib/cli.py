@@ -38,9 +38,7 @@ class Study:
 def _call(module: str, function: str, **kwargs: Any) -> list[RunConfig]:
     study = importlib.import_module(f"mtl_lib.studies.{module}")
     if not hasattr(study, function):
-        raise RuntimeError(
-            f"mtl_lib.studies.{module} has no {function}(); update mtl_lib/cli.py's STUDIES"
-        )
+        raise RuntimeError(f"mtl_lib.studies.{module} has no {function}(); update mtl_lib/cli.py's STUDIES")
     return getattr(study, function)(**kwargs)
 
 
@@ -75,9 +73,7 @@ STUDIES: dict[str, Study] = {
 
 def _study(name: str) -> Study:
     if name not in STUDIES:
-        raise SystemExit(
-            f"unknown study {name!r}; studies: {', '.join(STUDIES)} (python -m mtl_lib studies)"
-        )
+        raise SystemExit(f"unknown study {name!r}; studies: {', '.join(STUDIES)} (python -m mtl_lib studies)")
     return STUDIES[name]
 
 
@@ -135,9 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def study_status(
-    study: Study, profile: str, root: Path, data_dir: str | None = None
-) -> dict[str, int]:
+def study_status(study: Study, profile: str, root: Path, data_dir: str | None = None) -> dict[str, int]:
     """Counts of the study's runs at ``profile`` under ``root``: done, failed, running (a live
     claim), damaged, pending."""
     folder = root / study.name / profile
@@ -167,9 +161,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for study in STUDIES.values():
         for profile in profiles:
             if args.profile or (root / study.name / profile).is_dir():
-                rows.append(
-                    (study.name, profile, study_status(study, profile, root, args.data_dir))
-                )
+                rows.append((study.name, profile, study_status(study, profile, root, args.data_dir)))
     if not rows:
         print(f"no study results under {root} (expected <study>/<profile>/ folders)")
         return 0
@@ -192,9 +184,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         notebook = Path("notebooks") / notebook
     if not notebook.exists():
         raise SystemExit(f"no notebook at {args.notebook} (nor notebooks/{args.notebook})")
-    output = (
-        Path(args.output) if args.output else Path("_build", "stage", "notebooks", notebook.name)
-    )
+    output = Path(args.output) if args.output else Path("_build", "stage", "notebooks", notebook.name)
     output.parent.mkdir(parents=True, exist_ok=True)
     if args.results:
         os.environ["MTL_RESULTS_DIR"] = str(Path(args.results).resolve())
@@ -220,9 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_studies)
 
     p = sub.add_parser("methods", help="list registered methods (weightings, aggregators, ...)")
-    p.add_argument(
-        "--kind", choices=["weighting", "aggregator", "optimizer", "architecture", "problem"]
-    )
+    p.add_argument("--kind", choices=["weighting", "aggregator", "optimizer", "architecture", "problem"])
     p.set_defaults(func=cmd_methods)
 
     p = sub.add_parser("run", help="run (or resume) a study's sweep at a profile")
@@ -233,39 +221,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None,
                    help="local: worker processes (default: $MTL_SWEEP_WORKERS, else cores); dask: LocalCluster size")  # fmt: skip
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (default 1)")
-    p.add_argument(
-        "--address", help="dask: scheduler address (tcp://host:8786); none starts a LocalCluster"
-    )
-    p.add_argument(
-        "--partition", help="submitit: Slurm partition ('local' runs the jobs on this machine)"
-    )
+    p.add_argument("--address", help="dask: scheduler address (tcp://host:8786); none starts a LocalCluster")
+    p.add_argument("--partition", help="submitit: Slurm partition ('local' runs the jobs on this machine)")
     p.add_argument("--gpus-per-run", type=int, default=0, help="submitit: GPUs per Slurm job")
     p.add_argument("--results", help="results root (default $MTL_RESULTS_DIR, else _build/results)")
-    p.add_argument(
-        "--data-dir", help="real data folder for studies that take one (default: stand-in)"
-    )
-    p.add_argument(
-        "--device", default="auto", help="auto | cpu | cuda (auto: one GPU per worker if several)"
-    )
-    p.add_argument(
-        "--keep-failed", action="store_true", help="do not retry runs that failed before"
-    )
+    p.add_argument("--data-dir", help="real data folder for studies that take one (default: stand-in)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (auto: one GPU per worker if several)")
+    p.add_argument("--keep-failed", action="store_true", help="do not retry runs that failed before")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser(
-        "status", help="done / failed / running / pending runs per study in a results folder"
-    )
+    p = sub.add_parser("status", help="done / failed / running / pending runs per study in a results folder")
     p.add_argument("results_dir", metavar="DIR", help="a results root (holding <study>/<profile>/)")
-    p.add_argument(
-        "--profile", choices=list(PROFILES), help="only this profile (default: those present)"
-    )
+    p.add_argument("--profile", choices=list(PROFILES), help="only this profile (default: those present)")
     p.add_argument("--data-dir", help="the data folder the runs used, if not the stand-in")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser(
-        "render", help="execute one notebook with papermill, reusing existing results"
-    )
+    p = sub.add_parser("render", help="execute one notebook with papermill, reusing existing results")
     p.add_argument("notebook", help="path, or a name in notebooks/")
     p.add_argument("--profile", choices=list(PROFILES), default="quick")
     p.add_argument("--results", help="results root (default $MTL_RESULTS_DIR, else _build/results)")

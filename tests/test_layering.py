@@ -91,9 +91,7 @@ def test_every_top_level_module_has_a_declared_layer() -> None:
 @pytest.mark.parametrize("module", sorted(TOP_LEVEL))
 def test_top_level_module_imports_only_declared_layers(module: str) -> None:
     imported = _imported_packages(PACKAGE_ROOT / f"{module}.py") - {"__version__"}
-    assert imported <= TOP_LEVEL[module], (
-        f"mtl_lib/{module}.py imports {sorted(imported - TOP_LEVEL[module])}"
-    )
+    assert imported <= TOP_LEVEL[module], f"mtl_lib/{module}.py imports {sorted(imported - TOP_LEVEL[module])}"
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))

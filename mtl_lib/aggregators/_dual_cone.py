@@ -53,9 +53,7 @@ def nonnegative_qp(
     return x
 
 
-def normalized_regularized_gram(
-    gram: torch.Tensor, norm_eps: float, reg_eps: float
-) -> torch.Tensor:
+def normalized_regularized_gram(gram: torch.Tensor, norm_eps: float, reg_eps: float) -> torch.Tensor:
     """G / trace(G) (zero when the trace is at most ``norm_eps``) plus ``reg_eps``·I, as float64
     CPU: the conditioning TorchJD's projector applies, so that the QP is positive definite and
     its tolerance scale-free."""

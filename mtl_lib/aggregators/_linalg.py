@@ -39,9 +39,7 @@ def unit_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     safe = torch.where(scales > 0, scales, torch.ones_like(scales))
     scaled = rows / safe[:, None]
     scaled_norms = scaled.norm(dim=1)
-    units = (
-        scaled / torch.where(scaled_norms > 0, scaled_norms, torch.ones_like(scaled_norms))[:, None]
-    )
+    units = scaled / torch.where(scaled_norms > 0, scaled_norms, torch.ones_like(scaled_norms))[:, None]
     return units, scaled_norms * scales
 
 
@@ -101,9 +99,7 @@ def _affine_min_norm(gram_ss: torch.Tensor) -> torch.Tensor:
     return solution / solution.sum()
 
 
-def min_norm_weights(
-    gram: torch.Tensor, tol: float, max_iters: int
-) -> tuple[torch.Tensor, bool, int]:
+def min_norm_weights(gram: torch.Tensor, tol: float, max_iters: int) -> tuple[torch.Tensor, bool, int]:
     """Weights w on the simplex minimising ‖Σ w_k g_k‖² = wᵀGw: the min-norm point of the convex
     hull of the task gradients (MGDA's subproblem).
 

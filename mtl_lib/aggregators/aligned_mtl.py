@@ -67,9 +67,7 @@ class AlignedMTL(GramianWeightedAggregator):
         if self.scale_mode == "min":
             scale = kept.min()
         elif self.scale_mode == "median":
-            scale = (
-                kept.median()
-            )  # lower median for an even count, like torch.median in the authors' code
+            scale = kept.median()  # lower median for an even count, like torch.median in the authors' code
         else:
             scale = kept.mean()
         return scale.sqrt() * (basis / kept.sqrt()) @ basis.T

@@ -167,9 +167,7 @@ class GramianWeightedAggregator(Aggregator):
     #: largest eigenvalue, whatever the dtype the Gram matrix is held in). ``None`` otherwise.
     source_dtype: torch.dtype | None = None
 
-    def weights_from_gram(
-        self, gram: torch.Tensor, **kwargs: Any
-    ) -> torch.Tensor:  # pragma: no cover
+    def weights_from_gram(self, gram: torch.Tensor, **kwargs: Any) -> torch.Tensor:  # pragma: no cover
         """The weights w; receives ``losses=`` as well when ``needs_losses`` is True."""
         raise NotImplementedError
 
@@ -179,9 +177,7 @@ class GramianWeightedAggregator(Aggregator):
             return self.weights_from_gram(gram)
         return self.weights_from_gram(gram, losses=self._checked_losses(gram, losses))
 
-    def weights_for(
-        self, gradients: torch.Tensor, losses: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def weights_for(self, gradients: torch.Tensor, losses: torch.Tensor | None = None) -> torch.Tensor:
         """Weights for the rows of a ``(K, N)`` gradient matrix (parameters or representation),
         from its row-scaled float64 Gram matrix (:func:`gram_matrix`), in the rows' dtype."""
         self.source_dtype = gradients.dtype

@@ -158,9 +158,7 @@ def cagrad_two_tasks(gram: np.ndarray, sqrt_phi: float) -> np.ndarray:
     return np.array([gamma, 1.0 - gamma])
 
 
-def _support_weights(
-    gram: np.ndarray, b: np.ndarray, phi: float, support: list[int]
-) -> np.ndarray | None:
+def _support_weights(gram: np.ndarray, b: np.ndarray, phi: float, support: list[int]) -> np.ndarray | None:
     """The KKT point of f restricted to ``support`` (see the module docstring), or None when
     G_S is numerically singular or the quadratic in λ has no real root."""
     g_s = gram[np.ix_(support, support)]
@@ -244,9 +242,7 @@ def _active_set_from(
 class CAGrad(GramianWeightedAggregator):
     """Conflict-averse gradient descent; see the module docstring for formula and defaults."""
 
-    def __init__(
-        self, c: float = 0.4, rescale: int = 1, tol: float = 1e-12, max_iters: int = 200
-    ) -> None:
+    def __init__(self, c: float = 0.4, rescale: int = 1, tol: float = 1e-12, max_iters: int = 200) -> None:
         if c < 0:
             raise ValueError(f"c must be non-negative, got {c}")
         if rescale not in (0, 1, 2):
@@ -291,13 +287,9 @@ class CAGrad(GramianWeightedAggregator):
             return torch.from_numpy(w)
         self.last_solver = "root_finding"
         self._support = None
-        w, converged, self.last_iterations = cagrad_dual_weights(
-            g, sqrt_phi, self.tol, self.max_iters
-        )
+        w, converged, self.last_iterations = cagrad_dual_weights(g, sqrt_phi, self.tol, self.max_iters)
         if not converged:
-            warn_not_converged(
-                self, f"dual solver did not reach tol={self.tol} in {self.max_iters} iterations"
-            )
+            warn_not_converged(self, f"dual solver did not reach tol={self.tol} in {self.max_iters} iterations")
         return w
 
     def reset(self) -> None:

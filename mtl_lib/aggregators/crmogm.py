@@ -28,9 +28,7 @@ from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, Aggregator
 class CRMOGM(Aggregator):
     """Exponential moving average of a weighted aggregator's task weights."""
 
-    def __init__(
-        self, base: str | Aggregator = "mgda", alpha: float = 0.9, **base_kwargs: Any
-    ) -> None:
+    def __init__(self, base: str | Aggregator = "mgda", alpha: float = 0.9, **base_kwargs: Any) -> None:
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         self.base = AGGREGATORS.build(base, **base_kwargs)
@@ -47,9 +45,7 @@ class CRMOGM(Aggregator):
     def aggregate(self, jacobian: torch.Tensor, losses: torch.Tensor | None = None) -> Aggregation:
         current = self.base(jacobian, losses).weights
         if current is None:
-            raise ValueError(
-                f"CR-MOGM smooths task weights, but {self.base!r} returns none; use a weighted base"
-            )
+            raise ValueError(f"CR-MOGM smooths task weights, but {self.base!r} returns none; use a weighted base")
         previous = current if self.smoothed is None else self.smoothed.to(current)
         self.smoothed = self.alpha * previous + (1.0 - self.alpha) * current
         return Aggregation(direction=self.smoothed @ jacobian, weights=self.smoothed)

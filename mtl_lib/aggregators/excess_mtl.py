@@ -81,9 +81,7 @@ class ExcessMTL(Aggregator):
         else:
             excess = excess / (self.baseline.to(jacobian) + 1e-7)
         # log space: a huge excess risk saturates the weights instead of overflowing
-        self.weights = torch.softmax(
-            torch.log(self.weights.to(jacobian)) + self.robust_step_size * excess, 0
-        )
+        self.weights = torch.softmax(torch.log(self.weights.to(jacobian)) + self.robust_step_size * excess, 0)
         return self._result(jacobian)
 
     def _result(self, jacobian: torch.Tensor) -> Aggregation:
@@ -92,10 +90,7 @@ class ExcessMTL(Aggregator):
         return Aggregation(direction=weights @ jacobian, weights=weights)
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            key: getattr(self, key)
-            for key in ("root_squared_sum", "weights", "baseline", "warmup_sum", "steps")
-        }
+        return {key: getattr(self, key) for key in ("root_squared_sum", "weights", "baseline", "warmup_sum", "steps")}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for key, value in state.items():

@@ -121,9 +121,7 @@ class FairGrad(GramianWeightedAggregator):
                 t *= 0.5
             w = w + t * step
         if not converged:
-            warn_not_converged(
-                self, f"Newton did not solve G w = w^(-1/α) in {self.max_iters} iterations"
-            )
+            warn_not_converged(self, f"Newton did not solve G w = w^(-1/α) in {self.max_iters} iterations")
         return w
 
     def __repr__(self) -> str:

@@ -172,9 +172,7 @@ class GradVac(GramianWeightedAggregator):
     def _blocks(self, num_params: int) -> list[tuple[str, int, int]]:
         blocks = self.blocks if self.blocks is not None else [("all", 0, num_params)]
         if blocks[-1][2] != num_params:
-            raise ValueError(
-                f"bound parameters have {blocks[-1][2]} entries, the Jacobian has {num_params} columns"
-            )
+            raise ValueError(f"bound parameters have {blocks[-1][2]} entries, the Jacobian has {num_params} columns")
         return blocks
 
     def _state(self, num_blocks: int, num_tasks: int) -> torch.Tensor:

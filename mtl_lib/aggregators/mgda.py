@@ -56,13 +56,9 @@ _NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 class MGDA(GramianWeightedAggregator):
     """Min-norm point of the convex hull of the task gradients, times K."""
 
-    def __init__(
-        self, tol: float = 1e-12, max_iters: int = 250, normalization: str = "none"
-    ) -> None:
+    def __init__(self, tol: float = 1e-12, max_iters: int = 250, normalization: str = "none") -> None:
         if normalization not in _NORMALIZATIONS:
-            raise ValueError(
-                f"normalization must be one of {_NORMALIZATIONS}, got {normalization!r}"
-            )
+            raise ValueError(f"normalization must be one of {_NORMALIZATIONS}, got {normalization!r}")
         if tol <= 0 or max_iters < 1:
             raise ValueError("tol must be positive and max_iters at least 1")
         self.tol = tol
@@ -88,9 +84,7 @@ class MGDA(GramianWeightedAggregator):
             g = g * inv_norms[:, None] * inv_norms[None, :]
         weights, converged, self.last_iterations = min_norm_weights(g, self.tol, self.max_iters)
         if not converged:
-            warn_not_converged(
-                self, f"Frank–Wolfe did not reach tol={self.tol} in {self.max_iters} iterations"
-            )
+            warn_not_converged(self, f"Frank–Wolfe did not reach tol={self.tol} in {self.max_iters} iterations")
         return (weights * g.shape[0]).to(device=gram.device, dtype=gram.dtype)
 
     def __repr__(self) -> str:

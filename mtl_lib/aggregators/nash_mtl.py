@@ -153,8 +153,7 @@ class NashMTL(GramianWeightedAggregator):
         beta, converged, iterations = nash_weights(cosines, self.tol, self.max_iters)
         if not bool(torch.isfinite(beta).all()):
             raise NonFiniteError(
-                "NashMTL: the bargaining solver produced non-finite weights; the cached weights "
-                "were left unchanged",
+                "NashMTL: the bargaining solver produced non-finite weights; the cached weights were left unchanged",
                 quantity="weights",
             )
         self.last_iterations = iterations

@@ -84,9 +84,7 @@ class PCD(GramianWeightedAggregator):
         if self.squared_norm_average is None or self.squared_norm_average.shape[0] != k:
             self.squared_norm_average, self.steps = torch.zeros(k, dtype=torch.float64), 0
         self.steps += 1
-        self.squared_norm_average = (
-            self.beta * self.squared_norm_average + (1 - self.beta) * squared
-        )
+        self.squared_norm_average = self.beta * self.squared_norm_average + (1 - self.beta) * squared
         debiased = self.squared_norm_average / (1 - self.beta**self.steps)
         denominators = (debiased + self.eps * debiased.max()).sqrt()
         scales = torch.where(denominators > 0, 1.0 / denominators, 0.0)

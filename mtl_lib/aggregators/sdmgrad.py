@@ -37,9 +37,7 @@ from mtl_lib.aggregators.moco import project_to_simplex
 class SDMGrad(GramianWeightedAggregator):
     """Warm-started inner momentum SGD on the simplex weights, pulled towards the mean direction."""
 
-    def __init__(
-        self, lambda_: float = 0.3, lr: float = 10.0, momentum: float = 0.5, n_iter: int = 20
-    ) -> None:
+    def __init__(self, lambda_: float = 0.3, lr: float = 10.0, momentum: float = 0.5, n_iter: int = 20) -> None:
         if lambda_ < 0 or lr <= 0 or not 0 <= momentum < 1 or n_iter < 1:
             raise ValueError("need lambda_ >= 0, lr > 0, 0 <= momentum < 1 and n_iter >= 1")
         self.lambda_, self.lr, self.momentum, self.n_iter = lambda_, lr, momentum, n_iter

@@ -1,5 +1,4 @@
-"""Generic sharing schemes built on the model protocol (:class:`mtl_lib.core.model.MultiTaskModel`).
-"""
+"""Generic sharing schemes built on the model protocol (:class:`mtl_lib.core.model.MultiTaskModel`)."""
 
 from __future__ import annotations
 

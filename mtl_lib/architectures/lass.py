@@ -94,8 +94,13 @@ class LaSSSchedule(Callback):
             return
         model = trainer.model
         self.masks = search_masks(
-            model, trainer.tasks, self.train_data, alpha=self.alpha,
-            finetune_epochs=self.finetune_epochs, lr=self.lr, device=trainer.device,
+            model,
+            trainer.tasks,
+            self.train_data,
+            alpha=self.alpha,
+            finetune_epochs=self.finetune_epochs,
+            lr=self.lr,
+            device=trainer.device,
         )
         for layer, masks in zip(model.masked_layers(), self.masks):
             layer.set_masks(masks)

@@ -93,9 +93,7 @@ class LeafCNN(MultiTaskModel):
             nn.Conv2d(c_in, c_out, 3, padding=1) for c_in, c_out in zip([3, *channels[:-1]], channels)
         )
         self.norms = nn.ModuleList(nn.BatchNorm2d(c) for c in channels)
-        self.modulations = (
-            nn.ModuleList(TaskModulation(c, num_tasks) for c in channels) if modulation else None
-        )
+        self.modulations = nn.ModuleList(TaskModulation(c, num_tasks) for c in channels) if modulation else None
         flat = channels[-1] * (image_size // 2 ** len(channels)) ** 2
         self.fcs = nn.ModuleList(
             MaskedLinear(f_in, f_out, num_tasks) if lass else nn.Linear(f_in, f_out)

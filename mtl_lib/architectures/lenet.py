@@ -42,9 +42,7 @@ def lenet(
     layers: list[nn.Module] = []
     for c_in, c_out in zip([in_channels, *channels[:-1]], channels):
         layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-    encoder = nn.Sequential(
-        *layers, nn.Flatten(), nn.Linear(channels[-1] * spatial * spatial, hidden), nn.ReLU()
-    )
+    encoder = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels[-1] * spatial * spatial, hidden), nn.ReLU())
 
     def head(n: int) -> nn.Module:
         if head_hidden <= 0:

@@ -144,7 +144,9 @@ class RotoGrad(HardSharing):
     # ----------------------------------------------------------------- forward
     def decode(self, features: torch.Tensor) -> list[torch.Tensor]:
         if features.shape[-1] != self.latent_dim:
-            raise ValueError(f"RotoGrad rotates a last dimension of {self.latent_dim}, got features {tuple(features.shape)}")
+            raise ValueError(
+                f"RotoGrad rotates a last dimension of {self.latent_dim}, got features {tuple(features.shape)}"
+            )
         rotations = self.rotations()
         copies = [features] * self.num_tasks
         if self.training and torch.is_grad_enabled() and features.requires_grad:
@@ -244,7 +246,9 @@ class RotoGradRotationStep(Callback):
     first step if ``train_step`` is driven by hand.
     """
 
-    def __init__(self, optimizer: Any = "adam", lr: float = 0.05, optimizer_kwargs: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, optimizer: Any = "adam", lr: float = 0.05, optimizer_kwargs: Mapping[str, Any] | None = None
+    ) -> None:
         self.optimizer_spec = optimizer
         self.optimizer_kwargs = {"lr": lr, **dict(optimizer_kwargs or {})}
         self.optimizer: torch.optim.Optimizer | None = None

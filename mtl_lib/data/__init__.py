@@ -33,8 +33,8 @@ from mtl_lib.data.leaf import (
     standin_counts,
     to_rgb,
 )
-from mtl_lib.data.splits import stratified_kfold
 from mtl_lib.data.multidigits import MultiDigits, make_multidigits
+from mtl_lib.data.splits import stratified_kfold
 from mtl_lib.data.synthetic import SyntheticRegression, make_synthetic_regression
 
 __all__ = [

@@ -48,9 +48,7 @@ class NotebookParameterError(ValueError):
 def _where(path: str | os.PathLike) -> str:
     """The path as given and, when relative, what it resolves to (notebooks run in notebooks/)."""
     p = Path(path).expanduser()
-    return (
-        str(p) if p.is_absolute() else f"{str(path)!r} (relative to {os.getcwd()}: {p.resolve()})"
-    )
+    return str(p) if p.is_absolute() else f"{str(path)!r} (relative to {os.getcwd()}: {p.resolve()})"
 
 
 def check_data_dir(data_dir: str | os.PathLike | None, dataset: str) -> None:
@@ -76,9 +74,7 @@ def check_data_dir(data_dir: str | os.PathLike | None, dataset: str) -> None:
     except NotebookParameterError:
         raise
     except (OSError, ValueError) as error:
-        raise NotebookParameterError(
-            "data_dir", data_dir, f"{error}\n{DATASETS[dataset]}"
-        ) from error
+        raise NotebookParameterError("data_dir", data_dir, f"{error}\n{DATASETS[dataset]}") from error
 
 
 def _check_leaf(data_dir: str | os.PathLike) -> None:
@@ -109,9 +105,7 @@ def _check_leaf(data_dir: str | os.PathLike) -> None:
         return
     path = Path(data_dir).expanduser()
     if not path.exists():
-        raise NotebookParameterError(
-            "data_dir", data_dir, f"{_where(data_dir)} does not exist. {DATASETS['leaf']}"
-        )
+        raise NotebookParameterError("data_dir", data_dir, f"{_where(data_dir)} does not exist. {DATASETS['leaf']}")
     if path.is_file():
         import zipfile
 
@@ -141,9 +135,7 @@ def _check_cityscapes(data_dir: str | os.PathLike) -> None:
     path = Path(data_dir).expanduser()
     if not path.is_dir():
         state = "is not a folder" if path.exists() else "does not exist"
-        raise NotebookParameterError(
-            "data_dir", data_dir, f"{_where(data_dir)} {state}. {DATASETS['cityscapes']}"
-        )
+        raise NotebookParameterError("data_dir", data_dir, f"{_where(data_dir)} {state}. {DATASETS['cityscapes']}")
     check_cityscapes_dir(path)
 
 
@@ -181,9 +173,7 @@ def check_notebook_parameters(
     try:
         resolve_device(device)
     except (RuntimeError, ValueError) as error:
-        raise NotebookParameterError(
-            "device", device, f"{error} (valid: 'auto', 'cpu', 'cuda', 'cuda:<k>')"
-        ) from error
+        raise NotebookParameterError("device", device, f"{error} (valid: 'auto', 'cpu', 'cuda', 'cuda:<k>')") from error
     if results_dir is not None:
         if not isinstance(results_dir, (str, os.PathLike)) or isinstance(results_dir, bool):
             raise NotebookParameterError(
@@ -192,9 +182,7 @@ def check_notebook_parameters(
                 f"expected a path (str) or None, got {type(results_dir).__name__}",
             )
         if Path(results_dir).expanduser().is_file():
-            raise NotebookParameterError(
-                "results_dir", results_dir, f"{_where(results_dir)} is a file, not a folder"
-            )
+            raise NotebookParameterError("results_dir", results_dir, f"{_where(results_dir)} is a file, not a folder")
     if dataset is not None:
         check_data_dir(data_dir, dataset)
     elif data_dir is not None:

@@ -89,9 +89,7 @@ def load_source_digits() -> tuple[np.ndarray, np.ndarray]:
 def split_pools(labels: np.ndarray, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
     """Stratified split of the source indices into disjoint train/val/test pools."""
     if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
-        raise ValueError(
-            f"split fractions must be three positive numbers summing to 1, got {fractions}"
-        )
+        raise ValueError(f"split fractions must be three positive numbers summing to 1, got {fractions}")
     rng = np.random.default_rng(seed)
     pools: dict[str, list[int]] = {s: [] for s in SPLITS}
     for cls in np.unique(labels):
@@ -116,12 +114,8 @@ def compose(
     image = np.zeros((canvas, canvas), dtype=np.float32)
     for digit, (r, c) in ((left, left_offset), (right, right_offset)):
         if not (0 <= r <= canvas - DIGIT and 0 <= c <= canvas - DIGIT):
-            raise ValueError(
-                f"offset {(r, c)} puts an 8×8 digit outside a {canvas}×{canvas} canvas"
-            )
-        np.maximum(
-            image[r : r + DIGIT, c : c + DIGIT], digit, out=image[r : r + DIGIT, c : c + DIGIT]
-        )
+            raise ValueError(f"offset {(r, c)} puts an 8×8 digit outside a {canvas}×{canvas} canvas")
+        np.maximum(image[r : r + DIGIT, c : c + DIGIT], digit, out=image[r : r + DIGIT, c : c + DIGIT])
     return image
 
 
@@ -157,9 +151,7 @@ def make_multidigits(
     if canvas < DIGIT:
         raise ValueError(f"canvas must be at least {DIGIT} pixels, got {canvas}")
     if not 0 <= max_shift <= canvas - DIGIT:
-        raise ValueError(
-            f"max_shift must be in [0, canvas - 8] = [0, {canvas - DIGIT}], got {max_shift}"
-        )
+        raise ValueError(f"max_shift must be in [0, canvas - 8] = [0, {canvas - DIGIT}], got {max_shift}")
     for name, n in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
         if n < 1:
             raise ValueError(f"{name} must be positive, got {n}")
@@ -172,9 +164,7 @@ def make_multidigits(
         rng = np.random.default_rng([data_seed, index])
         pairs = _pairs(pools[split], n, rng)
         shifts = rng.integers(0, max_shift + 1, size=(n, 2, 2))
-        offsets = np.stack(
-            [shifts[:, 0], far - shifts[:, 1]], axis=1
-        )  # left near (0,0), right near (far, far)
+        offsets = np.stack([shifts[:, 0], far - shifts[:, 1]], axis=1)  # left near (0,0), right near (far, far)
         composite = np.stack([
             compose(images[a], images[b], canvas, tuple(o[0]), tuple(o[1]))
             for (a, b), o in zip(pairs, offsets)

@@ -238,7 +238,10 @@ class RAUTracker(Diagnostic):
     def rau_by_layer(self, task: int | str) -> dict[str, torch.Tensor]:
         """rAU of ``task`` reshaped like each shared parameter tensor, by name."""
         flat = self.rau(task)
-        return {name: chunk.view_as(p) for name, p, chunk in zip(self.names, self.params, flat.split([p.numel() for p in self.params]))}
+        return {
+            name: chunk.view_as(p)
+            for name, p, chunk in zip(self.names, self.params, flat.split([p.numel() for p in self.params]))
+        }
 
     def _shares(self, edges: Sequence[float]) -> torch.Tensor:
         """``(K, 1 + L, B)`` shares of elements per rAU bucket (e_j, e_{j+1}] (the first closed at 0)."""
@@ -247,7 +250,9 @@ class RAUTracker(Diagnostic):
         inner = torch.tensor(edges[1:-1], device=rau.device, dtype=rau.dtype)
         buckets = torch.bucketize(rau, inner)  # right=False: e_{j} < v ≤ e_{j+1} → j
         moved = (self.au.sum(0) > 0).to(rau.dtype)  # type: ignore[union-attr]
-        index = (torch.arange(num_tasks, device=rau.device)[:, None] * num_layers + self._segments) * num_buckets + buckets
+        index = (
+            torch.arange(num_tasks, device=rau.device)[:, None] * num_layers + self._segments
+        ) * num_buckets + buckets
         counts = torch.zeros(num_tasks * num_layers * num_buckets, device=rau.device, dtype=rau.dtype)
         counts.index_add_(0, index.reshape(-1), moved.expand(num_tasks, -1).reshape(-1))
         counts = counts.view(num_tasks, num_layers, num_buckets)
@@ -278,7 +283,6 @@ class RAUTracker(Diagnostic):
                     for b, label in enumerate(labels):
                         rows.append((step, task, layer, label, float(values[k, j, b])))
         return pd.DataFrame(rows, columns=["step", "task", "layer", "bucket", "share"])
-
 
     def results(self, trainer: Any, eval_data: Any = None) -> dict[str, Any]:
         """The record's ``rau_buckets`` (task → tensor → bucket → share, at the end) and

@@ -12,8 +12,8 @@ shared parameters only.
 
 from __future__ import annotations
 
-import math
 import contextlib
+import math
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -170,9 +170,7 @@ class Trainer:
             # so that learnable per-task weights exist before the optimizer is built
             weighting_kwargs.setdefault("num_tasks", model.num_tasks)
         self.weighting = WEIGHTINGS.build(weighting, **weighting_kwargs).to(self.device)
-        self.aggregator = (
-            None if aggregator is None else AGGREGATORS.build(aggregator, **dict(aggregator_kwargs or {}))
-        )
+        self.aggregator = None if aggregator is None else AGGREGATORS.build(aggregator, **dict(aggregator_kwargs or {}))
         optimizer_kwargs = dict(optimizer_kwargs or {})
         if lr is not None:
             optimizer_kwargs["lr"] = lr
@@ -382,8 +380,7 @@ class Trainer:
         if bad_losses:
             which = ", ".join(repr(names[k]) for k in bad_losses)
             return NonFiniteError(
-                f"Non-finite loss ({kind_of(losses.detach())}) for task {which} at {where}.{data_note} "
-                f"{advice}",
+                f"Non-finite loss ({kind_of(losses.detach())}) for task {which} at {where}.{data_note} {advice}",
                 quantity="loss",
                 name=names[bad_losses[0]],
                 index=bad_losses[0],
@@ -418,7 +415,9 @@ class Trainer:
                     name=label,
                     **context,
                 )
-        return NonFiniteError(f"{str(error).rstrip('.')} at {where}.{data_note} {advice}", quantity=error.quantity, **context)
+        return NonFiniteError(
+            f"{str(error).rstrip('.')} at {where}.{data_note} {advice}", quantity=error.quantity, **context
+        )
 
     def _describe_batch(self, batch: Batch, names: list[str]) -> str:
         labels = ["inputs"] + [f"targets of task {n!r}" for n in names]

@@ -68,9 +68,7 @@ class DaskExecutor:
         self.shutdown()
 
 
-def dask_executor(
-    address: str | None = None, workers: int = 2, threads_per_worker: int = 1
-) -> DaskExecutor:
+def dask_executor(address: str | None = None, workers: int = 2, threads_per_worker: int = 1) -> DaskExecutor:
     """Dask distributed: connect to the scheduler at ``address`` (``tcp://host:8786``), or start a
     ``LocalCluster`` of ``workers`` processes with ``threads_per_worker`` threads each."""
     distributed = _require("distributed")
@@ -133,10 +131,6 @@ def make_executor(
         return dask_executor(address=address, workers=workers or 2)
     if kind == "submitit":
         if folder is None:
-            raise ValueError(
-                "the submitit executor needs a folder for its logs (--results gives one)"
-            )
-        return submitit_executor(
-            folder, partition=partition, gpus_per_run=gpus_per_run, local=partition == "local"
-        )
+            raise ValueError("the submitit executor needs a folder for its logs (--results gives one)")
+        return submitit_executor(folder, partition=partition, gpus_per_run=gpus_per_run, local=partition == "local")
     raise ValueError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")

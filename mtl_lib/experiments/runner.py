@@ -50,7 +50,6 @@ WORKER_ENV = ("MTL_SWEEP_WORKERS", "MTL_CPU_BUDGET")
 MAX_ATTEMPTS = 3
 
 
-
 # ============================================================================ one run
 def run(
     config: RunConfig,
@@ -83,9 +82,7 @@ def run(
         if isinstance(value, float) and not math.isfinite(value)
     )  # fmt: skip
     if bad:
-        error = FloatingPointError(
-            f"run {config.run_id()} ended with non-finite final metrics {bad}"
-        )
+        error = FloatingPointError(f"run {config.run_id()} ended with non-finite final metrics {bad}")
         if raise_errors:
             raise error
         return _failed_record(config, error, partial, started)
@@ -100,9 +97,7 @@ def _provenance(config: RunConfig, device: Any) -> dict[str, Any]:
         "config": config.identity(),
         "seed": config.seed,
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else platform.processor(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
         "torch_version": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "mtl_lib_version": mtl_lib_version,
@@ -165,9 +160,7 @@ def _train(
     )
     partial["history"] = trainer.history  # the same list: a failure keeps what was trained
     phases = problem.phases(config.epochs) if problem.phases is not None else None
-    history = trainer.fit(
-        problem.train_data, epochs=config.epochs, eval_data=problem.eval_data, phases=phases
-    )
+    history = trainer.fit(problem.train_data, epochs=config.epochs, eval_data=problem.eval_data, phases=phases)
     diagnostics: dict[str, Any] = {}
     for probe in probes:
         diagnostics.update(probe.results(trainer, problem.eval_data))
@@ -182,9 +175,7 @@ def _train(
     }
 
 
-def _failed_record(
-    config: RunConfig, error: BaseException, partial: dict, started: float
-) -> dict[str, Any]:
+def _failed_record(config: RunConfig, error: BaseException, partial: dict, started: float) -> dict[str, Any]:
     info: dict[str, Any] = {
         "type": type(error).__name__,
         "message": str(error),
@@ -217,6 +208,7 @@ def _known_device(device: Any) -> torch.device:
         return resolve_device(device if device is not None else "cpu")
     except (RuntimeError, TypeError, ValueError):
         return torch.device("cpu")
+
 
 def _wrap_model(name: str, model: Any, kwargs: dict[str, Any]) -> Any:
     builder = ARCHITECTURES.get(name)
@@ -373,9 +365,7 @@ def default_workers(pending: int, cuda: bool = False) -> int:
                 raise ValueError(f"${name}={value!r}: give at least 1 worker")
             break
     else:
-        chosen = (
-            torch.cuda.device_count() if cuda and torch.cuda.device_count() else available_cores()
-        )
+        chosen = torch.cuda.device_count() if cuda and torch.cuda.device_count() else available_cores()
     return max(1, min(chosen, pending))
 
 
@@ -482,9 +472,7 @@ def sweep(
     old_threads = torch.get_num_threads()
     if inline:
         torch.set_num_threads(threads)
-    pool: Any = (
-        _Inline() if inline else (_spawn_pool(workers, threads, gpus) if own_pool else executor)
-    )
+    pool: Any = _Inline() if inline else (_spawn_pool(workers, threads, gpus) if own_pool else executor)
     in_flight: dict[Any, tuple[RunConfig, Path, Any]] = {}
     attempts: dict[str, int] = {}
     waiting: list[RunConfig] = []  # claimed by another sweep
@@ -551,9 +539,7 @@ def sweep(
                 records[config.run_id()] = record
                 bar.update(1)
                 if record.get("status") == "failed":
-                    warnings.warn(
-                        f"run {config.run_id()} failed: {_error_line(record)}", stacklevel=2
-                    )
+                    warnings.warn(f"run {config.run_id()} failed: {_error_line(record)}", stacklevel=2)
 
             for config in list(waiting):
                 done = _settle_existing(config, results_dir, retry_failed=False, quiet=True)
@@ -562,9 +548,7 @@ def sweep(
                     records[config.run_id()] = done
                     bar.update(1)
                     progressed = True
-                elif store.claim_is_stale(
-                    store.claim_path(results_dir, config.run_id()), stale_after_s
-                ):
+                elif store.claim_is_stale(store.claim_path(results_dir, config.run_id()), stale_after_s):
                     waiting.remove(config)  # its sweep died: take the run over
                     queue.append(config)
                     progressed = True
@@ -601,8 +585,7 @@ def _terminate_workers(pool: Any) -> None:
 class _WorkerDied(RuntimeError):
     def __init__(self, cause: BaseException) -> None:
         super().__init__(
-            f"the worker process running this config died {MAX_ATTEMPTS} times "
-            f"(killed, or out of memory?): {cause}"
+            f"the worker process running this config died {MAX_ATTEMPTS} times (killed, or out of memory?): {cause}"
         )
 
 
@@ -721,9 +704,7 @@ def failure_summary(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         }
         for r in split_failed(records)[1]
     ]
-    return pd.DataFrame(
-        rows, columns=["run_id", "method", "seed", "epochs completed", "error", "message"]
-    )
+    return pd.DataFrame(rows, columns=["run_id", "method", "seed", "epochs completed", "error", "message"])
 
 
 def report_failures(records: Iterable[dict[str, Any]], file: Any = None) -> int:

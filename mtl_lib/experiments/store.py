@@ -159,9 +159,7 @@ def inspect_record(path: str | Path, identity: dict[str, Any] | None = None) -> 
     if not isinstance(record.get("config"), dict):
         return RecordCheck("damaged", reason="no 'config' object")
     if identity is not None and record["config"] != identity:
-        return RecordCheck(
-            "damaged", reason="it holds a different config than the run it is named after"
-        )
+        return RecordCheck("damaged", reason="it holds a different config than the run it is named after")
     status = record.get("status", "finished")
     if status == "failed":
         if not isinstance(record.get("error"), dict):
@@ -266,9 +264,7 @@ def claim_is_stale(path: str | Path, stale_after_s: float = STALE_CLAIM_S) -> bo
     return age > stale_after_s
 
 
-def try_claim(
-    results_dir: str | Path, run_id: str, stale_after_s: float = STALE_CLAIM_S
-) -> Path | None:
+def try_claim(results_dir: str | Path, run_id: str, stale_after_s: float = STALE_CLAIM_S) -> Path | None:
     """Claim ``run_id`` for this process: the claim file's path, or ``None`` when another live
     process holds it. A stale claim is removed under a short-lived recovery lock (itself an
     ``O_EXCL`` file), so two processes recovering the same stale claim cannot both win."""
@@ -295,9 +291,7 @@ def _remove_stale_claim(path: Path, stale_after_s: float) -> bool:
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         try:
-            if (
-                time.time() - lock.stat().st_mtime > 60
-            ):  # a recoverer died within milliseconds' work
+            if time.time() - lock.stat().st_mtime > 60:  # a recoverer died within milliseconds' work
                 lock.unlink(missing_ok=True)
         except FileNotFoundError:
             pass
@@ -325,9 +319,5 @@ def release_claim(path: str | Path | None) -> None:
     if path is None:
         return
     info = read_claim(path)
-    if (
-        info is not None
-        and info.get("pid") == os.getpid()
-        and info.get("host") == socket.gethostname()
-    ):
+    if info is not None and info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
         Path(path).unlink(missing_ok=True)

@@ -50,9 +50,7 @@ def toy_trajectory(
 
     Epoch hooks (DWA, STCH warm-up) see one "epoch" per ``steps_per_epoch`` steps."""
     if steps % steps_per_epoch:
-        raise ValueError(
-            f"steps ({steps}) must be a multiple of steps_per_epoch ({steps_per_epoch})"
-        )
+        raise ValueError(f"steps ({steps}) must be a multiple of steps_per_epoch ({steps_per_epoch})")
     model = ToyModel(start, f1_scale)
     recorder = TrajectoryRecorder(record_every)
     trainer = Trainer(

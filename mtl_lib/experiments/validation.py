@@ -40,9 +40,7 @@ class ConfigError(ValueError):
     """One or more configs of a sweep are invalid; the message lists each run and problem."""
 
 
-def _unknown_options(
-    factory: Callable[..., Any], options: dict[str, Any], supplied: set[str]
-) -> list[str] | None:
+def _unknown_options(factory: Callable[..., Any], options: dict[str, Any], supplied: set[str]) -> list[str] | None:
     """Option names ``factory`` does not take, or ``None`` when its signature cannot tell."""
     try:
         parameters = inspect.signature(factory).parameters
@@ -58,9 +56,7 @@ def _unknown_options(
     return sorted(set(options) - named - {"self"}) + sorted(set(options) & supplied)
 
 
-def _check_ingredient(
-    kind: str, registry: Registry, name: Any, options: Any, problems: list[str]
-) -> None:
+def _check_ingredient(kind: str, registry: Registry, name: Any, options: Any, problems: list[str]) -> None:
     if not isinstance(name, str):
         problems.append(f"{kind} must be a registered name (a string), got {name!r}")
         return
@@ -78,9 +74,7 @@ def _check_ingredient(
             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
             and n not in _SUPPLIED[kind] | {"self"}
         )  # fmt: skip
-        problems.append(
-            f"{kind} {name!r} takes no option(s) {unknown}; its options: {', '.join(valid) or 'none'}"
-        )
+        problems.append(f"{kind} {name!r} takes no option(s) {unknown}; its options: {', '.join(valid) or 'none'}")
 
 
 def _is_int(value: Any) -> bool:
@@ -95,13 +89,9 @@ def config_problems(config: Any) -> list[str]:
     _check_ingredient("problem", PROBLEMS, config.problem, config.problem_kwargs, problems)
     _check_ingredient("weighting", WEIGHTINGS, config.weighting, config.weighting_kwargs, problems)
     if config.aggregator is not None:
-        _check_ingredient(
-            "aggregator", AGGREGATORS, config.aggregator, config.aggregator_kwargs, problems
-        )
+        _check_ingredient("aggregator", AGGREGATORS, config.aggregator, config.aggregator_kwargs, problems)
     elif config.aggregator_kwargs:
-        problems.append(
-            f"aggregator_kwargs {sorted(config.aggregator_kwargs)} given without an aggregator"
-        )
+        problems.append(f"aggregator_kwargs {sorted(config.aggregator_kwargs)} given without an aggregator")
     _check_ingredient("optimizer", OPTIMIZERS, config.optimizer, config.optimizer_kwargs, problems)
     if not _is_int(config.epochs) or config.epochs < 1:
         problems.append(f"epochs must be an integer >= 1, got {config.epochs!r}")
@@ -118,17 +108,13 @@ def config_problems(config: Any) -> list[str]:
         problems.append(f"seed must be an integer >= 0, got {config.seed!r}")
     unknown_diagnostics = sorted(set(config.diagnostics) - set(DIAGNOSTICS.names()))
     if unknown_diagnostics:
-        problems.append(
-            f"unknown diagnostics {unknown_diagnostics}; available: {', '.join(DIAGNOSTICS.names())}"
-        )
+        problems.append(f"unknown diagnostics {unknown_diagnostics}; available: {', '.join(DIAGNOSTICS.names())}")
     if config.autocast not in AUTOCAST:
         problems.append(f"autocast must be one of {AUTOCAST}, got {config.autocast!r}")
     if not isinstance(config.device, str) or not (
         config.device == "auto" or config.device.split(":")[0] in ("cpu", "cuda", "mps")
     ):
-        problems.append(
-            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:<i>', got {config.device!r}"
-        )
+        problems.append(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:<i>', got {config.device!r}")
     return problems
 
 
@@ -148,13 +134,8 @@ def validate_configs(configs: Sequence[Any]) -> None:
                 run_id = "?"
             name += f" ({run_id})"
             if run_id in seen:
-                problems.append(
-                    f"the same run as config #{seen[run_id]}: a sweep lists each run once"
-                )
+                problems.append(f"the same run as config #{seen[run_id]}: a sweep lists each run once")
             seen.setdefault(run_id, index)
         lines += [f"  {name}: {problem}" for problem in problems]
     if lines:
-        raise ConfigError(
-            f"{len(lines)} problem(s) in the sweep's configs; nothing was trained:\n"
-            + "\n".join(lines)
-        )
+        raise ConfigError(f"{len(lines)} problem(s) in the sweep's configs; nothing was trained:\n" + "\n".join(lines))

@@ -70,10 +70,7 @@ def _as_labels(scores_or_labels: Tensor, targets: Tensor) -> Tensor:
 
 def _check_same_shape(pred: Tensor, target: Tensor, what: str) -> None:
     if pred.shape != target.shape:
-        raise ValueError(
-            f"{what}: shape mismatch between pred {tuple(pred.shape)} and "
-            f"target {tuple(target.shape)}"
-        )
+        raise ValueError(f"{what}: shape mismatch between pred {tuple(pred.shape)} and target {tuple(target.shape)}")
 
 
 # --------------------------------------------------------------------------- #
@@ -97,10 +94,7 @@ def confusion_matrix(preds: Tensor, targets: Tensor, num_classes: int) -> Tensor
     if p.numel() > 0:
         bad = (p < 0) | (p >= num_classes) | (t < 0) | (t >= num_classes)
         if bool(bad.any()):
-            raise ValueError(
-                f"labels must lie in [0, {num_classes}); found out-of-range "
-                "values in preds or targets"
-            )
+            raise ValueError(f"labels must lie in [0, {num_classes}); found out-of-range values in preds or targets")
     counts = torch.bincount(t * num_classes + p, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)
 
@@ -119,9 +113,7 @@ def accuracy(logits_or_labels: Tensor, targets: Tensor) -> float:
     return (preds == targets.long()).float().mean().item()
 
 
-def weighted_f1(
-    logits_or_labels: Tensor, targets: Tensor, num_classes: int | None = None
-) -> float:
+def weighted_f1(logits_or_labels: Tensor, targets: Tensor, num_classes: int | None = None) -> float:
     """Support-weighted F1 score (scikit-learn ``average='weighted'``).
 
     Per class ``c`` with confusion matrix ``M``: ``tp_c = M[c, c]``,
@@ -182,9 +174,7 @@ def task_normalized_rmse(pred: Tensor, target: Tensor, scale: float) -> float:
 # --------------------------------------------------------------------------- #
 # dense prediction (segmentation / depth)
 # --------------------------------------------------------------------------- #
-def _valid_seg_labels(
-    seg_logits_or_labels: Tensor, targets: Tensor, ignore_index: int
-) -> tuple[Tensor, Tensor]:
+def _valid_seg_labels(seg_logits_or_labels: Tensor, targets: Tensor, ignore_index: int) -> tuple[Tensor, Tensor]:
     if targets.dim() != 3:
         raise ValueError(f"targets must have shape (N, H, W), got {tuple(targets.shape)}")
     preds = _as_labels(seg_logits_or_labels, targets)
@@ -222,9 +212,7 @@ def miou(
     return (iou[present].sum() / present.sum()).item()
 
 
-def pixel_accuracy(
-    seg_logits_or_labels: Tensor, targets: Tensor, ignore_index: int = -1
-) -> float:
+def pixel_accuracy(seg_logits_or_labels: Tensor, targets: Tensor, ignore_index: int = -1) -> float:
     """Pixel accuracy ``#{correct valid pixels} / #{valid pixels}``, where a
     pixel is valid iff its target differs from ``ignore_index`` (MTAN).
     Input: logits ``(N, C, H, W)`` or labels ``(N, H, W)``; targets
@@ -258,8 +246,7 @@ def depth_errors(pred: Tensor, target: Tensor) -> tuple[float, float]:
     t = _squeeze_depth(target, "target")
     if p.shape != t.shape:
         raise ValueError(
-            f"depth_errors: shape mismatch between pred {tuple(pred.shape)} "
-            f"and target {tuple(target.shape)}"
+            f"depth_errors: shape mismatch between pred {tuple(pred.shape)} and target {tuple(target.shape)}"
         )
     valid = t != 0
     p = p[valid].double()
@@ -293,9 +280,7 @@ def delta_p(
         if set(mapping) != keys:
             missing = sorted(keys - set(mapping))
             extra = sorted(set(mapping) - keys)
-            raise ValueError(
-                f"{name} keys do not match baseline keys: missing {missing}, extra {extra}"
-            )
+            raise ValueError(f"{name} keys do not match baseline keys: missing {missing}, extra {extra}")
     if not keys:
         raise ValueError("delta_p needs at least one metric")
     total = 0.0

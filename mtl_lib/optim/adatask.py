@@ -202,9 +202,7 @@ class AdaTask(torch.optim.Optimizer):
         self.last_task_updates: list[torch.Tensor] | None = None
         self._task_gradients: torch.Tensor | None = None
         flagged = [group for group in self.param_groups if group["shared"]]
-        self._shared: list[torch.Tensor] | None = (
-            [p for group in flagged for p in group["params"]] if flagged else None
-        )
+        self._shared: list[torch.Tensor] | None = [p for group in flagged for p in group["params"]] if flagged else None
         #: Names of the shared parameter tensors when bound to a model (else ``None``).
         self.shared_names: list[str] | None = None
 
@@ -219,9 +217,7 @@ class AdaTask(torch.optim.Optimizer):
         if missing:
             raise ValueError(f"{len(missing)} of the model's shared parameters are not in this optimizer")
         if self._shared is not None and {id(p) for p in self._shared} != {id(p) for p in shared}:
-            raise ValueError(
-                "the parameters marked 'shared' in the param groups differ from model.shared_parameters()"
-            )
+            raise ValueError("the parameters marked 'shared' in the param groups differ from model.shared_parameters()")
         for p in shared:
             state = self.state.get(p)
             if state and not any(key.startswith("task_") for key in state):
@@ -279,7 +275,9 @@ class AdaTask(torch.optim.Optimizer):
             return accumulator.sqrt().add_(eps)
         return (accumulator.sqrt() / math.sqrt(correction)).add_(eps)
 
-    def _joint_update(self, state: dict[str, Any], grad: torch.Tensor, group: dict[str, Any], prefix: str) -> torch.Tensor:
+    def _joint_update(
+        self, state: dict[str, Any], grad: torch.Tensor, group: dict[str, Any], prefix: str
+    ) -> torch.Tensor:
         """Update the base optimizer's state in place with ``grad`` (any shape; a leading task
         axis makes it per-task) and return Δ, the amount to subtract from the parameter."""
         lr, eps = group["lr"], group["eps"]
@@ -430,8 +428,13 @@ class LAdaTask(AdaTask):
 
 
 def _named(cls: type[AdaTask], base: str, name: str) -> type[AdaTask]:
-    def __init__(self: AdaTask, params: ParamsLike, other_params: Iterable[torch.Tensor] | None = None,
-                 num_tasks: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self: AdaTask,
+        params: ParamsLike,
+        other_params: Iterable[torch.Tensor] | None = None,
+        num_tasks: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         if "base" in kwargs:
             raise TypeError(f"{name} fixes base={base!r}")
         cls.__init__(self, params, other_params, num_tasks, base=base, **kwargs)

@@ -142,7 +142,9 @@ def cityscapes_problem(
         raise ValueError(f"image size {h}x{w} must be a multiple of 8 for the 3-stage encoder–decoder")
 
     # The model is initialised from the global RNG, which the runner seeds with the run's seed.
-    model = dense_segnet(width=model_width, out_channels=(NUM_CLASSES, 1), task_names=("segmentation", "depth"), skip=skip)
+    model = dense_segnet(
+        width=model_width, out_channels=(NUM_CLASSES, 1), task_names=("segmentation", "depth"), skip=skip
+    )
     train = TensorBatches(*data.train.tensors(), batch_size=batch_size, seed=seed).to(device)
     val = TensorBatches(*data.val.tensors(), batch_size=eval_batch_size, shuffle=False).to(device)
     label = data.source if data.source == REAL_SOURCE else "STAND-IN (generated street scenes, not CityScapes)"

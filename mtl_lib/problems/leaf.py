@@ -81,8 +81,12 @@ def leaf_problem(
     model = LeafCNN(modulation=modulation, lass=lass, image_size=image_size, channels=tuple(channels), fc=tuple(fc))
     train = data.batches(train_idx, batch_size=batch_size, seed=seed).to(device)
     test = data.batches(test_idx, batch_size=256, shuffle=False).to(device)
-    callbacks = [LaSSSchedule(train, alpha=lass_alpha, finetune_epochs=lass_finetune_epochs, lr=lass_lr)] if lass else []
-    label = "STAND-IN (generated leaves, not the real photographs)" if data.source.startswith("stand-in") else data.source
+    callbacks = (
+        [LaSSSchedule(train, alpha=lass_alpha, finetune_epochs=lass_finetune_epochs, lr=lass_lr)] if lass else []
+    )
+    label = (
+        "STAND-IN (generated leaves, not the real photographs)" if data.source.startswith("stand-in") else data.source
+    )
     return ProblemInstance(
         model=model,
         tasks=leaf_tasks(),

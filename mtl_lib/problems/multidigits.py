@@ -54,25 +54,17 @@ def multidigits_data(
     )
 
 
-def scaled_cross_entropy(
-    prediction: torch.Tensor, target: torch.Tensor, scale: float = 1.0
-) -> torch.Tensor:
+def scaled_cross_entropy(prediction: torch.Tensor, target: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     return scale * nn.functional.cross_entropy(prediction, target)
 
 
-def multidigits_tasks(
-    task_names: Sequence[str], loss_scales: Sequence[float] | None = None
-) -> list[Task]:
+def multidigits_tasks(task_names: Sequence[str], loss_scales: Sequence[float] | None = None) -> list[Task]:
     scales = [1.0] * len(task_names) if loss_scales is None else [float(s) for s in loss_scales]
     if len(scales) != len(task_names):
         raise ValueError(f"loss_scales has {len(scales)} entries for the tasks {list(task_names)}")
     tasks = []
     for name, scale in zip(task_names, scales):
-        loss = (
-            nn.functional.cross_entropy
-            if scale == 1.0
-            else functools.partial(scaled_cross_entropy, scale=scale)
-        )
+        loss = nn.functional.cross_entropy if scale == 1.0 else functools.partial(scaled_cross_entropy, scale=scale)
         tasks.append(Task(name, loss, {"acc": metrics.accuracy}, {"acc": True}))
     return tasks
 

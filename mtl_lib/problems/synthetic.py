@@ -64,6 +64,10 @@ def synthetic_regression_problem(
     train = TensorBatches(data.x_train, *data.y_train, batch_size=batch_size, seed=seed).to(device)
     test = TensorBatches(data.x_test, *data.y_test, batch_size=1024, shuffle=False).to(device)
     return ProblemInstance(
-        model, tasks, train, test, f"synthetic regression, {n_train} train / {n_test} test samples",
+        model,
+        tasks,
+        train,
+        test,
+        f"synthetic regression, {n_train} train / {n_test} test samples",
         callbacks=callbacks,
     )

@@ -140,9 +140,7 @@ def methods(profile: str = "quick") -> list[Method]:
             # STCH's default warm-up (5 epochs) is longer than the quick runs; keep its
             # warm-up → nadir → smoothed-Tchebycheff sequence within the budget
             kwargs = {"warmup_epochs": max(1, epochs // 4), "nadir_epochs": 1}
-        out.append(
-            Method(name, _label(name), "weighting", {"weighting": name, "weighting_kwargs": kwargs})
-        )
+        out.append(Method(name, _label(name), "weighting", {"weighting": name, "weighting_kwargs": kwargs}))
     for name in AGGREGATORS.names():
         if name not in SKIPPED and name not in NEEDS_MORE_TASKS:
             out.append(Method(name, _label(name), "aggregator", {"aggregator": name}))
@@ -151,17 +149,11 @@ def methods(profile: str = "quick") -> list[Method]:
     bases = sorted({n.split("_", 1)[1] for n in task_aware})
     for base in bases:
         if base != "adam":
-            out.append(
-                Method(f"ew_{base}", f"EW · {_label(base)}", "baseline", {"optimizer": base})
-            )
+            out.append(Method(f"ew_{base}", f"EW · {_label(base)}", "baseline", {"optimizer": base}))
     for name in task_aware:
         base = name.split("_", 1)[1]
         reference = EW if base == "adam" else f"EW · {_label(base)}"
-        out.append(
-            Method(
-                name, _optimizer_label(name), "optimizer", {"optimizer": name}, reference=reference
-            )
-        )
+        out.append(Method(name, _optimizer_label(name), "optimizer", {"optimizer": name}, reference=reference))
     return out
 
 
@@ -297,9 +289,7 @@ def accuracy_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per run: method, seed, and each task's final test accuracy."""
     final = final_frame(records)
     final = final[final["metric"] == "acc"]
-    return final.pivot_table(
-        index=["method", "seed"], columns="task", values="value", sort=False
-    ).reset_index()
+    return final.pivot_table(index=["method", "seed"], columns="task", values="value", sort=False).reset_index()
 
 
 def delta_m(frame: pd.DataFrame, method: str, reference: str) -> list[float]:
@@ -308,10 +298,7 @@ def delta_m(frame: pd.DataFrame, method: str, reference: str) -> list[float]:
     mine = frame[frame["method"] == method].set_index("seed")
     ref = frame[frame["method"] == reference].set_index("seed")
     seeds = sorted(set(mine.index) & set(ref.index))
-    return [
-        100 * float(np.mean([(mine.at[s, t] - ref.at[s, t]) / ref.at[s, t] for t in TASKS]))
-        for s in seeds
-    ]
+    return [100 * float(np.mean([(mine.at[s, t] - ref.at[s, t]) / ref.at[s, t] for t in TASKS])) for s in seeds]
 
 
 def verdict(values: Sequence[float]) -> str:
@@ -437,13 +424,7 @@ def plot_delta_m(values: dict[str, list[float]], title: str) -> plt.Figure:
     halves = np.nan_to_num(raw)
     # one seed has no interval: grey, like "no detectable difference"
     colors = [
-        "tab:gray"
-        if math.isnan(r)
-        else "tab:green"
-        if m - h > 0
-        else "tab:red"
-        if m + h < 0
-        else "tab:gray"
+        "tab:gray" if math.isnan(r) else "tab:green" if m - h > 0 else "tab:red" if m + h < 0 else "tab:gray"
         for m, h, r in zip(means, halves, raw)
     ]
     for y, m, h, c in zip(ys, means, halves, colors):
@@ -464,9 +445,7 @@ RAU_METHODS = ("ew", "gradnorm", "uw", "cagrad", "adatask_adam")
 RAU_CONDITIONS = {"balanced": None, "right loss ×10": (1.0, 10.0)}
 
 
-def rau_configs(
-    profile: str, device: str = "auto", base_lrs: dict[str, float] | None = None
-) -> list[RunConfig]:
+def rau_configs(profile: str, device: str = "auto", base_lrs: dict[str, float] | None = None) -> list[RunConfig]:
     """Fig. 2-style runs: the rAU methods, balanced and with the right digit's loss ×10, at the
     main benchmark's learning rates (``base_lrs``)."""
     by_key = {m.key: m for m in methods(profile)}
@@ -509,17 +488,10 @@ def plot_rau(frame: pd.DataFrame, task: str = "right") -> plt.Figure:
     parameters in each rAU(task) bucket (mean over seeds)."""
     conditions = list(dict.fromkeys(frame["condition"]))
     buckets = list(dict.fromkeys(frame["bucket"]))
-    fig, axes = plt.subplots(
-        1, len(conditions), figsize=(4.2 * len(conditions) + 1.6, 3.4), sharey=True, squeeze=False
-    )
+    fig, axes = plt.subplots(1, len(conditions), figsize=(4.2 * len(conditions) + 1.6, 3.4), sharey=True, squeeze=False)
     for ax, condition in zip(axes[0], conditions):
         part = frame[frame["condition"] == condition]
-        table = (
-            part.pivot_table(
-                index="method", columns="bucket", values="share", aggfunc="mean", sort=False
-            )
-            * 100
-        )
+        table = part.pivot_table(index="method", columns="bucket", values="share", aggfunc="mean", sort=False) * 100
         bottom = np.zeros(len(table))
         for bucket, color in zip(buckets, BUCKET_COLORS):
             ax.bar(
@@ -590,10 +562,7 @@ def paper_estimate(
     main = sum(per_method.get(m.label, ew) for m in methods(profile)) * n_seeds * steps_per_run
     grid = len(grid_configs(profile)) * ew * steps_per_run
     tuned = n_seeds * ew * steps_per_run
-    rau = sum(
-        per_method.get(_label(k) if k != "adatask_adam" else "AdaTask-Adam", ew)
-        for k in RAU_METHODS
-    )
+    rau = sum(per_method.get(_label(k) if k != "adatask_adam" else "AdaTask-Adam", ew) for k in RAU_METHODS)
     rau *= len(RAU_CONDITIONS) * len(size["rau_seeds"]) * steps_per_run
     total = main + grid + tuned + rau
     return {
@@ -602,10 +571,7 @@ def paper_estimate(
         + n_seeds
         + len(RAU_METHODS) * len(RAU_CONDITIONS) * len(size["rau_seeds"]),
         "steps per run": steps_per_run,
-        **{
-            f"hours with {n} worker{'s' if n > 1 else ''}": round(total / 3600 / n, 2)
-            for n in workers
-        },
+        **{f"hours with {n} worker{'s' if n > 1 else ''}": round(total / 3600 / n, 2) for n in workers},
     }
 
 
@@ -618,9 +584,7 @@ def data_facts(profile: str) -> dict[str, Any]:
     data = multidigits_data(**settings(profile)["data"])
     pools = {k: set(v.tolist()) for k, v in data.pools.items()}
     used = {k: set(s.sources.flatten().tolist()) for k, s in data.splits.items()}
-    shared = sum(
-        len(used[a] & used[b]) for a, b in (("train", "val"), ("train", "test"), ("val", "test"))
-    )
+    shared = sum(len(used[a] & used[b]) for a, b in (("train", "val"), ("train", "test"), ("val", "test")))
     return {
         "source images per pool": {k: len(v) for k, v in pools.items()},
         "composites per split": {k: len(s.images) for k, s in data.splits.items()},
@@ -638,9 +602,7 @@ def plot_samples(profile: str, n: int = 8) -> plt.Figure:
     fig, axes = plt.subplots(1, n, figsize=(1.3 * n, 1.6))
     for i, ax in enumerate(axes):
         ax.imshow(split.images[i, 0].numpy(), cmap="gray_r", vmin=0, vmax=1)
-        ax.set_title(
-            f"L={int(split.labels['left'][i])} R={int(split.labels['right'][i])}", fontsize=9
-        )
+        ax.set_title(f"L={int(split.labels['left'][i])} R={int(split.labels['right'][i])}", fontsize=9)
         ax.axis("off")
     fig.tight_layout()
     return fig

@@ -88,7 +88,9 @@ METHODS: list[Method] = [
     Method("modo", "MoDo", "gradient", {"aggregator": "modo"}),
     Method("sdmgrad", "SDMGrad", "gradient", {"aggregator": "sdmgrad"}),
     Method("crmogm", "CR-MOGM (MGDA)", "gradient", {"aggregator": "crmogm"}),
-    Method("db_mtl", "DB-MTL", "gradient", {"aggregator": "db_mtl"}, {"aggregator_kwargs": {"min_losses": (-21.0, -21.0)}}),
+    Method(
+        "db_mtl", "DB-MTL", "gradient", {"aggregator": "db_mtl"}, {"aggregator_kwargs": {"min_losses": (-21.0, -21.0)}}
+    ),
 ]
 METHODS_BY_KEY = {m.key: m for m in METHODS}
 

@@ -56,9 +56,7 @@ class FAMO(LossWeighting):
     ) -> None:
         super().__init__()
         if logit_optimizer not in _LOGIT_OPTIMIZERS:
-            raise ValueError(
-                f"logit_optimizer must be one of {_LOGIT_OPTIMIZERS}, got {logit_optimizer!r}"
-            )
+            raise ValueError(f"logit_optimizer must be one of {_LOGIT_OPTIMIZERS}, got {logit_optimizer!r}")
         if lr <= 0 or gamma < 0:
             raise ValueError("lr must be positive and gamma non-negative")
         self.lr, self.gamma, self.eps = float(lr), float(gamma), float(eps)
@@ -79,9 +77,7 @@ class FAMO(LossWeighting):
 
     def _ensure_logits(self, num_tasks: int, like: torch.Tensor) -> torch.Tensor:
         if self.logits is None:
-            self.logits = torch.zeros(
-                num_tasks, device=like.device, dtype=like.dtype, requires_grad=True
-            )
+            self.logits = torch.zeros(num_tasks, device=like.device, dtype=like.dtype, requires_grad=True)
             factory = torch.optim.Adam if self.logit_optimizer == "adam" else torch.optim.SGD
             self._optimizer = factory([self.logits], lr=self.lr, weight_decay=self.gamma)
         elif self.logits.shape[0] != num_tasks:
@@ -107,14 +103,9 @@ class FAMO(LossWeighting):
     def update(self, losses_after: torch.Tensor) -> None:
         """The logit step, given the step's batch losses at the updated parameters."""
         if self._before is None:
-            raise RuntimeError(
-                "FAMO.update needs a preceding training forward (the losses before the step)"
-            )
+            raise RuntimeError("FAMO.update needs a preceding training forward (the losses before the step)")
         assert self.logits is not None and self._optimizer is not None
-        decrease = (
-            self._gaps(self._before).log()
-            - self._gaps(losses_after.detach().to(self._before)).log()
-        )
+        decrease = self._gaps(self._before).log() - self._gaps(losses_after.detach().to(self._before)).log()
         with torch.enable_grad():
             (direction,) = torch.autograd.grad(
                 torch.softmax(self.logits, 0), self.logits, grad_outputs=decrease.to(self.logits)

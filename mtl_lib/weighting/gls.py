@@ -43,9 +43,7 @@ from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 class GLS(LossWeighting):
     """Geometric mean of the task losses (× K by default), split into per-task terms."""
 
-    def __init__(
-        self, sum_scale: bool = True, eps: float | None = None, shift: float = 0.0
-    ) -> None:
+    def __init__(self, sum_scale: bool = True, eps: float | None = None, shift: float = 0.0) -> None:
         super().__init__()
         self.sum_scale = bool(sum_scale)
         self.eps = None if eps is None else float(eps)

@@ -155,7 +155,9 @@ class STCH(LossWeighting):
             raise ValueError(f"nadir has {self.nadir.numel()} tasks but got {losses.numel()} losses")
         if self.ideal == "min":
             current = self.normalized(losses.detach())
-            self.ideal_point = current if self.ideal_point is None else torch.minimum(self.ideal_point.to(current), current)
+            self.ideal_point = (
+                current if self.ideal_point is None else torch.minimum(self.ideal_point.to(current), current)
+            )
         return gradient_split_terms(self.objective, losses)
 
     # ------------------------------------------------------------------ schedule

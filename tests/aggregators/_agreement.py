@@ -33,9 +33,7 @@ def max_difference(ours, theirs, jacobians, scale: float) -> float:
     """Worst relative difference ‖ours/scale − theirs‖/‖theirs‖ over a sequence of calls."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return max(
-            relative_difference(ours(jac).direction / scale, theirs(jac)) for jac in jacobians
-        )
+        return max(relative_difference(ours(jac).direction / scale, theirs(jac)) for jac in jacobians)
 
 
 def check_agreement(
@@ -50,9 +48,7 @@ def check_agreement(
     """Assert agreement to :data:`TOLERANCE`; return the worst relative difference."""
     pytest.importorskip("torchjd.aggregation")
     scale = num_tasks if sum_scale else 1
-    diff = max_difference(
-        ours_factory(), theirs_factory(), conflicting_jacobians(num_tasks, seed, steps), scale
-    )
+    diff = max_difference(ours_factory(), theirs_factory(), conflicting_jacobians(num_tasks, seed, steps), scale)
     assert diff < TOLERANCE, diff
     return diff
 
@@ -75,9 +71,7 @@ def check_scale(factory, jac: torch.Tensor, power: float = 1.0) -> None:
 def check_permutation(factory, jac: torch.Tensor) -> None:
     """Permuting the tasks leaves the direction unchanged."""
     perm = torch.randperm(jac.shape[0], generator=torch.Generator().manual_seed(3))
-    torch.testing.assert_close(
-        factory()(jac[perm]).direction, factory()(jac).direction, rtol=1e-6, atol=1e-9
-    )
+    torch.testing.assert_close(factory()(jac[perm]).direction, factory()(jac).direction, rtol=1e-6, atol=1e-9)
 
 
 def check_non_conflicting(factory, seeds=range(10)) -> None:

@@ -29,17 +29,12 @@ def test_matches_a_plain_restatement(beta, beta_sigma):
         losses = _losses(theta, a, scales)
         # re-statement: gradients of log(L_k + 1e-8) by autograd, EMA, rescale to the largest norm
         log_grads = torch.stack(
-            [
-                torch.autograd.grad(torch.log(losses[k] + 1e-8), theta, retain_graph=True)[0]
-                for k in range(3)
-            ]
+            [torch.autograd.grad(torch.log(losses[k] + 1e-8), theta, retain_graph=True)[0] for k in range(3)]
         )
         buffer = log_grads + beta / step**beta_sigma * (buffer - log_grads)
         norms = buffer.norm(dim=1)
         expected = sum(norms.max() / (norms[k] + 1e-8) * buffer[k] for k in range(3))
-        jac = torch.stack(
-            [torch.autograd.grad(losses[k], theta, retain_graph=True)[0] for k in range(3)]
-        )
+        jac = torch.stack([torch.autograd.grad(losses[k], theta, retain_graph=True)[0] for k in range(3)])
         out = ours(jac, losses=losses.detach())
         torch.testing.assert_close(out.direction, expected)
         # every task's row has the same norm
@@ -57,9 +52,7 @@ def test_loss_scale_invariance_and_errors():
         DBMTL()(jac, losses=losses).direction,
     )
     perm = torch.tensor([2, 0, 1])
-    torch.testing.assert_close(
-        DBMTL()(jac[perm], losses=losses[perm]).direction, DBMTL()(jac, losses=losses).direction
-    )
+    torch.testing.assert_close(DBMTL()(jac[perm], losses=losses[perm]).direction, DBMTL()(jac, losses=losses).direction)
     with pytest.raises(ValueError, match="losses"):
         DBMTL()(jac)
     assert AGGREGATORS.build("db_mtl").needs_losses

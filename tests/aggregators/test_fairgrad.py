@@ -19,9 +19,7 @@ from tests.aggregators._common import train_20_steps
 def test_reference_value(alpha):
     from torchjd.aggregation import FairGrad as TorchJDFairGrad
 
-    check_reference_agreement(
-        lambda: FairGrad(alpha=alpha), lambda: TorchJDFairGrad(alpha=alpha), sum_scale=False
-    )
+    check_reference_agreement(lambda: FairGrad(alpha=alpha), lambda: TorchJDFairGrad(alpha=alpha), sum_scale=False)
 
 
 @pytest.mark.parametrize("alpha", [1.0, 2.0])
@@ -53,9 +51,7 @@ def test_scale_and_permutation():
     # G → c²G gives w → c^(-2α/(α+1)) w, so d = Jᵀw scales by c^((1-α)/(1+α)): invariant for α = 1
     (jac,) = conflicting_jacobians(3, seed=4)
     torch.testing.assert_close(FairGrad()(3.0 * jac).direction, FairGrad()(jac).direction)
-    torch.testing.assert_close(
-        FairGrad(alpha=3.0)(3.0 * jac).direction, 3.0**-0.5 * FairGrad(alpha=3.0)(jac).direction
-    )
+    torch.testing.assert_close(FairGrad(alpha=3.0)(3.0 * jac).direction, 3.0**-0.5 * FairGrad(alpha=3.0)(jac).direction)
     check_permutation(FairGrad, jac)
 
 

@@ -20,17 +20,13 @@ def test_reference_value_first_step():
     # (checked live below), and with zero targets and two tasks GradVac's first step equals
     # PCGrad's, whose TorchJD reference value is [0.5848, 3.8012, 3.8012].
     out = GradVac()(REFERENCE_J)
-    torch.testing.assert_close(
-        out.direction, torch.tensor([0.5848, 3.8012, 3.8012]), atol=1e-4, rtol=0
-    )
+    torch.testing.assert_close(out.direction, torch.tensor([0.5848, 3.8012, 3.8012]), atol=1e-4, rtol=0)
     torch.testing.assert_close(out.direction, PCGrad()(REFERENCE_J).direction, atol=1e-5, rtol=1e-5)
 
 
 def test_reference_value_matches_torchjd():
     torchjd = pytest.importorskip("torchjd.aggregation")
-    torch.testing.assert_close(
-        GradVac(beta=0.5)(REFERENCE_J).direction, torchjd.GradVac()(REFERENCE_J)
-    )
+    torch.testing.assert_close(GradVac(beta=0.5)(REFERENCE_J).direction, torchjd.GradVac()(REFERENCE_J))
 
 
 def test_correction_reaches_the_target_similarity_per_block():
@@ -39,9 +35,7 @@ def test_correction_reaches_the_target_similarity_per_block():
     agg = GradVac(beta=0.0)
     agg.bind_shared_parameters(["a.weight", "a.bias", "b.weight"], [4, 2, 6])
     assert [b[0] for b in agg.blocks] == ["a", "b"]
-    targets = torch.tensor(
-        [[[0.0, 0.9], [0.8, 0.0]], [[0.0, 0.7], [0.6, 0.0]]], dtype=torch.float64
-    )
+    targets = torch.tensor([[[0.0, 0.9], [0.8, 0.0]], [[0.0, 0.7], [0.6, 0.0]]], dtype=torch.float64)
     agg.load_state_dict({"seed": 0, "generator": agg.generator.get_state(), "targets": targets})
     rows = agg(jac).task_gradients
     for block, (start, end) in enumerate([(0, 6), (6, 12)]):
@@ -49,9 +43,7 @@ def test_correction_reaches_the_target_similarity_per_block():
             gi, gj = rows[i, start:end], jac[j, start:end]
             cos = gi @ gj / (gi.norm() * gj.norm())
             original = jac[i, start:end] @ gj / (jac[i, start:end].norm() * gj.norm())
-            expected = max(
-                float(targets[block, i, j]), float(original)
-            )  # only raised, never lowered
+            expected = max(float(targets[block, i, j]), float(original))  # only raised, never lowered
             assert abs(float(cos) - expected) < 1e-6
 
 
@@ -116,9 +108,7 @@ def test_two_task_permutation_equivariance_and_scale():
         jac[1] -= jac[0]
         torch.testing.assert_close(b(jac.flip(0)).task_gradients, a(jac).task_gradients.flip(0))
         # Positively homogeneous: cosines and w do not change when J is scaled.
-        torch.testing.assert_close(
-            d(10 * jac).direction, 10 * c(jac).direction, rtol=1e-6, atol=1e-9
-        )
+        torch.testing.assert_close(d(10 * jac).direction, 10 * c(jac).direction, rtol=1e-6, atol=1e-9)
 
 
 def test_zero_and_opposite_gradients_stay_finite():
@@ -181,9 +171,7 @@ def test_layer_granularity_differs_from_torchjd_whole_model():
     out = ours(jac).direction
     whole = torchjd.GradVac(beta=0.5)(jac)
     assert not torch.allclose(out, whole)
-    per_block = torch.cat(
-        [torchjd.GradVac(beta=0.5)(jac[:, :2]), torchjd.GradVac(beta=0.5)(jac[:, 2:])]
-    )
+    per_block = torch.cat([torchjd.GradVac(beta=0.5)(jac[:, :2]), torchjd.GradVac(beta=0.5)(jac[:, 2:])])
     torch.testing.assert_close(out, per_block)
 
 
@@ -191,18 +179,11 @@ def test_layer_granularity_differs_from_torchjd_whole_model():
 def test_trains_through_the_engine(num_tasks):
     model = tiny_model(num_tasks)
     before = [p.detach().clone() for p in model.shared_parameters()]
-    trainer = Trainer(
-        model, regression_tasks(num_tasks), aggregator="gradvac", device="cpu", progress=False
-    )
+    trainer = Trainer(model, regression_tasks(num_tasks), aggregator="gradvac", device="cpu", progress=False)
     assert [label for label, _, _ in trainer.aggregator.blocks] == ["encoder.0", "encoder.2"]
     history = trainer.fit(regression_batches(num_tasks), epochs=5)
     assert trainer.step_count == 20
-    assert all(
-        torch.isfinite(torch.tensor(v))
-        for r in history
-        for k, v in r.items()
-        if k.startswith("train_loss/")
-    )
+    assert all(torch.isfinite(torch.tensor(v)) for r in history for k, v in r.items() if k.startswith("train_loss/"))
     assert any(not torch.equal(a, p) for a, p in zip(before, model.shared_parameters()))
     assert trainer.aggregator.targets.shape == (2, num_tasks, num_tasks)
     assert trainer.last_aggregation.task_gradients.shape[0] == num_tasks
@@ -220,9 +201,7 @@ def test_gramian_space_equals_row_space(num_tasks, granularity, dtype):
     agg = GradVac(beta=0.3, granularity=granularity, seed=5)
     agg.bind_shared_parameters(names, sizes)
     blocks = agg.blocks
-    index = torch.repeat_interleave(
-        torch.arange(len(blocks)), torch.tensor([b - a for _, a, b in blocks])
-    )
+    index = torch.repeat_interleave(torch.arange(len(blocks)), torch.tensor([b - a for _, a, b in blocks]))
     targets = torch.zeros(len(blocks), num_tasks, num_tasks, dtype=dtype)
     reference_generator = torch.Generator().manual_seed(5)
     gen = torch.Generator().manual_seed(num_tasks)

@@ -91,9 +91,7 @@ def test_l2_normalisation_uses_unit_gradients_for_the_weights():
     # Rescaling one task's gradient does not change the l2-normalised weights.
     scaled = jac.clone()
     scaled[0] *= 100.0
-    torch.testing.assert_close(
-        MGDA(normalization="l2").weights_from_gram(scaled @ scaled.T), expected_weights
-    )
+    torch.testing.assert_close(MGDA(normalization="l2").weights_from_gram(scaled @ scaled.T), expected_weights)
     with pytest.raises(ValueError, match="normalization"):
         MGDA(normalization="losses")
 
@@ -117,9 +115,7 @@ def test_loss_normalisations_divide_by_the_losses(normalization):
 def test_loss_normalisation_trains_through_the_engine():
     # the trainer hands the losses over generically (needs_losses), on both Jacobian paths
     train_20_steps("mgda", 2, aggregator_kwargs={"normalization": "loss+"})
-    train_20_steps(
-        "mgda", 2, aggregator_kwargs={"normalization": "loss"}, jacobian_of="representation"
-    )
+    train_20_steps("mgda", 2, aggregator_kwargs={"normalization": "loss"}, jacobian_of="representation")
 
 
 def test_non_convergence_warns_and_counts():

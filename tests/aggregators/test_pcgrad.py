@@ -8,9 +8,7 @@ from tests.helpers import REFERENCE_JACOBIAN as REFERENCE_J
 def test_reference_value_from_torchjd_tests():
     # TorchJD's test_values lists PCGrad([[-4, 1, 1], [6, 1, 1]]) = [0.5848, 3.8012, 3.8012].
     out = PCGrad()(REFERENCE_J)
-    torch.testing.assert_close(
-        out.direction, torch.tensor([0.5848, 3.8012, 3.8012]), atol=1e-4, rtol=0
-    )
+    torch.testing.assert_close(out.direction, torch.tensor([0.5848, 3.8012, 3.8012]), atol=1e-4, rtol=0)
 
 
 def test_two_conflicting_tasks_no_longer_conflict():

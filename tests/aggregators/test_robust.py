@@ -32,9 +32,7 @@ def test_krum_agrees_with_torchjd(num_tasks, n_byzantine, n_selected, seed):
 @pytest.mark.parametrize(("num_tasks", "trim"), [(2, 0), (3, 1), (4, 1), (5, 1), (5, 2)])
 def test_trimmed_mean_agrees_with_torchjd(num_tasks, trim, seed):
     tj = pytest.importorskip("torchjd.aggregation")
-    check_agreement(
-        lambda: TrimmedMean(trim), lambda: tj.TrimmedMean(trim), num_tasks=num_tasks, seed=seed
-    )
+    check_agreement(lambda: TrimmedMean(trim), lambda: tj.TrimmedMean(trim), num_tasks=num_tasks, seed=seed)
 
 
 def test_krum_picks_the_central_gradient_and_resists_an_outlier():

@@ -223,12 +223,7 @@ def test_cache_is_reused_without_decoding(tree, tmp_path, monkeypatch):
 
 def test_cli_prepare(tree, tmp_path, capsys):
     with pytest.warns(UserWarning, match="not the complete leaf dataset"):
-        assert (
-            leaf.main(
-                ["prepare", str(tree), "--cache-dir", str(tmp_path / "cache"), "--allow-subset"]
-            )
-            == 0
-        )
+        assert leaf.main(["prepare", str(tree), "--cache-dir", str(tmp_path / "cache"), "--allow-subset"]) == 0
     assert "6 images" in capsys.readouterr().out
     assert (tmp_path / "cache" / "leaf_chouhan2019_64px.pt").exists()
 
@@ -255,9 +250,7 @@ def test_letterbox_keeps_aspect_ratio_centred():
 
 # ----------------------------------------------------------------------------- stand-in
 def test_table_matches_csv():
-    assert {(s, h): (p, c) for s, h, p, c in CLASS_TABLE} == {
-        k: v[1:] for k, v in CSV_COUNTS.items()
-    }
+    assert {(s, h): (p, c) for s, h, p, c in CLASS_TABLE} == {k: v[1:] for k, v in CSV_COUNTS.items()}
     for (s, _h), (plant, _, _) in CSV_COUNTS.items():
         assert leaf.PLANT_FOLDERS[s] == plant
     assert sum(c for *_, c in CLASS_TABLE) == 4502
@@ -277,15 +270,11 @@ def test_standin_scaled_counts_and_structure():
         assert counts[key] == max(2, round(full * 0.1 + 1e-9)), key
         assert abs(counts[key] - full * 0.1) <= 0.5 or counts[key] == 2
     assert set(counts) == set(CSV_COUNTS)  # hence Bael only diseased, Basil only healthy
-    assert (data.health[data.species == 4] == 1).all() and (
-        data.health[data.species == 8] == 0
-    ).all()
+    assert (data.health[data.species == 4] == 1).all() and (data.health[data.species == 8] == 0).all()
     assert counts == {(s, h): c for s, h, _, c in standin_counts(scale=0.1)}
     tiny = make_leaf_standin(scale=0.001, image_size=8)
     assert tiny.class_counts() == {key: 2 for key in CSV_COUNTS}
-    assert len(make_leaf_standin(n_total=450, image_size=8)) == sum(
-        c for *_, c in standin_counts(scale=450 / 4502)
-    )
+    assert len(make_leaf_standin(n_total=450, image_size=8)) == sum(c for *_, c in standin_counts(scale=450 / 4502))
 
 
 def test_standin_images_look_like_letterboxed_scenes():
@@ -305,15 +294,9 @@ def test_disease_adds_brown_blemishes_to_the_same_leaf():
     # pose and background: the difference is the blemishes (browner: red rises against green).
     n = 120
     species = torch.arange(n) % 12
-    healthy = render_leaves(
-        species, torch.zeros(n), generator=torch.Generator().manual_seed(0)
-    ).float()
-    diseased = render_leaves(
-        species, torch.ones(n), generator=torch.Generator().manual_seed(0)
-    ).float()
-    browning = ((diseased[:, 0] - diseased[:, 1]) - (healthy[:, 0] - healthy[:, 1])).mean(
-        dim=(1, 2)
-    )
+    healthy = render_leaves(species, torch.zeros(n), generator=torch.Generator().manual_seed(0)).float()
+    diseased = render_leaves(species, torch.ones(n), generator=torch.Generator().manual_seed(0)).float()
+    browning = ((diseased[:, 0] - diseased[:, 1]) - (healthy[:, 0] - healthy[:, 1])).mean(dim=(1, 2))
     assert (browning > 0).float().mean() > 0.85
     changed = ((diseased - healthy).abs().amax(1) > 20).float().mean(dim=(1, 2))
     assert changed.median() < 0.2  # blemishes are local, not a global colour change

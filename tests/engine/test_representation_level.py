@@ -60,14 +60,10 @@ def test_representation_step_is_mgda_ub(case):
     (z_jac,) = task_jacobians(losses, [z], retain_graph=True, batched=False)
     z_jac = z_jac.reshape(len(tasks), -1)
     weights = MGDA().weights_from_gram(z_jac @ z_jac.T)
-    theta_jac = flatten_rows(
-        task_jacobians(losses, reference.shared_parameters(), retain_graph=True, batched=False)
-    )
+    theta_jac = flatten_rows(task_jacobians(losses, reference.shared_parameters(), retain_graph=True, batched=False))
     expected = weights @ theta_jac
     assert float((got - expected).norm() / expected.norm()) < 1e-5
-    torch.testing.assert_close(
-        trainer.last_aggregation.direction, weights @ z_jac, rtol=1e-5, atol=1e-7
-    )
+    torch.testing.assert_close(trainer.last_aggregation.direction, weights @ z_jac, rtol=1e-5, atol=1e-7)
     # Heads get their own loss's gradient, scaled by the task's weight.
     for k in range(len(tasks)):
         head = torch.autograd.grad(losses[k], reference.task_parameters(k), retain_graph=True)

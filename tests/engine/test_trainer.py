@@ -234,8 +234,14 @@ def test_jacobian_path_rule_forced_and_plain():
     cnn = Trainer(small_cnn(num_classes=(3, 2)), regression_tasks(2), aggregator="mgda", device="cpu", progress=False)
     assert cnn.jacobian_path["path"] == "sequential" and "Conv2d" in cnn.jacobian_path["reason"]
     assert cnn.batched_jacobian is False
-    forced = Trainer(small_cnn(num_classes=(3, 2)), regression_tasks(2), aggregator="mgda", device="cpu",
-                     progress=False, batched_jacobian=True)
+    forced = Trainer(
+        small_cnn(num_classes=(3, 2)),
+        regression_tasks(2),
+        aggregator="mgda",
+        device="cpu",
+        progress=False,
+        batched_jacobian=True,
+    )
     assert forced.jacobian_path == {"path": "batched", "mode": "forced", "reason": "batched_jacobian=True"}
     plain = Trainer(tiny_model(2), regression_tasks(2), device="cpu", progress=False)
     assert plain.jacobian_path["path"] == "none"
@@ -244,11 +250,13 @@ def test_jacobian_path_rule_forced_and_plain():
 
 
 def test_jacobian_path_probe_times_both_then_decides():
-    trainer = Trainer(tiny_model(3), regression_tasks(3), aggregator="pcgrad", device="cpu", progress=False,
-                      batched_jacobian="probe")
+    trainer = Trainer(
+        tiny_model(3), regression_tasks(3), aggregator="pcgrad", device="cpu", progress=False, batched_jacobian="probe"
+    )
     assert trainer.jacobian_path["path"] == "probing"
-    reference = Trainer(tiny_model(3), regression_tasks(3), aggregator="pcgrad", device="cpu", progress=False,
-                        batched_jacobian=False)
+    reference = Trainer(
+        tiny_model(3), regression_tasks(3), aggregator="pcgrad", device="cpu", progress=False, batched_jacobian=False
+    )
     trainer.fit(regression_batches(3), epochs=2)
     reference.fit(regression_batches(3), epochs=2)
     path = trainer.jacobian_path

@@ -21,9 +21,7 @@ def _metrics(records):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    configs = adatask_synthetic.configs(
-        "smoke", methods=["PCGrad"], device="cpu"
-    )  # 2 runs: keep it cheap
+    configs = adatask_synthetic.configs("smoke", methods=["PCGrad"], device="cpu")  # 2 runs: keep it cheap
     return configs, sweep(configs, tmp_path_factory.mktemp("inline"), progress=False, workers=1)
 
 
@@ -36,13 +34,9 @@ def test_dask_local_cluster_sweep_matches_in_process(tmp_path, reference, monkey
         records = sweep(configs, tmp_path, progress=False, executor=executor)
     assert [r["status"] for r in records] == ["finished"] * len(configs)
     assert _metrics(records) == _metrics(expected)
-    assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted(
-        f"{c.run_id()}.json" for c in configs
-    )
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted(f"{c.run_id()}.json" for c in configs)
     # resume: nothing left to do, nothing submitted
-    assert _metrics(sweep(configs, tmp_path, progress=False, executor=_Refuse())) == _metrics(
-        expected
-    )
+    assert _metrics(sweep(configs, tmp_path, progress=False, executor=_Refuse())) == _metrics(expected)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("submitit") is None,

@@ -37,9 +37,7 @@ def test_unknown_autocast_is_rejected_by_the_trainer():
     from mtl_lib.engine.trainer import Trainer
     from mtl_lib.problems import PROBLEMS
 
-    problem = PROBLEMS.get("synthetic_regression")(
-        seed=0, batch_size=32, device=torch.device("cpu"), **TINY
-    )
+    problem = PROBLEMS.get("synthetic_regression")(seed=0, batch_size=32, device=torch.device("cpu"), **TINY)
     with pytest.raises(ValueError, match="autocast must be None or 'bf16'"):
         Trainer(problem.model, problem.tasks, autocast="fp16", progress=False)
 
@@ -60,10 +58,7 @@ def test_cuda_run_matches_cpu_closely_and_records_the_device(tmp_path):
 @cuda
 @needs_cuda
 def test_cuda_bf16_and_parallel_workers_one_gpu_each(tmp_path):
-    configs = [
-        _config(device="auto", seed=s, autocast="bf16")
-        for s in range(max(2, torch.cuda.device_count()))
-    ]
+    configs = [_config(device="auto", seed=s, autocast="bf16") for s in range(max(2, torch.cuda.device_count()))]
     records = sweep(configs, tmp_path, progress=False, workers=len(configs))
     assert all(r["status"] == "finished" and r["device"].startswith("cuda") for r in records)
     if torch.cuda.device_count() > 1:

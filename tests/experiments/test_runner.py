@@ -35,8 +35,7 @@ def test_same_seed_gives_identical_metrics():
         run(_config(aggregator="pcgrad", seed=3)),
     )
     assert first["history"] == [
-        {**h, "train_time_s": a["train_time_s"]}
-        for h, a in zip(second["history"], first["history"])
+        {**h, "train_time_s": a["train_time_s"]} for h, a in zip(second["history"], first["history"])
     ]
     third = run(_config(aggregator="pcgrad", seed=4))
     assert third["final"]["A/nrmse"] != first["final"]["A/nrmse"]
@@ -128,9 +127,7 @@ def test_frames_are_long_format():
         "metric",
         "value",
     }
-    assert set(frame["task"]) == {"A", "B"} and {"nrmse", "rmse", "loss", "train_loss"} <= set(
-        frame["metric"]
-    )
+    assert set(frame["task"]) == {"A", "B"} and {"nrmse", "rmse", "loss", "train_loss"} <= set(frame["metric"])
     final = final_frame(records)
     assert set(final["epoch"]) == {2}
 

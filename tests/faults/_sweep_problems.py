@@ -20,9 +20,7 @@ class _Batches:
     (while ``flag`` exists), or SIGKILL of this process at ``kill_step`` (once: ``flag`` is
     created first, so the re-run goes through)."""
 
-    def __init__(
-        self, inner: Any, nan_step: int | None, kill_step: int | None, flag: str | None
-    ) -> None:
+    def __init__(self, inner: Any, nan_step: int | None, kill_step: int | None, flag: str | None) -> None:
         self.inner, self.nan_step, self.kill_step, self.flag = inner, nan_step, kill_step, flag
         self.step = 0
 
@@ -32,12 +30,7 @@ class _Batches:
     def __iter__(self):
         for x, *targets in self.inner:
             self.step += 1
-            if (
-                self.nan_step is not None
-                and self.step >= self.nan_step
-                and self.flag
-                and Path(self.flag).exists()
-            ):
+            if self.nan_step is not None and self.step >= self.nan_step and self.flag and Path(self.flag).exists():
                 targets[0] = targets[0].clone()
                 targets[0][0] = float("nan")
             if (
@@ -78,9 +71,7 @@ def fault_tiny_problem(
     if count_dir:
         with open(Path(count_dir) / f"seed{seed}.log", "a") as handle:
             handle.write(f"{os.getpid()}\n")
-    inner = PROBLEMS.get("synthetic_regression")(
-        seed=seed, batch_size=batch_size, device=device, **TINY
-    )
+    inner = PROBLEMS.get("synthetic_regression")(seed=seed, batch_size=batch_size, device=device, **TINY)
     inner.train_data = _Batches(inner.train_data, nan_step, kill_step, flag)
     if sleep_s:
         inner.callbacks.append(_Slow(sleep_s))

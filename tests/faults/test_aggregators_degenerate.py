@@ -95,12 +95,8 @@ NONFINITE_CASES = [
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize(
-    ("case", "value", "row", "num_tasks"), NONFINITE_CASES, ids=[c[0] for c in NONFINITE_CASES]
-)
-def test_nonfinite_row_is_an_error_naming_the_task_and_leaves_state_alone(
-    method, case, value, row, num_tasks
-):
+@pytest.mark.parametrize(("case", "value", "row", "num_tasks"), NONFINITE_CASES, ids=[c[0] for c in NONFINITE_CASES])
+def test_nonfinite_row_is_an_error_naming_the_task_and_leaves_state_alone(method, case, value, row, num_tasks):
     skip_below_min_tasks(method, num_tasks)
     aggregator = build(method)
     good = well_scaled(num_tasks, seed=3)
@@ -169,9 +165,7 @@ def mixed(num_tasks: int, dtype: torch.dtype) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize(
-    ("dtype", "num_tasks"), MIXED_CASES, ids=[f"{str(d)[6:]}-K{k}" for d, k in MIXED_CASES]
-)
+@pytest.mark.parametrize(("dtype", "num_tasks"), MIXED_CASES, ids=[f"{str(d)[6:]}-K{k}" for d, k in MIXED_CASES])
 def test_mixed_scales_finite_and_float32_agrees_with_float64(method, dtype, num_tasks):
     skip_below_min_tasks(method, num_tasks)
     jacobian = mixed(num_tasks, dtype)
@@ -205,9 +199,7 @@ def test_imtl_g_mixed_scales_gives_equal_projections_on_unit_gradients():
         units = jacobian / jacobian.norm(dim=1, keepdim=True)
         projections = units @ direction
         assert float(projections.min()) > 0
-        torch.testing.assert_close(
-            projections, projections.mean().expand(num_tasks), rtol=1e-6, atol=0
-        )
+        torch.testing.assert_close(projections, projections.mean().expand(num_tasks), rtol=1e-6, atol=0)
 
 
 @pytest.mark.parametrize("num_tasks", sorted(MIXED_SCALES))
@@ -215,12 +207,7 @@ def test_nash_mtl_is_invariant_to_each_tasks_scale(num_tasks):
     plain = well_scaled(num_tasks, seed=10 + num_tasks)
     for dtype in (torch.float32, torch.float64):
         scaled = mixed(num_tasks, dtype)
-        assert (
-            relative_error(
-                aggregate("nash_mtl", scaled).direction, aggregate("nash_mtl", plain).direction
-            )
-            < 1e-4
-        )
+        assert relative_error(aggregate("nash_mtl", scaled).direction, aggregate("nash_mtl", plain).direction) < 1e-4
 
 
 @pytest.mark.parametrize("method", ["pcgrad", "gradvac"])
@@ -275,9 +262,7 @@ DEGENERATE_CASES = [
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize(
-    ("case", "make", "num_tasks"), DEGENERATE_CASES, ids=[c[0] for c in DEGENERATE_CASES]
-)
+@pytest.mark.parametrize(("case", "make", "num_tasks"), DEGENERATE_CASES, ids=[c[0] for c in DEGENERATE_CASES])
 def test_structurally_degenerate_jacobians_give_defined_results(method, case, make, num_tasks):
     skip_below_min_tasks(method, num_tasks)
     jacobian = make(num_tasks)

@@ -130,9 +130,7 @@ def _image_value(expected: float) -> Callable[[object], None]:
 
 def _intact(data) -> None:
     ref = sample(1)
-    torch.testing.assert_close(
-        data.train.images[1], torch.from_numpy(ref["image"]).permute(2, 0, 1)
-    )
+    torch.testing.assert_close(data.train.images[1], torch.from_numpy(ref["image"]).permute(2, 0, 1))
     assert torch.equal(data.train.seg[1], torch.from_numpy(ref["label_7"]).long())
     torch.testing.assert_close(data.train.depth[1], torch.from_numpy(ref["depth"]).permute(2, 0, 1))
 
@@ -199,11 +197,7 @@ def test_cityscapes_loader_fault(case: Case, root: Path) -> None:
     if case.error is None:
         data = load_cityscapes(root)
         assert len(data.train) == N["train"] and len(data.val) == N["val"]
-        assert (
-            torch.isfinite(data.train.images).all()
-            and data.train.images.min() >= 0
-            and data.train.images.max() <= 1
-        )
+        assert torch.isfinite(data.train.images).all() and data.train.images.min() >= 0 and data.train.images.max() <= 1
         assert ((data.train.seg >= -1) & (data.train.seg <= 6)).all()
         assert (data.train.depth >= 0).all()
         if case.check is not None:

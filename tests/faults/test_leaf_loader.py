@@ -61,9 +61,7 @@ def template(tmp_path_factory) -> Path:
     for i, (species, health, prefix, _) in enumerate(CLASS_TABLE):
         folder = root / PLANT_FOLDERS[species] / HEALTH_NAMES[health]
         folder.mkdir(parents=True)
-        (folder / f"{prefix}_0001.png").write_bytes(
-            encode(Image.new("RGB", (W, H), colour(i)), "PNG")
-        )
+        (folder / f"{prefix}_0001.png").write_bytes(encode(Image.new("RGB", (W, H), colour(i)), "PNG"))
     return root
 
 
@@ -139,9 +137,7 @@ def _rename(old: str, new: str, **kwargs) -> Callable[[Path, Path, Any], dict]:
     return damage
 
 
-def _add(
-    rel: str, data: bytes | Callable[[], bytes], **kwargs
-) -> Callable[[Path, Path, Any], dict]:
+def _add(rel: str, data: bytes | Callable[[], bytes], **kwargs) -> Callable[[Path, Path, Any], dict]:
     def damage(tree: Path, tmp: Path, mp) -> dict:
         path = tree / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,9 +163,7 @@ def _replace_first(make: Callable[[], tuple[str, bytes]]) -> Callable[[Path, Pat
     return damage
 
 
-def _fmt(
-    name: str, image_fn: Callable[[], Any], fmt: str, **options
-) -> Callable[[], tuple[str, bytes]]:
+def _fmt(name: str, image_fn: Callable[[], Any], fmt: str, **options) -> Callable[[], tuple[str, bytes]]:
     return lambda: (name, encode(image_fn(), fmt, **options))
 
 
@@ -559,9 +553,7 @@ def test_default_cache_dir_in_a_checkout_is_data_cache() -> None:
     ],
     ids=["xdg-cache-home", "no-xdg", "relative-xdg-ignored"],
 )
-def test_default_cache_dir_when_installed_is_the_user_cache(
-    tmp_path, monkeypatch, xdg, expected
-) -> None:
+def test_default_cache_dir_when_installed_is_the_user_cache(tmp_path, monkeypatch, xdg, expected) -> None:
     installed = tmp_path / "venv" / "lib" / "python3.12" / "site-packages"
     (installed / "mtl_lib").mkdir(parents=True)
     (installed / "pyproject.toml").write_text("")  # even then: never inside site-packages

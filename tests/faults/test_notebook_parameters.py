@@ -64,9 +64,7 @@ class Case:
     id: str
     make: Callable[[Path], dict[str, Any]]  # tmp_path -> keyword arguments
     parameter: str | None  # None: the parameters are fine
-    names: tuple[
-        str, ...
-    ] = ()  # besides the parameter: substrings of the message ("{tmp}" = tmp_path)
+    names: tuple[str, ...] = ()  # besides the parameter: substrings of the message ("{tmp}" = tmp_path)
 
 
 def _kw(**kwargs) -> Callable[[Path], dict[str, Any]]:
@@ -202,9 +200,7 @@ def _cells(path: Path) -> list[dict]:
 
 def _parameters(path: Path) -> tuple[int, list[str]]:
     cells = _cells(path)
-    index = next(
-        i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])
-    )
+    index = next(i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", []))
     return index, re.findall(r"^(\w+)\s*=", "".join(cells[index]["source"]), re.M)
 
 
@@ -244,13 +240,9 @@ PAPERMILL_CASES = [
     PAPERMILL_CASES,
     ids=[f"{n}-{p}" for n, _, p, _ in PAPERMILL_CASES],
 )
-def test_notebook_fails_in_its_check_cell(
-    notebook, parameters, parameter, shown, tmp_path, monkeypatch
-) -> None:
+def test_notebook_fails_in_its_check_cell(notebook, parameters, parameter, shown, tmp_path, monkeypatch) -> None:
     papermill = pytest.importorskip("papermill")
-    monkeypatch.setenv(
-        "PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    )
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setenv("PYTHONPATH", f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path / "results"))
     out = tmp_path / f"{notebook}.ipynb"
@@ -266,11 +258,7 @@ def test_notebook_fails_in_its_check_cell(
     assert f"notebook parameter {parameter}=" in error.evalue and shown in error.evalue
     # It stopped in the check cell: nothing after it ran (no sweep, no training).
     cells = _cells(out)
-    check = next(
-        i for i, c in enumerate(cells) if "check_notebook_parameters(" in "".join(c["source"])
-    )
+    check = next(i for i, c in enumerate(cells) if "check_notebook_parameters(" in "".join(c["source"]))
     assert any(o.get("ename") == "NotebookParameterError" for o in cells[check]["outputs"])
-    assert all(
-        c.get("execution_count") is None for c in cells[check + 1 :] if c["cell_type"] == "code"
-    )
+    assert all(c.get("execution_count") is None for c in cells[check + 1 :] if c["cell_type"] == "code")
     print(f"{notebook} {parameters}: failed in {elapsed:.1f} s (kernel start included)")

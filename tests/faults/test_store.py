@@ -126,12 +126,8 @@ def test_records_are_strict_json_and_round_trip_non_finite(tmp_path, case, paylo
 
     strict = json.loads(path.read_text(), parse_constant=reject)  # any JSON parser reads it
     back = read_json(path)
-    assert json.dumps(back, sort_keys=True) == json.dumps(
-        payload, sort_keys=True
-    )  # NaN == NaN as text
-    assert ("_nonfinite" in strict) == any(
-        isinstance(v, float) and not math.isfinite(v) for v in _floats(payload)
-    )
+    assert json.dumps(back, sort_keys=True) == json.dumps(payload, sort_keys=True)  # NaN == NaN as text
+    assert ("_nonfinite" in strict) == any(isinstance(v, float) and not math.isfinite(v) for v in _floats(payload))
 
 
 def _floats(value):
@@ -234,9 +230,7 @@ def _tiny(seed: int = 0) -> RunConfig:
 
 
 SWEEP_DAMAGE = [
-    c
-    for c in DAMAGED
-    if c[0] in ("empty", "truncated", "list", "null", "no-final", "binary", "unknown-status")
+    c for c in DAMAGED if c[0] in ("empty", "truncated", "list", "null", "no-final", "binary", "unknown-status")
 ]
 
 

@@ -146,10 +146,7 @@ def test_nan_mid_run_is_a_failed_record_and_is_retried(tmp_path):
     assert good["status"] == "finished"
     assert failed["status"] == "failed"
     assert failed["error"]["type"] in ("NonFiniteError", "FloatingPointError")
-    assert (
-        "non-finite" in failed["error"]["message"].lower()
-        or "nan" in failed["error"]["message"].lower()
-    )
+    assert "non-finite" in failed["error"]["message"].lower() or "nan" in failed["error"]["message"].lower()
     assert len(failed["history"]) >= 1 and failed["history"][0]["epoch"] == 1  # history so far
     assert "final" not in failed
     text = (results / f"{configs[1].run_id()}.json").read_text()
@@ -247,9 +244,7 @@ def test_killed_worker_run_is_rerun_and_nothing_is_lost(tmp_path):
         records = sweep(configs, results, progress=False, workers=2)
     assert flag.exists()  # the worker really was killed (SIGKILL) mid-run
     assert [r["status"] for r in records] == ["finished"] * 3
-    assert sorted(p.name for p in results.iterdir()) == sorted(
-        f"{c.run_id()}.json" for c in configs
-    )
+    assert sorted(p.name for p in results.iterdir()) == sorted(f"{c.run_id()}.json" for c in configs)
     reference = sweep(configs, tmp_path / "reference", progress=False, workers=1)
     # worker processes (1 thread each) give the in-process sweep's numbers exactly
     assert [r["final"]["A/nrmse"] for r in records] == [r["final"]["A/nrmse"] for r in reference]

@@ -28,9 +28,7 @@ NAN, INF = float("nan"), float("inf")
 class Epochs:
     """Yields the same batches every epoch, with ``fault(batch)`` applied at (epoch, batch)."""
 
-    def __init__(
-        self, batches, epoch: int | None = None, batch: int | None = None, fault=None
-    ) -> None:
+    def __init__(self, batches, epoch: int | None = None, batch: int | None = None, fault=None) -> None:
         self.batches, self.at, self.fault = batches, (epoch, batch), fault
         self.epoch = 0
 
@@ -86,9 +84,7 @@ def nan_gradient_loss(trigger: dict):
 def make_trainer(num_tasks: int = 2, **kwargs) -> Trainer:
     kwargs.setdefault("device", "cpu")
     kwargs.setdefault("progress", False)
-    return Trainer(
-        tiny_model(num_tasks), kwargs.pop("tasks", regression_tasks(num_tasks)), **kwargs
-    )
+    return Trainer(tiny_model(num_tasks), kwargs.pop("tasks", regression_tasks(num_tasks)), **kwargs)
 
 
 def parameters_finite(trainer: Trainer) -> bool:
@@ -124,13 +120,9 @@ RAISE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("case", "fault", "epoch", "batch", "words"), RAISE_CASES, ids=[c[0] for c in RAISE_CASES]
-)
+@pytest.mark.parametrize(("case", "fault", "epoch", "batch", "words"), RAISE_CASES, ids=[c[0] for c in RAISE_CASES])
 @pytest.mark.parametrize("aggregator", [None, "mgda"])
-def test_nan_injected_mid_run_raises_naming_epoch_step_and_task(
-    case, fault, epoch, batch, words, aggregator
-):
+def test_nan_injected_mid_run_raises_naming_epoch_step_and_task(case, fault, epoch, batch, words, aggregator):
     trainer = make_trainer(aggregator=aggregator)
     data = Epochs(regression_batches(2, n_batches=4), epoch, batch, fault)
     with pytest.raises(NonFiniteError) as caught:
@@ -186,11 +178,7 @@ def test_every_aggregator_survives_a_skipped_nan_step_with_finite_state(aggregat
         trigger["on"] = False
         history = trainer.fit(batches, epochs=1)
     assert parameters_finite(trainer)
-    assert all(
-        torch.isfinite(torch.as_tensor(v)).all()
-        for v in history[-1].values()
-        if isinstance(v, float)
-    )
+    assert all(torch.isfinite(torch.as_tensor(v)).all() for v in history[-1].values() if isinstance(v, float))
     state = trainer.aggregator.state_dict()
     for value in state.values():
         if isinstance(value, torch.Tensor) and value.is_floating_point():
@@ -274,9 +262,7 @@ def test_parameter_overflowed_by_the_last_step_of_an_epoch_is_caught_at_epoch_en
     trainer = make_trainer()
     trainer.optimizer = Overflow(trainer.model.parameters(), lr=0.0)
     name = next(iter(trainer.model.named_parameters()))[0]
-    with pytest.raises(
-        NonFiniteError, match=f"Parameter '{name}' is inf after step 3 \\(end of epoch 1\\)"
-    ):
+    with pytest.raises(NonFiniteError, match=f"Parameter '{name}' is inf after step 3 \\(end of epoch 1\\)"):
         trainer.fit(regression_batches(2, n_batches=3), epochs=2)
     assert trainer.history == []
 
@@ -289,11 +275,7 @@ def test_diverging_learning_rate_stops_with_an_error_not_nan_records():
     assert caught.value.quantity in ("loss", "parameter", "gradient")
     assert "learning rate" in str(caught.value)
     for record in trainer.history:
-        assert all(
-            torch.isfinite(torch.as_tensor(v)).all()
-            for v in record.values()
-            if isinstance(v, float)
-        )
+        assert all(torch.isfinite(torch.as_tensor(v)).all() for v in record.values() if isinstance(v, float))
 
 
 @pytest.mark.parametrize("aggregator", [None, "sum"])
@@ -320,9 +302,7 @@ def test_representation_level_jacobian_with_nan_names_the_task():
 def test_nonfinite_evaluation_metric_is_reported_not_stored():
     trainer = make_trainer()
     eval_data = [with_target(1, NAN)(b) for b in regression_batches(2, n_batches=1, seed=5)]
-    with pytest.raises(
-        NonFiniteError, match=r"Evaluation after epoch 1 gave non-finite \['t1/loss'\]"
-    ):
+    with pytest.raises(NonFiniteError, match=r"Evaluation after epoch 1 gave non-finite \['t1/loss'\]"):
         trainer.fit(regression_batches(2, n_batches=2), epochs=1, eval_data=eval_data)
     assert trainer.history == []
 

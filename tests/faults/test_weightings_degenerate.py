@@ -60,12 +60,8 @@ NONFINITE_CASES = [
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize(
-    ("case", "value", "task"), NONFINITE_CASES, ids=[c[0] for c in NONFINITE_CASES]
-)
-def test_nonfinite_loss_is_an_error_naming_the_task_and_leaves_state_alone(
-    method, case, value, task
-):
+@pytest.mark.parametrize(("case", "value", "task"), NONFINITE_CASES, ids=[c[0] for c in NONFINITE_CASES])
+def test_nonfinite_loss_is_an_error_naming_the_task_and_leaves_state_alone(method, case, value, task):
     setup = Setup([1.0, 2.0, 3.0])
     weighting = build(method, setup)
     loss_weights(weighting, setup)  # one good step: stateful methods now hold state
@@ -106,9 +102,7 @@ def _after_warmup(name: str, setup: Setup, values: list[float]) -> LossWeighting
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize(("case", "values"), SCALE_CASES, ids=[c[0] for c in SCALE_CASES])
 @pytest.mark.parametrize("phase", ["first_step", "after_history"])
-def test_extreme_but_finite_losses_give_finite_non_negative_weights(
-    method, dtype, case, values, phase
-):
+def test_extreme_but_finite_losses_give_finite_non_negative_weights(method, dtype, case, values, phase):
     setup = Setup(values, dtype)
     if phase == "first_step":
         weighting = build(method, setup)
@@ -141,11 +135,7 @@ NEEDS_POSITIVE = {"gls": "geometric mean", "stch": "log-normalised", "famo": "lo
 def test_negative_loss_is_an_error_or_keeps_the_tasks_gradient(method, phase):
     values = [-1.0, 0.5, 2.0]
     setup = Setup(values)
-    weighting = (
-        build(method, setup)
-        if phase == "first_step"
-        else _after_warmup(method, setup, [1.0, 0.5, 2.0])
-    )
+    weighting = build(method, setup) if phase == "first_step" else _after_warmup(method, setup, [1.0, 0.5, 2.0])
     if method in NEEDS_POSITIVE:
         with pytest.raises(ValueError, match=r"task\(s\) \[0\]") as caught:
             weighting(setup.losses())

@@ -20,9 +20,7 @@ TINY = {"n_train": 64, "n_val": 32, "n_test": 32}
 
 
 def _build(**options):
-    return PROBLEMS.get("multidigits")(
-        seed=0, batch_size=32, device=torch.device("cpu"), **{**TINY, **options}
-    )
+    return PROBLEMS.get("multidigits")(seed=0, batch_size=32, device=torch.device("cpu"), **{**TINY, **options})
 
 
 def _trains(config: RunConfig) -> dict:
@@ -43,9 +41,7 @@ CHAPTER = md.methods("smoke")
 @pytest.mark.parametrize("method", CHAPTER, ids=[m.key for m in CHAPTER])
 def test_every_chapter_method_trains_through_the_engine(method):
     config = md._config("smoke", method, seed=0, device="cpu")
-    config = RunConfig(
-        **{**config.__dict__, "batch_size": 32, "problem_kwargs": {**config.problem_kwargs, **TINY}}
-    )
+    config = RunConfig(**{**config.__dict__, "batch_size": 32, "problem_kwargs": {**config.problem_kwargs, **TINY}})
     _trains(config)
 
 
@@ -96,22 +92,15 @@ def test_third_task_gives_three_tasks_and_trains():
 def test_loss_scales_multiply_one_task_loss_only():
     plain, scaled = _build(), _build(loss_scales=(1.0, 10.0))
     pred, target = torch.randn(8, 10), torch.randint(0, 10, (8,))
-    assert scaled.tasks[0].loss(pred, target) == pytest.approx(
-        float(plain.tasks[0].loss(pred, target))
-    )
-    assert scaled.tasks[1].loss(pred, target) == pytest.approx(
-        10 * float(plain.tasks[1].loss(pred, target))
-    )
+    assert scaled.tasks[0].loss(pred, target) == pytest.approx(float(plain.tasks[0].loss(pred, target)))
+    assert scaled.tasks[1].loss(pred, target) == pytest.approx(10 * float(plain.tasks[1].loss(pred, target)))
     with pytest.raises(ValueError, match="loss_scales"):
         _build(loss_scales=(1.0,))
 
 
 def test_eval_split_selects_validation_or_test():
     val, test = _build(eval_split="val"), _build()
-    assert (
-        len(val.eval_data.tensors[0]) == TINY["n_val"]
-        and len(test.eval_data.tensors[0]) == TINY["n_test"]
-    )
+    assert len(val.eval_data.tensors[0]) == TINY["n_val"] and len(test.eval_data.tensors[0]) == TINY["n_test"]
     assert "REAL" in test.description
     with pytest.raises(ValueError, match="eval_split"):
         _build(eval_split="train")

@@ -52,9 +52,7 @@ def test_summary_ranks_costs_and_tuned_ew_rule():
             _record("EW (tuned)", seed, 0.60 + jitter, 0.60),
             _record("UW", seed, 0.70 + jitter, 0.70, step_time=0.01),  # better than both
             _record("CAGrad", seed, 0.40 + jitter, 0.40, step_time=0.02),  # worse than both
-            _record(
-                "PCGrad", seed, 0.60 + jitter + (0.02 if seed % 2 else -0.02), 0.60, step_time=0.02
-            ),
+            _record("PCGrad", seed, 0.60 + jitter + (0.02 if seed % 2 else -0.02), 0.60, step_time=0.02),
         ]
     summary = md.summary_table(records, "smoke")
     assert summary.loc["UW", "verdict"] == "better" and summary.loc["UW", "vs tuned EW"] == "better"
@@ -97,9 +95,7 @@ def test_tuned_ew_is_chosen_on_validation_scores():
 def test_rau_configs_scale_the_right_loss_in_one_condition():
     configs = md.rau_configs("smoke")
     scaled = [c for c in configs if "loss_scales" in c.problem_kwargs]
-    assert len(scaled) == len(configs) / 2 and all(
-        c.problem_kwargs["loss_scales"] == (1.0, 10.0) for c in scaled
-    )
+    assert len(scaled) == len(configs) / 2 and all(c.problem_kwargs["loss_scales"] == (1.0, 10.0) for c in scaled)
     assert all(c.diagnostics == ("rau",) for c in configs)
 
 
@@ -109,9 +105,5 @@ def test_paper_estimate_scales_with_steps_and_workers():
     size = md.settings("paper")
     steps = size["epochs"] * -(-size["data"]["n_train"] // size["batch_size"])
     assert estimate["steps per run"] == steps
-    assert estimate["hours with 1 worker"] == pytest.approx(
-        estimate["runs"] * steps * 0.01 / 3600, rel=0.01
-    )
-    assert estimate["hours with 2 workers"] == pytest.approx(
-        estimate["hours with 1 worker"] / 2, rel=0.01
-    )
+    assert estimate["hours with 1 worker"] == pytest.approx(estimate["runs"] * steps * 0.01 / 3600, rel=0.01)
+    assert estimate["hours with 2 workers"] == pytest.approx(estimate["hours with 1 worker"] / 2, rel=0.01)

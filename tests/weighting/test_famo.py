@@ -7,8 +7,8 @@ import torch
 
 from mtl_lib.engine import Trainer
 from mtl_lib.weighting import FAMO, WEIGHTINGS
-from tests.helpers import regression_batches, regression_tasks, tiny_model
 from tests._asserts import train_and_check
+from tests.helpers import regression_batches, regression_tasks, tiny_model
 
 A = torch.tensor([[1.0, 2.0, -1.0], [0.5, -1.0, 3.0]], dtype=torch.float64)
 
@@ -83,9 +83,7 @@ def test_trains_through_the_engine(num_tasks):
 
 
 def test_state_round_trip():
-    trainer_a = Trainer(
-        tiny_model(2), regression_tasks(2), weighting="famo", device="cpu", progress=False
-    )
+    trainer_a = Trainer(tiny_model(2), regression_tasks(2), weighting="famo", device="cpu", progress=False)
     trainer_a.fit(regression_batches(2), epochs=1)
     fresh = FAMO()
     fresh.load_state_dict(trainer_a.weighting.state_dict())

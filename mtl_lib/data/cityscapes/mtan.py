@@ -52,13 +52,9 @@ def _count_split(root: Path, split: str) -> int:
     if len(set(counts.values())) != 1:
         everything = set().union(*names.values())
         missing = [
-            str(split_dir / folder / name)
-            for folder, found in names.items()
-            for name in sorted(everything - found)
+            str(split_dir / folder / name) for folder, found in names.items() for name in sorted(everything - found)
         ]
-        shown = "\n  ".join(missing[:20]) + (
-            f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
-        )
+        shown = "\n  ".join(missing[:20]) + (f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else "")
         raise ValueError(
             f"CityScapes folders under {split_dir} disagree on the number of .npy files: "
             f"{counts}; the download is incomplete or mixed. Missing:\n  {shown}\n{_LAYOUT_HELP}"
@@ -163,19 +159,11 @@ def _image(path: Path) -> np.ndarray:
             raise CityscapesFileError(path, f"{bad} image value(s) are NaN or infinite")
         low, high = float(image.min()), float(image.max())
         if low < -_IMAGE_SLACK or high > 1 + _IMAGE_SLACK:
-            hint = (
-                " (8-bit values stored as floats? divide by 255)"
-                if high <= 255 and low >= 0
-                else ""
-            )
-            raise CityscapesFileError(
-                path, f"image values lie in {low:g}..{high:g}, expected [0, 1]{hint}"
-            )
+            hint = " (8-bit values stored as floats? divide by 255)" if high <= 255 and low >= 0 else ""
+            raise CityscapesFileError(path, f"image values lie in {low:g}..{high:g}, expected [0, 1]{hint}")
         image = np.clip(image, 0.0, 1.0)
     else:
-        raise CityscapesFileError(
-            path, f"image dtype {image.dtype}: expected float in [0, 1] (MTAN) or uint8"
-        )
+        raise CityscapesFileError(path, f"image dtype {image.dtype}: expected float in [0, 1] (MTAN) or uint8")
     return np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32)
 
 
@@ -220,13 +208,9 @@ def _depth(path: Path, size: tuple[int, int]) -> np.ndarray:
         raise CityscapesFileError(path, "depth is boolean, expected numbers >= 0")
     if not np.isfinite(depth).all():
         bad = int((~np.isfinite(depth)).sum())
-        raise CityscapesFileError(
-            path, f"{bad} depth value(s) are NaN or infinite (use 0 for 'no ground truth')"
-        )
+        raise CityscapesFileError(path, f"{bad} depth value(s) are NaN or infinite (use 0 for 'no ground truth')")
     if depth.min() < 0:
-        raise CityscapesFileError(
-            path, f"depth must be >= 0 (0 = invalid), found minimum {float(depth.min()):g}"
-        )
+        raise CityscapesFileError(path, f"depth must be >= 0 (0 = invalid), found minimum {float(depth.min()):g}")
     return np.ascontiguousarray(np.moveaxis(depth, -1, 0), dtype=np.float32)
 
 
@@ -261,12 +245,8 @@ def resize_split(split: DenseSplit, height: int, width: int) -> DenseSplit:
     (so no label is invented and invalid depth, 0, is never blended into valid depth)."""
     if split.size == (height, width):
         return split
-    images = F.interpolate(
-        split.images, size=(height, width), mode="bilinear", antialias=True, align_corners=False
-    )
-    seg = F.interpolate(split.seg[:, None].float(), size=(height, width), mode="nearest")[
-        :, 0
-    ].long()
+    images = F.interpolate(split.images, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    seg = F.interpolate(split.seg[:, None].float(), size=(height, width), mode="nearest")[:, 0].long()
     depth = F.interpolate(split.depth, size=(height, width), mode="nearest")
     return DenseSplit(images.clamp_(0.0, 1.0), seg, depth, split.source)
 

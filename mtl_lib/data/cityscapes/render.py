@@ -92,9 +92,7 @@ _MAT_FINE = torch.tensor(
     + [0.02] * _MAX_OBJECTS
     + [0.10] * _MAX_OBJECTS
 )
-_MAT_BLOTCH = torch.tensor(
-    [b for _, _, _, b in _MATERIALS] + [0.03] * (2 * _SEGMENTS) + [0.0] * (4 * _MAX_OBJECTS)
-)
+_MAT_BLOTCH = torch.tensor([b for _, _, _, b in _MATERIALS] + [0.03] * (2 * _SEGMENTS) + [0.0] * (4 * _MAX_OBJECTS))
 
 
 def _uniform(gen: torch.Generator, shape: Sequence[int], low: float, high: float) -> torch.Tensor:
@@ -168,9 +166,7 @@ def render_street_scenes(
     ).view(b, 2, _SEGMENTS)
     seg_height = _uniform(g, (b, 2, _SEGMENTS), 5.0, 24.0)
     seg_height = torch.where(seg_kind == 1, seg_height * 0.3 + 1.5, seg_height)  # hedges, trees
-    seg_colour = _BUILDING_PALETTE[
-        torch.randint(len(_BUILDING_PALETTE), (b, 2, _SEGMENTS), generator=g)
-    ]
+    seg_colour = _BUILDING_PALETTE[torch.randint(len(_BUILDING_PALETTE), (b, 2, _SEGMENTS), generator=g)]
     seg_colour = seg_colour * _uniform(g, (b, 2, _SEGMENTS, 1), 0.85, 1.1)
     window_pitch = _uniform(g, (b, 2, _SEGMENTS), 2.5, 4.5)
     seg_phase = _uniform(g, (b, 2, _SEGMENTS), 0.0, 2 * math.pi)
@@ -242,9 +238,7 @@ def render_street_scenes(
     # ------------------------------------------------------------- geometry
     dy = rows - horizon  # (b, H, 1)
     du = cols - vanish  # (b, 1, W)
-    z_ground = torch.where(
-        dy > 0.05, f * cam / dy.clamp_min(0.05), torch.full_like(dy, _BIG)
-    ).expand(b, H, W)
+    z_ground = torch.where(dy > 0.05, f * cam / dy.clamp_min(0.05), torch.full_like(dy, _BIG)).expand(b, H, W)
     x_ground = du * z_ground / f
 
     wall_z, wall_kind, wall_h, wall_seg = [], [], [], []
@@ -254,19 +248,13 @@ def render_street_scenes(
             f * x_wall[:, s].view(b, 1, 1) / torch.where(toward, du, torch.ones_like(du)),
             torch.full_like(du, _BIG),
         )
-        idx = (
-            (zw[..., None] > seg_bounds[:, s].view(b, 1, 1, _SEGMENTS))
-            .sum(-1)
-            .clamp_max(_SEGMENTS - 1)
-        )
+        idx = (zw[..., None] > seg_bounds[:, s].view(b, 1, 1, _SEGMENTS)).sum(-1).clamp_max(_SEGMENTS - 1)
         k = _pick(idx, seg_kind[:, s])
         top_h = _pick(idx, seg_height[:, s])
         # Ragged tops for vegetation: the height wobbles with distance along the wall.
         top_h = torch.where(
             k == 1,
-            top_h
-            + 0.9 * torch.sin(zw * 0.9 + _pick(idx, seg_phase[:, s]))
-            + 0.5 * torch.sin(zw * 2.3),
+            top_h + 0.9 * torch.sin(zw * 0.9 + _pick(idx, seg_phase[:, s])) + 0.5 * torch.sin(zw * 2.3),
             top_h,
         )
         top_row = horizon - f * (top_h - cam) / zw
@@ -274,9 +262,7 @@ def render_street_scenes(
         inside = (rows >= top_row) & (rows <= bottom_row) & toward & (k != 2)
         wall_z.append(torch.where(inside, zw.expand(b, H, W), torch.full((b, H, W), _BIG)))
         wall_kind.append(k.expand(b, H, W))
-        wall_h.append(
-            (cam - dy * zw / f).expand(b, H, W)
-        )  # height of the wall point above the ground
+        wall_h.append((cam - dy * zw / f).expand(b, H, W))  # height of the wall point above the ground
         wall_seg.append(idx.expand(b, H, W))
 
     end_left = vanish + f * x_wall[:, 0].view(b, 1, 1) / end_z
@@ -324,13 +310,9 @@ def render_street_scenes(
     GROUND, LEFT, RIGHT, END, OBJ = range(5)
 
     # labels
-    outer = x_ground.abs() > torch.where(
-        x_ground < 0, -x_wall[:, 0].view(b, 1, 1), x_wall[:, 1].view(b, 1, 1)
-    )
+    outer = x_ground.abs() > torch.where(x_ground < 0, -x_wall[:, 0].view(b, 1, 1), x_wall[:, 1].view(b, 1, 1))
     side_of_ground = (x_ground > 0).long()
-    verge_here = _pick(side_of_ground, verge) & (
-        x_ground.abs() > road_half + 0.6 * _pick(side_of_ground, walk)
-    )
+    verge_here = _pick(side_of_ground, verge) & (x_ground.abs() > road_half + 0.6 * _pick(side_of_ground, walk))
     ground_label = torch.where(outer | verge_here, _NATURE, _FLAT)
     wall_label = [torch.where(k == 1, _NATURE, _CONSTRUCTION) for k in wall_kind]
     end_label = torch.where(end_nature, _NATURE, _CONSTRUCTION).expand(b, H, W)
@@ -366,9 +348,7 @@ def render_street_scenes(
     o_t = t.expand(b, m, H, W).gather(1, obj_index[:, None])[:, 0]
     car_window = (o_t > 0.6) & (o_t < 0.93) & (o_ou.abs() < 0.68 - 0.4 * (o_t - 0.55))
     wheel = (o_t < 0.2) & (o_ou.abs() > 0.5) & (o_ou.abs() < 0.85)
-    car_mat = torch.where(
-        wheel, _M_WHEEL, torch.where(car_window, _M_CAR_WINDOW, paint0 + obj_index)
-    )
+    car_mat = torch.where(wheel, _M_WHEEL, torch.where(car_window, _M_CAR_WINDOW, paint0 + obj_index))
     person_mat = torch.where(o_t > 0.82, _M_SKIN, cloth0 + obj_index)
     pole_mat = torch.where(o_ou.abs() > 1, sign0 + obj_index, _M_POLE)
     obj_mat = torch.where(
@@ -380,9 +360,7 @@ def render_street_scenes(
             torch.where(obj_kind == _POLE, pole_mat, clutter0 + obj_index),
         ),
     )
-    material = torch.stack([ground_mat, wall_mat[0], wall_mat[1], end_mat, obj_mat]).gather(
-        0, which[None]
-    )[0]
+    material = torch.stack([ground_mat, wall_mat[0], wall_mat[1], end_mat, obj_mat]).gather(0, which[None])[0]
 
     table = torch.cat(
         [
@@ -405,16 +383,10 @@ def render_street_scenes(
 
     # Sky (and haze towards its colour with distance); the sky is haze at full strength.
     vertical = (rows / H).view(1, H, 1, 1)
-    blue_sky = torch.tensor([0.45, 0.62, 0.88]) + 0.35 * (vertical - 0.1) * torch.tensor(
-        [1.0, 0.8, 0.3]
-    )
+    blue_sky = torch.tensor([0.45, 0.62, 0.88]) + 0.35 * (vertical - 0.1) * torch.tensor([1.0, 0.8, 0.3])
     grey_sky = torch.tensor([0.78, 0.80, 0.82]) + 0.1 * vertical
-    sky_colour = (
-        torch.where(overcast.view(b, 1, 1, 1), grey_sky, blue_sky) + 0.03 * blotch[:, 0, :, :, None]
-    )
-    haze = torch.where(sky, 1.0, 0.6 * (1 - torch.exp(-z.clamp_max(_MAX_RANGE_M * 3) / 140.0)))[
-        ..., None
-    ]
+    sky_colour = torch.where(overcast.view(b, 1, 1, 1), grey_sky, blue_sky) + 0.03 * blotch[:, 0, :, :, None]
+    haze = torch.where(sky, 1.0, 0.6 * (1 - torch.exp(-z.clamp_max(_MAX_RANGE_M * 3) / 140.0)))[..., None]
     colour = torch.lerp(colour, sky_colour, haze)
 
     # The ego vehicle's bonnet: a dark curved strip at the bottom, with a highlight.

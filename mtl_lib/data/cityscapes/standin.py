@@ -18,9 +18,7 @@ def _standin_split(n: int, height: int, width: int, seed: int, split: int) -> De
     images, seg, depth = [], [], []
     for chunk in range(-(-n // RENDER_CHUNK)):
         # Always render whole chunks so that image i does not depend on n.
-        x, y, d = render_street_scenes(
-            RENDER_CHUNK, height, width, _chunk_generator(seed, split, chunk)
-        )
+        x, y, d = render_street_scenes(RENDER_CHUNK, height, width, _chunk_generator(seed, split, chunk))
         keep = min(RENDER_CHUNK, n - chunk * RENDER_CHUNK)
         images.append(x[:keep])
         seg.append(y[:keep])

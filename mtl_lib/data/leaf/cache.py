@@ -58,9 +58,7 @@ def default_cache_dir() -> Path:
 
 
 def cache_file(cache_dir: str | os.PathLike | None = None, image_size: int = 64) -> Path:
-    return (
-        Path(cache_dir or default_cache_dir()).expanduser() / f"leaf_chouhan2019_{image_size}px.pt"
-    )
+    return Path(cache_dir or default_cache_dir()).expanduser() / f"leaf_chouhan2019_{image_size}px.pt"
 
 
 def check_writable(folder: Path) -> None:
@@ -126,9 +124,7 @@ def _from_cache(payload: dict, skip_corrupt: bool, allow_subset: bool, cache: Pa
             "allow_subset=True to use it, or rebuild it from the complete dataset"
         )
     if skipped:
-        warnings.warn(
-            f"{len(skipped)} unreadable leaf image(s) were skipped: {skipped}", stacklevel=3
-        )
+        warnings.warn(f"{len(skipped)} unreadable leaf image(s) were skipped: {skipped}", stacklevel=3)
     return _data(payload)
 
 

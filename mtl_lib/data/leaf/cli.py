@@ -32,14 +32,10 @@ def save_grid(data: LeafData, path: str | os.PathLike, rows: int = 8, cols: int 
         r, c = divmod(slot, cols)
         y, x = r * (s + gap + bar), c * (s + gap)
         grid[y : y + s, x : x + s] = data.images[i].permute(1, 2, 0).numpy()
-        grid[y + s : y + s + bar, x : x + s] = (
-            (200, 30, 30) if int(data.health[i]) else (30, 160, 30)
-        )
+        grid[y + s : y + s + bar, x : x + s] = (200, 30, 30) if int(data.health[i]) else (30, 160, 30)
     image = Image.fromarray(grid)
     if upscale > 1:
-        image = image.resize(
-            (image.width * upscale, image.height * upscale), Image.Resampling.NEAREST
-        )
+        image = image.resize((image.width * upscale, image.height * upscale), Image.Resampling.NEAREST)
     out = Path(path)
     image.save(out)
     return out
@@ -62,9 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="accept missing plants/classes (warns, labels the data)",
     )
-    grid = sub.add_parser(
-        "grid", help="save a sample grid of the stand-in (or of the cached real data)"
-    )
+    grid = sub.add_parser("grid", help="save a sample grid of the stand-in (or of the cached real data)")
     grid.add_argument("out")
     grid.add_argument("--real", action="store_true", help="use the cached real images")
     grid.add_argument("--seed", type=int, default=0)

@@ -35,9 +35,7 @@ class LeafData:
     def __post_init__(self) -> None:
         n = self.images.shape[0]
         if self.images.dim() != 4 or self.images.shape[1] != 3 or self.images.dtype != torch.uint8:
-            raise ValueError(
-                f"images must be uint8 (N, 3, S, S), got {self.images.dtype} {tuple(self.images.shape)}"
-            )
+            raise ValueError(f"images must be uint8 (N, 3, S, S), got {self.images.dtype} {tuple(self.images.shape)}")
         if self.species.shape != (n,) or self.health.shape != (n,) or len(self.paths) != n:
             raise ValueError(
                 f"{n} images but {tuple(self.species.shape)} species, {tuple(self.health.shape)} "
@@ -51,10 +49,7 @@ class LeafData:
         return self.images[index].float() / 255, self.species[index], self.health[index]
 
     def __repr__(self) -> str:
-        return (
-            f"LeafData({len(self)} images {self.image_size}×{self.image_size}, "
-            f"source={self.source!r})"
-        )
+        return f"LeafData({len(self)} images {self.image_size}×{self.image_size}, source={self.source!r})"
 
     @property
     def image_size(self) -> int:
@@ -79,9 +74,7 @@ class LeafData:
             self.species_names, self.health_names, list(self.skipped),
         )  # fmt: skip
 
-    def stratified_kfold(
-        self, n_splits: int = 5, seed: int = 0
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def stratified_kfold(self, n_splits: int = 5, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Folds stratified on the 22 (species, health) classes; see :func:`stratified_kfold`."""
         return stratified_kfold(self.classes, n_splits, seed)
 
@@ -94,6 +87,4 @@ class LeafData:
     def batches(self, indices: torch.Tensor | Sequence[int] | None = None, *, batch_size: int = 32,
                 shuffle: bool = True, seed: int = 0) -> TensorBatches:  # fmt: skip
         """Mini-batches ``(x, species, health)`` for :class:`mtl_lib.engine.Trainer`."""
-        return TensorBatches(
-            *self.tensors(indices), batch_size=batch_size, shuffle=shuffle, seed=seed
-        )
+        return TensorBatches(*self.tensors(indices), batch_size=batch_size, shuffle=shuffle, seed=seed)

@@ -36,16 +36,12 @@ def to_rgb(image):  # image: PIL.Image.Image -> PIL.Image.Image in mode "RGB"
     if mode.startswith("I;16") or mode == "I":
         values = np.asarray(image).astype(np.float64)
         if values.size and (values.min() < 0 or values.max() > 65535):
-            raise ValueError(
-                f"{mode} image with values {values.min():g}..{values.max():g} outside 0..65535"
-            )
+            raise ValueError(f"{mode} image with values {values.min():g}..{values.max():g} outside 0..65535")
         grey = np.rint(values * (255.0 / 65535.0)).astype(np.uint8)
         return Image.fromarray(grey).convert("RGB")
     if mode == "F":
         values = np.asarray(image, dtype=np.float64)
-        if values.size and not (
-            np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1
-        ):
+        if values.size and not (np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1):
             raise ValueError(
                 "32-bit float image must hold finite values in [0, 1], found "
                 f"{np.nanmin(values):g}..{np.nanmax(values):g}"
@@ -114,9 +110,7 @@ def _decode_all(entries: Sequence[_Entry], read: Callable[[_Entry], bytes], imag
     chunk = max(16, 4 * num_workers)
     pool = ThreadPoolExecutor(num_workers) if num_workers > 0 else None
     try:
-        with tqdm(
-            total=len(entries), desc="decoding leaf images", unit="img", disable=not progress
-        ) as bar:
+        with tqdm(total=len(entries), desc="decoding leaf images", unit="img", disable=not progress) as bar:
             for start in range(0, len(entries), chunk):
                 blobs = [read_safely(e) for e in entries[start : start + chunk]]
                 results = pool.map(decode, blobs) if pool else map(decode, blobs)

@@ -294,15 +294,10 @@ def _list_folder(root: Path, allow_subset: bool = False) -> Listing:
 def _list_zip(archive: zipfile.ZipFile, where: str, allow_subset: bool = False) -> Listing:
     infos = archive.infolist()
     files = [
-        (i.filename.rstrip("/").split("/"), i.file_size, i.filename, f"{i.CRC:08x}")
-        for i in infos
-        if not i.is_dir()
+        (i.filename.rstrip("/").split("/"), i.file_size, i.filename, f"{i.CRC:08x}") for i in infos if not i.is_dir()
     ]
     folders = [i.filename.rstrip("/").split("/") for i in infos if i.is_dir()]
-    if not any(
-        len(p) >= 3 and _is_health(p[-2]) and p[-1].lower().endswith(IMAGE_SUFFIXES)
-        for p, *_ in files
-    ):
+    if not any(len(p) >= 3 and _is_health(p[-2]) and p[-1].lower().endswith(IMAGE_SUFFIXES) for p, *_ in files):
         nested = [i.filename for i in infos if i.filename.lower().endswith(".zip")]
         if nested:
             raise ValueError(

@@ -70,9 +70,7 @@ def load_leaf(source: str | os.PathLike | None = None, *, cache_dir: str | os.Pa
         raise FileNotFoundError(_instructions(problem, cache))
     source = Path(source).expanduser()
     if not source.exists():
-        raise FileNotFoundError(
-            _instructions(f"Leaf images not found: {source} does not exist.", cache)
-        )
+        raise FileNotFoundError(_instructions(f"Leaf images not found: {source} does not exist.", cache))
 
     archive = None
     if source.is_file():
@@ -117,9 +115,7 @@ def load_leaf(source: str | os.PathLike | None = None, *, cache_dir: str | os.Pa
             if payload is not None:
                 why = "it was built from different files (names, sizes or modification times)"
             if cache.exists():
-                warnings.warn(
-                    f"the leaf cache {cache} is not used: {why}; rebuilding it", stacklevel=2
-                )
+                warnings.warn(f"the leaf cache {cache} is not used: {why}; rebuilding it", stacklevel=2)
         check_writable(cache.parent)  # before the long decoding, not after it
         images, failed = _decode_all(entries, read, image_size, num_workers, progress)
     finally:

@@ -224,9 +224,7 @@ class Difficulty:
     elliptic species (Arjun, Bael, Jamun, Lemon, Pongamia) are confused with each other, and
     faint blemishes cap the health accuracy."""
 
-    range_widening: float = (
-        0.0  # each species range grows by this fraction of its width, both sides
-    )
+    range_widening: float = 0.0  # each species range grows by this fraction of its width, both sides
     faint_fraction: float = 0.2  # share of diseased leaves with very faint blemishes
     healthy_speck_prob: float = 0.3  # share of healthy leaves with a few faint specks
     healthy_tint_prob: float = 0.2  # share of healthy leaves with an even yellowish (old-leaf) tint
@@ -244,14 +242,10 @@ def _range(species: torch.Tensor, field: str, widen: float) -> tuple[torch.Tenso
     return lo - pad, hi + pad
 
 
-def _smooth_noise(
-    gen: torch.Generator, n: int, cells: int, height: int, width: int
-) -> torch.Tensor:
+def _smooth_noise(gen: torch.Generator, n: int, cells: int, height: int, width: int) -> torch.Tensor:
     """Low-frequency noise in [-1, 1]: a coarse random grid upsampled bicubically, (n, H, W)."""
     coarse = 2 * torch.rand(n, 1, cells, cells, generator=gen) - 1
-    return F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)[
-        :, 0
-    ].clamp(-1, 1)
+    return F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)[:, 0].clamp(-1, 1)
 
 
 def _sample_params(species: torch.Tensor, health: torch.Tensor, gen: torch.Generator,
@@ -373,9 +367,7 @@ def render_leaves(species: torch.Tensor, health: torch.Tensor, *, image_size: in
     species = species.long().reshape(-1)
     health = health.long().reshape(-1)
     if species.shape != health.shape:
-        raise ValueError(
-            f"species and health disagree in length: {species.numel()} vs {health.numel()}"
-        )
+        raise ValueError(f"species and health disagree in length: {species.numel()} vs {health.numel()}")
     size = int(image_size)
     height = int(content_height if content_height is not None else round(size * 2 / 3))
     if not 4 <= height <= size:
@@ -434,16 +426,12 @@ def _render_batch(p: dict[str, torch.Tensor], height: int, width: int, gen: torc
     vein_c = col(p["veins"])
     midrib = torch.sigmoid((0.55 * px - u.abs()) / px * 2) * (v.abs() < 1).float()
     phase = col(p["vein_count"]) * (v - 0.9 * u.abs() * col(p["aspect"]).clamp_max(2.5))
-    lateral = torch.relu(
-        1 - (torch.frac(phase) - 0.5).abs() / (0.5 * px * col(p["vein_count"]) + 1e-6)
-    )
+    lateral = torch.relu(1 - (torch.frac(phase) - 0.5).abs() / (0.5 * px * col(p["vein_count"]) + 1e-6))
     rho = torch.sqrt(u**2 + v**2)
     phi = torch.atan2(u, v)
     n_lobes = col(p["lobes"]).clamp_min(1)
     phi_rel = phi - torch.round(phi * n_lobes / (2 * math.pi)) * (2 * math.pi) / n_lobes
-    rays = torch.sigmoid((0.55 * px - (rho * torch.sin(phi_rel)).abs()) / px * 2) * (
-        torch.cos(phi_rel) > 0
-    )
+    rays = torch.sigmoid((0.55 * px - (rho * torch.sin(phi_rel)).abs()) / px * 2) * (torch.cos(phi_rel) > 0)
     palmate = col(p["palmate"])
     veins = torch.where(palmate > 0.5, rays, torch.maximum(midrib, 0.6 * lateral)) * blade
     vein_tint = torch.tensor([1.25, 1.2, 0.9])[None, :, None, None]
@@ -476,15 +464,10 @@ def _render_batch(p: dict[str, torch.Tensor], height: int, width: int, gen: torc
     brown = torch.tensor([0.42, 0.26, 0.10])
     dark = torch.tensor([0.16, 0.11, 0.06])
     chlorotic = torch.tensor([0.72, 0.68, 0.22])
-    core_rgb = torch.where(
-        (kind < 0.5)[..., None], brown, torch.where((kind < 0.8)[..., None], dark, chlorotic)
-    )
+    core_rgb = torch.where((kind < 0.5)[..., None], brown, torch.where((kind < 0.8)[..., None], dark, chlorotic))
     core_rgb = core_rgb * (0.8 + 0.4 * torch.rand(b, k, 1, generator=gen))
     ib, ik = active.nonzero(as_tuple=True)
-    dist_px = (
-        torch.sqrt((u[ib] - su[ib, ik, None, None]) ** 2 + (v[ib] - sv[ib, ik, None, None]) ** 2)
-        / px[ib]
-    )
+    dist_px = torch.sqrt((u[ib] - su[ib, ik, None, None]) ** 2 + (v[ib] - sv[ib, ik, None, None]) ** 2) / px[ib]
     r = radius[ib, ik, None, None]
     core = torch.sigmoid((r - dist_px) * 2.0)  # (M, H, W)
     halo = (torch.sigmoid((1.9 * r - dist_px) * 1.2) - core).clamp_min(0)
@@ -493,9 +476,7 @@ def _render_batch(p: dict[str, torch.Tensor], height: int, width: int, gen: torc
     core_alpha = zeros.scatter_reduce(0, spread, core, "amax")[:, None]
     halo_alpha = 0.6 * zeros.scatter_reduce(0, spread, halo, "amax")[:, None] * sev
     core_sum = zeros.index_add(0, ib, core)[:, None]
-    core_colour = torch.zeros(b, 3, height, width).index_add(
-        0, ib, core[:, None] * core_rgb[ib, ik, :, None, None]
-    )
+    core_colour = torch.zeros(b, 3, height, width).index_add(0, ib, core[:, None] * core_rgb[ib, ik, :, None, None])
     core_colour = core_colour / core_sum.clamp_min(1e-6)
     paint(halo_alpha, chlorotic[None, :, None, None])
     paint(core_alpha * sev, core_colour)
@@ -526,10 +507,7 @@ def _render_batch(p: dict[str, torch.Tensor], height: int, width: int, gen: torc
     n_holes = 1 + (torch.rand(b, generator=gen) * 3).long().clamp_max(2)
     hole_on = (torch.arange(3)[None] < n_holes[:, None]) & p["has_holes"][:, None]
     jb, jk = hole_on.nonzero(as_tuple=True)
-    hd = (
-        torch.sqrt((u[jb] - hu[jb, jk, None, None]) ** 2 + (v[jb] - hv[jb, jk, None, None]) ** 2)
-        / px[jb]
-    )
+    hd = torch.sqrt((u[jb] - hu[jb, jk, None, None]) ** 2 + (v[jb] - hv[jb, jk, None, None]) ** 2) / px[jb]
     hole = zeros.scatter_reduce(
         0,
         jb[:, None, None].expand_as(hd),
@@ -541,17 +519,10 @@ def _render_batch(p: dict[str, torch.Tensor], height: int, width: int, gen: torc
 
     # Petiole: a little darker and browner than the blade, and no blemishes.
     stalk = (petiole * (1 - blade))[:, None]
-    leaf_rgb = (
-        leaf_rgb * (1 - stalk)
-        + colour * torch.tensor([1.2, 0.95, 0.8])[None, :, None, None] * 0.85 * stalk
-    )
+    leaf_rgb = leaf_rgb * (1 - stalk) + colour * torch.tensor([1.2, 0.95, 0.8])[None, :, None, None] * 0.85 * stalk
 
     # Glossy leaves: a soft highlight along one side of the midrib.
-    gloss = (
-        col(p["glossy"].clamp_min(0.5) - 0.5)
-        * torch.exp(-(((u - 0.15 / col(p["aspect"])) / 0.15) ** 2))
-        * blade
-    )
+    gloss = col(p["glossy"].clamp_min(0.5) - 0.5) * torch.exp(-(((u - 0.15 / col(p["aspect"])) / 0.15) ** 2)) * blade
     leaf_rgb = leaf_rgb + 0.25 * gloss[:, None]
 
     # --- background
@@ -577,9 +548,7 @@ def _render_batch(p: dict[str, torch.Tensor], height: int, width: int, gen: torc
     # --- camera: illumination gradient, brightness, white balance, noise
     grad_dir = 2 * math.pi * torch.rand(b, generator=gen)
     ramp = (gx * col(torch.cos(grad_dir)) + gy * col(torch.sin(grad_dir))) / width
-    illum = col(0.7 + 0.6 * torch.rand(b, generator=gen)) * (
-        1 + 0.5 * col(torch.rand(b, generator=gen)) * ramp
-    )
+    illum = col(0.7 + 0.6 * torch.rand(b, generator=gen)) * (1 + 0.5 * col(torch.rand(b, generator=gen)) * ramp)
     balance = 1 + 0.1 * (2 * torch.rand(b, 3, 1, 1, generator=gen) - 1)
     img = img * illum[:, None] * balance
     sigma = 0.01 + 0.03 * torch.rand(b, 1, 1, 1, generator=gen)

@@ -17,9 +17,7 @@ from mtl_lib.data.leaf.dataset import LeafData
 from mtl_lib.data.leaf.render import Difficulty, render_leaves
 
 
-def standin_counts(
-    n_total: int | None = None, scale: float = 1.0
-) -> list[tuple[int, int, str, int]]:
+def standin_counts(n_total: int | None = None, scale: float = 1.0) -> list[tuple[int, int, str, int]]:
     """:data:`CLASS_TABLE` with every count multiplied by ``scale`` (``n_total`` given: by
     ``n_total / 4502``), rounded half up, at least 2 per class."""
     full = sum(c for *_, c in CLASS_TABLE)
@@ -27,9 +25,7 @@ def standin_counts(
         if scale != 1.0:
             raise ValueError("give n_total or scale, not both")
         if n_total < 2 * NUM_CLASSES:
-            raise ValueError(
-                f"n_total must be at least {2 * NUM_CLASSES} (2 per class), got {n_total}"
-            )
+            raise ValueError(f"n_total must be at least {2 * NUM_CLASSES} (2 per class), got {n_total}")
         scale = n_total / full
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale}")
@@ -54,7 +50,5 @@ def make_leaf_standin(n_total: int | None = None, image_size: int = 64, seed: in
         for s, h, p, c in counts for i in range(c)
     ]  # fmt: skip
     gen = torch.Generator().manual_seed(seed)
-    images = render_leaves(
-        species, health, image_size=image_size, generator=gen, difficulty=difficulty
-    )
+    images = render_leaves(species, health, image_size=image_size, generator=gen, difficulty=difficulty)
     return LeafData(images, species, health, paths, STANDIN_SOURCE)
