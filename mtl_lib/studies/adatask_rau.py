@@ -51,6 +51,7 @@ from mtl_lib.experiments import RunConfig, write_json_atomic
 from mtl_lib.experiments.store import read_json
 from mtl_lib.metrics.stats import mean_ci95
 from mtl_lib.problems import PROBLEMS
+from mtl_lib.studies import adatask_regime as regime
 from mtl_lib.studies.adatask_synthetic import Claim
 from mtl_lib.weighting import WEIGHTINGS
 
@@ -62,18 +63,9 @@ PROBLEM = "synthetic_regression"
 #: noise samples per setting in Fig. 1 (the paper does not say how many it used).
 #: ``probe_per_layer``: shared parameters sampled per layer for the learning-rate probe.
 SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": dict(
-        n_train=512, n_test=256, epochs=3, batch_size=64, lr=1e-3, seeds=(0,),
-        noise_draws=2, probe_per_layer=8,
-    ),
-    "quick": dict(
-        n_train=10_000, n_test=2_000, epochs=30, batch_size=100, lr=1e-3, seeds=(0, 1, 2),
-        noise_draws=10, probe_per_layer=64,
-    ),
-    "paper": dict(
-        n_train=50_000, n_test=10_000, epochs=100, batch_size=100, lr=1e-3, seeds=(0, 1, 2),
-        noise_draws=20, probe_per_layer=64,
-    ),
+    "smoke": dict(seeds=(0,), noise_draws=2, probe_per_layer=8),
+    "quick": dict(seeds=(0, 1, 2), noise_draws=10, probe_per_layer=64),
+    "paper": dict(seeds=(0, 1, 2, 3, 4), noise_draws=20, probe_per_layer=64),
 }
 
 #: Method label → ingredients (RMSProp unless the method is an optimizer).
@@ -111,7 +103,8 @@ BUCKET_COLORS = ("#1a9850", "#a6d96a", "#fee08b", "#fdae61", "#d73027")
 
 
 def settings(profile: str) -> dict[str, Any]:
-    return dict(select(profile, SETTINGS))
+    """The frozen regime at ``profile`` plus this study's own sizes (seeds, noise draws, probe)."""
+    return {**regime.settings(profile), **select(profile, SETTINGS)}
 
 
 def limit_cpu_threads(device: str = "auto") -> None:
@@ -135,7 +128,8 @@ def _config(profile: str, method: str, seed: int, device: str, diagnostics: tupl
         epochs=size["epochs"],
         batch_size=size["batch_size"],
         seed=seed,
-        problem_kwargs={"n_train": size["n_train"], "n_test": size["n_test"]},
+        problem_kwargs=regime.problem_kwargs(profile),
+        optimizer_kwargs=regime.optimizer_kwargs(profile, METHODS[method]["optimizer"]),
         label=method,
         device=device,
         diagnostics=diagnostics,
@@ -169,9 +163,9 @@ def shared_tensor_sizes(problem_kwargs: dict[str, Any] | None = None) -> dict[st
 def bucket_frame(records: Sequence[dict[str, Any]], task: str = "B") -> pd.DataFrame:
     """Final rAU(·, T, task) bucket shares per run: columns method, seed, layer (``"all"`` or a
     module; a module's share pools its weight and bias by element count), bucket, share."""
-    sizes = shared_tensor_sizes()
     rows = []
     for record in records:
+        sizes = shared_tensor_sizes(record["config"]["problem_kwargs"])
         per_tensor = record["diagnostics"]["rau_buckets"][task]
         for bucket in per_tensor["all"]:
             rows.append((record["method"], record["seed"], "all", bucket, per_tensor["all"][bucket]))
@@ -610,6 +604,7 @@ def probe_run(profile: str, results_dir: str | Path, method: str = "EqualWeight"
         aggregator=aggregator,
         optimizer=config.optimizer,
         lr=config.lr,
+        optimizer_kwargs=config.optimizer_kwargs,
         weighting_kwargs=_seeded_kwargs(WEIGHTINGS.get(config.weighting), config.weighting_kwargs, seed),
         aggregator_kwargs=_seeded_kwargs(AGGREGATORS.get(aggregator), config.aggregator_kwargs, seed),
         device=torch_device,

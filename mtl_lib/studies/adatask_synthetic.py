@@ -21,19 +21,12 @@ from mtl_lib.diagnostics.conflict import gradient_cosine, gradient_norms
 from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
 from mtl_lib.problems import PROBLEMS
+from mtl_lib.studies import adatask_regime as regime
 
 PROBLEM = "synthetic_regression"
 
-#: Run sizes per profile. The paper gives the data-generating process, the model family
-#: (4-layer ELU MLP) and the optimizer (RMSProp) but not the sample sizes, widths, learning
-#: rate, batch size or epochs: the ``paper`` row is our choice at the largest scale we think
-#: faithful, not a published setting.
-SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": dict(n_train=512, n_test=256, epochs=3, batch_size=64, lr=1e-3, seeds=(0, 1)),
-    "quick": dict(n_train=10_000, n_test=2_000, epochs=30, batch_size=100, lr=1e-3, seeds=(0, 1, 2)),
-    "paper": dict(n_train=50_000, n_test=10_000, epochs=100, batch_size=100, lr=1e-3, seeds=(0, 1, 2, 3, 4)),
-}
-
+#: Run sizes per profile come from :mod:`mtl_lib.studies.adatask_regime` (the setting frozen by
+#: the EqualWeight-only calibration, resized per profile).
 #: Method label → ingredients (everything else as in the run config).
 METHODS: dict[str, dict[str, Any]] = {
     "EqualWeight": dict(weighting="ew"),
@@ -55,7 +48,7 @@ PUBLISHED_TABLE2 = pd.DataFrame(
 
 
 def settings(profile: str) -> dict[str, Any]:
-    return dict(select(profile, SETTINGS))
+    return regime.settings(profile)
 
 
 def configs(
@@ -67,11 +60,12 @@ def configs(
     if unknown:
         raise ValueError(f"unknown methods {unknown}; this study knows {list(METHODS)}")
     size = settings(profile)
-    problem_kwargs = {"n_train": size["n_train"], "n_test": size["n_test"]}
+    problem_kwargs = regime.problem_kwargs(profile)
     return [
         RunConfig(
             problem=PROBLEM,
             optimizer="rmsprop",
+            optimizer_kwargs=regime.optimizer_kwargs(profile, "rmsprop"),
             lr=size["lr"],
             epochs=size["epochs"],
             batch_size=size["batch_size"],
@@ -99,11 +93,14 @@ def measure_dominance(profile: str, seed: int = 0, device: str = "auto") -> Domi
     """Ratio of the tasks' target spreads and of their shared-parameter gradient norms on one
     training batch of a freshly initialised model (what an optimizer sees at step 1)."""
     size = settings(profile)
-    data = make_synthetic_regression(size["n_train"], size["n_test"])
+    options = regime.problem_kwargs(profile)
+    data = make_synthetic_regression(
+        options["n_train"], options["n_test"], input_dist=options["input_dist"],
+        spread=options["spread"], target_scaling=options["target_scaling"],
+    )
     seed_everything(seed)
     problem = PROBLEMS.get(PROBLEM)(
-        seed=seed, batch_size=size["batch_size"], device=resolve_device(device),
-        n_train=size["n_train"], n_test=size["n_test"],
+        seed=seed, batch_size=size["batch_size"], device=resolve_device(device), **options
     )
     x, *targets = next(iter(problem.train_data))
     predictions = problem.model(x)
@@ -117,10 +114,11 @@ def measure_dominance(profile: str, seed: int = 0, device: str = "auto") -> Domi
     )
 
 
-def per_run_scores(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run: method, seed, task-normalized RMSE of A, of B, and their average."""
+def per_run_scores(records: Sequence[dict[str, Any]], metric: str | None = None) -> pd.DataFrame:
+    """One row per run: method, seed, task-normalized RMSE of A, of B, and their average
+    (``metric``: the record key of the reading; default the frozen one)."""
     final = final_frame(records)
-    final = final[final["metric"] == "nrmse"]
+    final = final[final["metric"] == (metric or regime.metric())]
     wide = final.pivot_table(index=["method", "seed"], columns="task", values="value").reset_index()
     wide["average"] = (wide["A"] + wide["B"]) / 2
     return wide
