@@ -82,32 +82,137 @@ def _look(palmate=False, aspect=(2.0, 2.6), base=(0.6, 0.9), tip=(0.7, 1.1), acu
 #: small, narrow; lemon: elliptic, crenulate; Jatropha: 3–5 shallow palmate lobes; Chinar:
 #: 5–7 deep toothed palmate lobes).
 SPECIES_LOOKS: tuple[SpeciesLook, ...] = (
-    _look(aspect=(3.0, 4.4), base=(0.9, 1.3), tip=(0.9, 1.4), acumen=(0.1, 0.4), petiole=(0.12, 0.3),
-          size=(0.85, 1.1), colour=(0.15, 0.32, 0.10), veins=(0.12, 0.3), vein_count=(7, 11)),  # Mango
-    _look(aspect=(2.0, 2.8), base=(0.4, 0.7), tip=(0.5, 0.85), acumen=(0.0, 0.1), cordate=(0.0, 0.06),
-          serration=(0.0, 0.03), petiole=(0.05, 0.15), size=(0.8, 1.0), colour=(0.24, 0.40, 0.13)),  # Arjun
-    _look(aspect=(2.7, 3.9), base=(1.2, 1.8), tip=(0.4, 0.75), acumen=(0.0, 0.15), petiole=(0.05, 0.15),
-          size=(0.8, 1.05), colour=(0.20, 0.40, 0.12), veins=(0.18, 0.32), vein_count=(11, 16)),  # Alstonia
-    _look(aspect=(1.8, 2.5), base=(0.5, 0.8), tip=(0.5, 0.85), acumen=(0.0, 0.12), petiole=(0.03, 0.1),
-          size=(0.8, 1.05), colour=(0.31, 0.47, 0.18), veins=(0.25, 0.45), vein_count=(8, 12)),  # Guava
-    _look(aspect=(2.0, 2.8), base=(0.6, 0.9), tip=(1.0, 1.5), acumen=(0.15, 0.45), serration=(0.02, 0.07),
-          teeth=(7, 12), petiole=(0.05, 0.15), size=(0.7, 0.95), colour=(0.26, 0.44, 0.14)),  # Bael
-    _look(aspect=(2.0, 2.8), base=(0.7, 1.0), tip=(0.9, 1.3), acumen=(0.2, 0.5), petiole=(0.1, 0.2),
-          size=(0.8, 1.05), colour=(0.16, 0.34, 0.11), veins=(0.08, 0.2)),  # Jamun
-    _look(palmate=True, aspect=(0.85, 1.15), base=(1.2, 2.0), tip=(0.15, 0.4), serration=(0.0, 0.02),
-          teeth=(20, 30), lobes=(3, 5), petiole=(0.3, 0.6), size=(0.7, 0.95),
-          colour=(0.24, 0.44, 0.17), veins=(0.12, 0.28)),  # Jatropha
-    _look(aspect=(1.6, 2.2), base=(0.4, 0.7), tip=(1.0, 1.5), acumen=(0.3, 0.6), petiole=(0.05, 0.15),
-          size=(0.8, 1.05), colour=(0.22, 0.42, 0.14)),  # Pongamia
-    _look(aspect=(1.5, 2.1), base=(0.4, 0.8), tip=(0.8, 1.2), acumen=(0.0, 0.2), serration=(0.02, 0.08),
-          teeth=(6, 11), petiole=(0.15, 0.35), size=(0.55, 0.8), colour=(0.30, 0.54, 0.20)),  # Basil
-    _look(aspect=(2.9, 4.2), base=(1.0, 1.5), tip=(0.6, 1.0), acumen=(0.0, 0.15), petiole=(0.03, 0.1),
-          size=(0.55, 0.85), colour=(0.26, 0.46, 0.12)),  # Pomegranate
-    _look(aspect=(1.8, 2.6), base=(0.6, 0.9), tip=(0.7, 1.1), acumen=(0.0, 0.2), serration=(0.01, 0.05),
-          teeth=(10, 18), petiole=(0.1, 0.2), size=(0.75, 1.0), colour=(0.18, 0.38, 0.12)),  # Lemon
-    _look(palmate=True, aspect=(0.85, 1.15), base=(1.0, 1.7), tip=(0.3, 0.55), serration=(0.03, 0.08),
-          teeth=(24, 40), lobes=(5, 5, 7), petiole=(0.3, 0.6), size=(0.75, 1.0),
-          colour=(0.30, 0.47, 0.17), veins=(0.15, 0.3)),  # Chinar
+    _look(
+        aspect=(3.0, 4.4),
+        base=(0.9, 1.3),
+        tip=(0.9, 1.4),
+        acumen=(0.1, 0.4),
+        petiole=(0.12, 0.3),
+        size=(0.85, 1.1),
+        colour=(0.15, 0.32, 0.10),
+        veins=(0.12, 0.3),
+        vein_count=(7, 11),
+    ),  # Mango
+    _look(
+        aspect=(2.0, 2.8),
+        base=(0.4, 0.7),
+        tip=(0.5, 0.85),
+        acumen=(0.0, 0.1),
+        cordate=(0.0, 0.06),
+        serration=(0.0, 0.03),
+        petiole=(0.05, 0.15),
+        size=(0.8, 1.0),
+        colour=(0.24, 0.40, 0.13),
+    ),  # Arjun
+    _look(
+        aspect=(2.7, 3.9),
+        base=(1.2, 1.8),
+        tip=(0.4, 0.75),
+        acumen=(0.0, 0.15),
+        petiole=(0.05, 0.15),
+        size=(0.8, 1.05),
+        colour=(0.20, 0.40, 0.12),
+        veins=(0.18, 0.32),
+        vein_count=(11, 16),
+    ),  # Alstonia
+    _look(
+        aspect=(1.8, 2.5),
+        base=(0.5, 0.8),
+        tip=(0.5, 0.85),
+        acumen=(0.0, 0.12),
+        petiole=(0.03, 0.1),
+        size=(0.8, 1.05),
+        colour=(0.31, 0.47, 0.18),
+        veins=(0.25, 0.45),
+        vein_count=(8, 12),
+    ),  # Guava
+    _look(
+        aspect=(2.0, 2.8),
+        base=(0.6, 0.9),
+        tip=(1.0, 1.5),
+        acumen=(0.15, 0.45),
+        serration=(0.02, 0.07),
+        teeth=(7, 12),
+        petiole=(0.05, 0.15),
+        size=(0.7, 0.95),
+        colour=(0.26, 0.44, 0.14),
+    ),  # Bael
+    _look(
+        aspect=(2.0, 2.8),
+        base=(0.7, 1.0),
+        tip=(0.9, 1.3),
+        acumen=(0.2, 0.5),
+        petiole=(0.1, 0.2),
+        size=(0.8, 1.05),
+        colour=(0.16, 0.34, 0.11),
+        veins=(0.08, 0.2),
+    ),  # Jamun
+    _look(
+        palmate=True,
+        aspect=(0.85, 1.15),
+        base=(1.2, 2.0),
+        tip=(0.15, 0.4),
+        serration=(0.0, 0.02),
+        teeth=(20, 30),
+        lobes=(3, 5),
+        petiole=(0.3, 0.6),
+        size=(0.7, 0.95),
+        colour=(0.24, 0.44, 0.17),
+        veins=(0.12, 0.28),
+    ),  # Jatropha
+    _look(
+        aspect=(1.6, 2.2),
+        base=(0.4, 0.7),
+        tip=(1.0, 1.5),
+        acumen=(0.3, 0.6),
+        petiole=(0.05, 0.15),
+        size=(0.8, 1.05),
+        colour=(0.22, 0.42, 0.14),
+    ),  # Pongamia
+    _look(
+        aspect=(1.5, 2.1),
+        base=(0.4, 0.8),
+        tip=(0.8, 1.2),
+        acumen=(0.0, 0.2),
+        serration=(0.02, 0.08),
+        teeth=(6, 11),
+        petiole=(0.15, 0.35),
+        size=(0.55, 0.8),
+        colour=(0.30, 0.54, 0.20),
+    ),  # Basil
+    _look(
+        aspect=(2.9, 4.2),
+        base=(1.0, 1.5),
+        tip=(0.6, 1.0),
+        acumen=(0.0, 0.15),
+        petiole=(0.03, 0.1),
+        size=(0.55, 0.85),
+        colour=(0.26, 0.46, 0.12),
+    ),  # Pomegranate
+    _look(
+        aspect=(1.8, 2.6),
+        base=(0.6, 0.9),
+        tip=(0.7, 1.1),
+        acumen=(0.0, 0.2),
+        serration=(0.01, 0.05),
+        teeth=(10, 18),
+        petiole=(0.1, 0.2),
+        size=(0.75, 1.0),
+        colour=(0.18, 0.38, 0.12),
+    ),  # Lemon
+    _look(
+        palmate=True,
+        aspect=(0.85, 1.15),
+        base=(1.0, 1.7),
+        tip=(0.3, 0.55),
+        serration=(0.03, 0.08),
+        teeth=(24, 40),
+        lobes=(5, 5, 7),
+        petiole=(0.3, 0.6),
+        size=(0.75, 1.0),
+        colour=(0.30, 0.47, 0.17),
+        veins=(0.15, 0.3),
+    ),  # Chinar
 )
 
 
@@ -119,7 +224,9 @@ class Difficulty:
     elliptic species (Arjun, Bael, Jamun, Lemon, Pongamia) are confused with each other, and
     faint blemishes cap the health accuracy."""
 
-    range_widening: float = 0.0  # each species range grows by this fraction of its width, both sides
+    range_widening: float = (
+        0.0  # each species range grows by this fraction of its width, both sides
+    )
     faint_fraction: float = 0.2  # share of diseased leaves with very faint blemishes
     healthy_speck_prob: float = 0.3  # share of healthy leaves with a few faint specks
     healthy_tint_prob: float = 0.2  # share of healthy leaves with an even yellowish (old-leaf) tint
@@ -157,10 +264,14 @@ def _range(species: torch.Tensor, field: str, widen: float) -> tuple[torch.Tenso
     return lo - pad, hi + pad
 
 
-def _smooth_noise(gen: torch.Generator, n: int, cells: int, height: int, width: int) -> torch.Tensor:
+def _smooth_noise(
+    gen: torch.Generator, n: int, cells: int, height: int, width: int
+) -> torch.Tensor:
     """Low-frequency noise in [-1, 1]: a coarse random grid upsampled bicubically, (n, H, W)."""
     coarse = 2 * torch.rand(n, 1, cells, cells, generator=gen) - 1
-    return F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)[:, 0].clamp(-1, 1)
+    return F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)[
+        :, 0
+    ].clamp(-1, 1)
 
 
 def _sample_params(species: torch.Tensor, health: torch.Tensor, gen: torch.Generator,
@@ -222,6 +333,7 @@ def _sample_params(species: torch.Tensor, health: torch.Tensor, gen: torch.Gener
 
 def _blade_distance(u: torch.Tensor, v: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
     """Signed distance-like field of the blade in leaf units (> 0 inside), shape (B, H, W)."""
+
     def col(name: str) -> torch.Tensor:
         return p[name][:, None, None]
 
@@ -281,7 +393,9 @@ def render_leaves(species: torch.Tensor, health: torch.Tensor, *, image_size: in
     species = species.long().reshape(-1)
     health = health.long().reshape(-1)
     if species.shape != health.shape:
-        raise ValueError(f"species and health disagree in length: {species.numel()} vs {health.numel()}")
+        raise ValueError(
+            f"species and health disagree in length: {species.numel()} vs {health.numel()}"
+        )
     size = int(image_size)
     height = int(content_height if content_height is not None else round(size * 2 / 3))
     if not 4 <= height <= size:
@@ -340,12 +454,16 @@ def _render_batch(p: dict[str, torch.Tensor], height: int, width: int, gen: torc
     vein_c = col(p["veins"])
     midrib = torch.sigmoid((0.55 * px - u.abs()) / px * 2) * (v.abs() < 1).float()
     phase = col(p["vein_count"]) * (v - 0.9 * u.abs() * col(p["aspect"]).clamp_max(2.5))
-    lateral = torch.relu(1 - (torch.frac(phase) - 0.5).abs() / (0.5 * px * col(p["vein_count"]) + 1e-6))
+    lateral = torch.relu(
+        1 - (torch.frac(phase) - 0.5).abs() / (0.5 * px * col(p["vein_count"]) + 1e-6)
+    )
     rho = torch.sqrt(u**2 + v**2)
     phi = torch.atan2(u, v)
     n_lobes = col(p["lobes"]).clamp_min(1)
     phi_rel = phi - torch.round(phi * n_lobes / (2 * math.pi)) * (2 * math.pi) / n_lobes
-    rays = torch.sigmoid((0.55 * px - (rho * torch.sin(phi_rel)).abs()) / px * 2) * (torch.cos(phi_rel) > 0)
+    rays = torch.sigmoid((0.55 * px - (rho * torch.sin(phi_rel)).abs()) / px * 2) * (
+        torch.cos(phi_rel) > 0
+    )
     palmate = col(p["palmate"])
     veins = torch.where(palmate > 0.5, rays, torch.maximum(midrib, 0.6 * lateral)) * blade
     vein_tint = torch.tensor([1.25, 1.2, 0.9])[None, :, None, None]
@@ -378,10 +496,15 @@ def _render_batch(p: dict[str, torch.Tensor], height: int, width: int, gen: torc
     brown = torch.tensor([0.42, 0.26, 0.10])
     dark = torch.tensor([0.16, 0.11, 0.06])
     chlorotic = torch.tensor([0.72, 0.68, 0.22])
-    core_rgb = torch.where((kind < 0.5)[..., None], brown, torch.where((kind < 0.8)[..., None], dark, chlorotic))
+    core_rgb = torch.where(
+        (kind < 0.5)[..., None], brown, torch.where((kind < 0.8)[..., None], dark, chlorotic)
+    )
     core_rgb = core_rgb * (0.8 + 0.4 * torch.rand(b, k, 1, generator=gen))
     ib, ik = active.nonzero(as_tuple=True)
-    dist_px = torch.sqrt((u[ib] - su[ib, ik, None, None]) ** 2 + (v[ib] - sv[ib, ik, None, None]) ** 2) / px[ib]
+    dist_px = (
+        torch.sqrt((u[ib] - su[ib, ik, None, None]) ** 2 + (v[ib] - sv[ib, ik, None, None]) ** 2)
+        / px[ib]
+    )
     r = radius[ib, ik, None, None]
     core = torch.sigmoid((r - dist_px) * 2.0)  # (M, H, W)
     halo = (torch.sigmoid((1.9 * r - dist_px) * 1.2) - core).clamp_min(0)
@@ -390,7 +513,9 @@ def _render_batch(p: dict[str, torch.Tensor], height: int, width: int, gen: torc
     core_alpha = zeros.scatter_reduce(0, spread, core, "amax")[:, None]
     halo_alpha = 0.6 * zeros.scatter_reduce(0, spread, halo, "amax")[:, None] * sev
     core_sum = zeros.index_add(0, ib, core)[:, None]
-    core_colour = torch.zeros(b, 3, height, width).index_add(0, ib, core[:, None] * core_rgb[ib, ik, :, None, None])
+    core_colour = torch.zeros(b, 3, height, width).index_add(
+        0, ib, core[:, None] * core_rgb[ib, ik, :, None, None]
+    )
     core_colour = core_colour / core_sum.clamp_min(1e-6)
     paint(halo_alpha, chlorotic[None, :, None, None])
     paint(core_alpha * sev, core_colour)
@@ -407,7 +532,10 @@ def _render_batch(p: dict[str, torch.Tensor], height: int, width: int, gen: torc
     band = col(1.0 + 2.5 * torch.rand(b, generator=gen))
     jag = 1 + 0.6 * _smooth_noise(gen, b, 8, height, width)
     margin = torch.sigmoid((band * jag - d_blade / px) * 1.5) * col(p["has_margin"].float())
-    paint((margin * col(p["severity"]))[:, None], torch.tensor([0.36, 0.22, 0.08])[None, :, None, None])
+    paint(
+        (margin * col(p["severity"]))[:, None],
+        torch.tensor([0.36, 0.22, 0.08])[None, :, None, None],
+    )
 
     leaf_rgb = leaf_rgb * (1 - damage) + damage_rgb * damage
 
@@ -418,17 +546,32 @@ def _render_batch(p: dict[str, torch.Tensor], height: int, width: int, gen: torc
     n_holes = 1 + (torch.rand(b, generator=gen) * 3).long().clamp_max(2)
     hole_on = (torch.arange(3)[None] < n_holes[:, None]) & p["has_holes"][:, None]
     jb, jk = hole_on.nonzero(as_tuple=True)
-    hd = torch.sqrt((u[jb] - hu[jb, jk, None, None]) ** 2 + (v[jb] - hv[jb, jk, None, None]) ** 2) / px[jb]
-    hole = zeros.scatter_reduce(0, jb[:, None, None].expand_as(hd), torch.sigmoid((hr[jb, jk, None, None] - hd) * 2.0), "amax")
+    hd = (
+        torch.sqrt((u[jb] - hu[jb, jk, None, None]) ** 2 + (v[jb] - hv[jb, jk, None, None]) ** 2)
+        / px[jb]
+    )
+    hole = zeros.scatter_reduce(
+        0,
+        jb[:, None, None].expand_as(hd),
+        torch.sigmoid((hr[jb, jk, None, None] - hd) * 2.0),
+        "amax",
+    )
     hole = hole * col(p["severity"]).clamp_max(0.6) / 0.6
     leaf_mask = leaf_mask * (1 - hole * blade)
 
     # Petiole: a little darker and browner than the blade, and no blemishes.
     stalk = (petiole * (1 - blade))[:, None]
-    leaf_rgb = leaf_rgb * (1 - stalk) + colour * torch.tensor([1.2, 0.95, 0.8])[None, :, None, None] * 0.85 * stalk
+    leaf_rgb = (
+        leaf_rgb * (1 - stalk)
+        + colour * torch.tensor([1.2, 0.95, 0.8])[None, :, None, None] * 0.85 * stalk
+    )
 
     # Glossy leaves: a soft highlight along one side of the midrib.
-    gloss = col(p["glossy"].clamp_min(0.5) - 0.5) * torch.exp(-((u - 0.15 / col(p["aspect"])) / 0.15) ** 2) * blade
+    gloss = (
+        col(p["glossy"].clamp_min(0.5) - 0.5)
+        * torch.exp(-(((u - 0.15 / col(p["aspect"])) / 0.15) ** 2))
+        * blade
+    )
     leaf_rgb = leaf_rgb + 0.25 * gloss[:, None]
 
     # --- background
@@ -437,7 +580,11 @@ def _render_batch(p: dict[str, torch.Tensor], height: int, width: int, gen: torc
     light_bg = 0.45 + 0.4 * torch.rand(b, 1, 1, 1, generator=gen)
     bg_level = torch.where(light, light_bg, dark_bg)
     bg_tint = 1 + 0.08 * (2 * torch.rand(b, 3, 1, 1, generator=gen) - 1)
-    bg_tex = 1 + 0.25 * _smooth_noise(gen, b, 4, height, width)[:, None] + 0.1 * _smooth_noise(gen, b, 16, height, width)[:, None]
+    bg_tex = (
+        1
+        + 0.25 * _smooth_noise(gen, b, 4, height, width)[:, None]
+        + 0.1 * _smooth_noise(gen, b, 16, height, width)[:, None]
+    )
     background = bg_level * bg_tint * bg_tex
     # A soft shadow of the leaf, slightly offset.
     shadow_shift = (1 + torch.randint(0, 2, (2,), generator=gen)).tolist()
@@ -450,7 +597,9 @@ def _render_batch(p: dict[str, torch.Tensor], height: int, width: int, gen: torc
     # --- camera: illumination gradient, brightness, white balance, noise
     grad_dir = 2 * math.pi * torch.rand(b, generator=gen)
     ramp = (gx * col(torch.cos(grad_dir)) + gy * col(torch.sin(grad_dir))) / width
-    illum = col(0.7 + 0.6 * torch.rand(b, generator=gen)) * (1 + 0.5 * col(torch.rand(b, generator=gen)) * ramp)
+    illum = col(0.7 + 0.6 * torch.rand(b, generator=gen)) * (
+        1 + 0.5 * col(torch.rand(b, generator=gen)) * ramp
+    )
     balance = 1 + 0.1 * (2 * torch.rand(b, 3, 1, 1, generator=gen) - 1)
     img = img * illum[:, None] * balance
     sigma = 0.01 + 0.03 * torch.rand(b, 1, 1, 1, generator=gen)
