@@ -9,7 +9,7 @@ species and health weighted F1 land near the paper's A row of Table II; B–H ar
 frozen difficulty and reported as they come. This makes the *pattern* across approaches
 comparable with the paper, never the numbers: the images are still generated.
 
-Two knobs (:func:`mtl_lib.data.leaf_render.difficulty_levels`): a species level (how much the
+Two knobs (:func:`mtl_lib.data.leaf.render.difficulty_levels`): a species level (how much the
 species' leaf shapes overlap) and a health level (how faint blemishes are and how often
 healthy leaves carry specks or tint). The search is a coordinate search: species level first
 at the default health level, then the health level at the best species level.
