@@ -33,8 +33,8 @@ TARGET = {"species f1": 0.69532, "health f1": 0.85671}
 FROZEN_PATH = Path(__file__).with_name("leaf_frozen_difficulty.json")
 BASELINE = "A"
 
-SPECIES_LEVELS = (0.3, 0.6, 1.0)
-HEALTH_LEVELS = (0.3, 0.6, 1.0)
+SPECIES_LEVELS = (0.0, 0.3, 0.6, 1.0)
+HEALTH_LEVELS = (0.0, 0.3, 0.6, 1.0)
 
 #: The search runs at the leaf study's ``quick`` size (image size, share of the stand-in,
 #: epochs); at ``quick`` it searches on two of the five folds (2 CPU cores), ``paper`` on all
