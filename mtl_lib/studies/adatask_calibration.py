@@ -62,7 +62,7 @@ BASE: dict[str, Any] = {
 STAGES: list[dict[str, list[Any]]] = [
     {"input_dist": ["uniform", "normal"], "spread": ["variance", "std"], "width": [100, 400]},
     {"lr": [1e-4, 3e-4, 1e-3, 3e-3], "alpha": [0.9, 0.99]},
-    {"target_scaling": ["pooled", "per_task"], "batch_size": [32, 100]},
+    {"target_scaling": ["pooled", "per_task"], "batch_size": [100, 256]},
 ]
 
 #: Size of the search per profile (epochs of each candidate run, test-set size, seeds).
