@@ -27,6 +27,9 @@ from dataclasses import dataclass
 import torch
 
 TASK_NAMES = ("A", "B")
+INPUT_DISTS = ("uniform", "normal")
+SPREADS = ("variance", "std")
+TARGET_SCALINGS = ("pooled", "per_task", "none")
 
 
 @dataclass
@@ -40,6 +43,8 @@ class SyntheticRegression:
     y_test: tuple[torch.Tensor, ...]
     target_scale: tuple[float, ...]
     task_names: tuple[str, ...] = TASK_NAMES
+    #: Root mean square of each task's training targets (an alternative normaliser for RMSE).
+    target_rms: tuple[float, ...] = ()
 
 
 def make_synthetic_regression(
@@ -53,21 +58,42 @@ def make_synthetic_regression(
     dominant_mean: float = 10.0,
     dominant_var: float = 10.0,
     common_scale: bool = True,
+    input_dist: str = "uniform",
+    spread: str = "variance",
+    target_scaling: str | None = None,
 ) -> SyntheticRegression:
-    """Generate the problem deterministically from ``data_seed`` (CPU float32 tensors)."""
+    """Generate the problem deterministically from ``data_seed`` (CPU float32 tensors).
+
+    The paper's open choices are options: ``input_dist`` ("uniform": U(-1, 1), "normal":
+    N(0, 1)); ``spread`` ("variance" or "std": how the second argument of N(m, s) is read);
+    ``target_scaling`` ("pooled": every task divided by one pooled std, the default when
+    ``common_scale``; "per_task": each task by its own std; "none": raw targets).
+    """
     if n_train < 1 or n_test < 1:
         raise ValueError(f"n_train and n_test must be positive, got {n_train}, {n_test}")
+    if input_dist not in INPUT_DISTS:
+        raise ValueError(f"input_dist must be one of {INPUT_DISTS}, got {input_dist!r}")
+    if spread not in SPREADS:
+        raise ValueError(f"spread must be one of {SPREADS}, got {spread!r}")
+    if target_scaling is None:
+        target_scaling = "pooled" if common_scale else "none"
+    if target_scaling not in TARGET_SCALINGS:
+        raise ValueError(f"target_scaling must be one of {TARGET_SCALINGS}, got {target_scaling!r}")
     gen = torch.Generator().manual_seed(data_seed)
 
-    def normal(mean: float, var: float) -> torch.Tensor:
-        return mean + math.sqrt(var) * torch.randn(output_dim, input_dim, generator=gen, dtype=torch.float64)
+    def normal(mean: float, s: float) -> torch.Tensor:
+        std = math.sqrt(s) if spread == "variance" else s
+        return mean + std * torch.randn(output_dim, input_dim, generator=gen, dtype=torch.float64)
 
     w1 = {"A": normal(1.0, 1.0), "B": normal(dominant_mean, dominant_var)}
     w2 = {"A": normal(1.0, 1.0), "B": normal(dominant_mean, dominant_var)}
     w3 = normal(dominant_mean, dominant_var)
 
     def sample(n: int) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        x = 2.0 * torch.rand(n, input_dim, generator=gen, dtype=torch.float64) - 1.0
+        if input_dist == "uniform":
+            x = 2.0 * torch.rand(n, input_dim, generator=gen, dtype=torch.float64) - 1.0
+        else:
+            x = torch.randn(n, input_dim, generator=gen, dtype=torch.float64)
         ys = []
         for task in TASK_NAMES:
             noise = math.sqrt(noise_var) * torch.randn(n, output_dim, generator=gen, dtype=torch.float64)
@@ -76,9 +102,14 @@ def make_synthetic_regression(
 
     x_train, y_train = sample(n_train)
     x_test, y_test = sample(n_test)
-    if common_scale:
+    if target_scaling == "pooled":
         pooled = float(torch.cat([y.flatten() for y in y_train]).std())
         y_train = tuple(y / pooled for y in y_train)
         y_test = tuple(y / pooled for y in y_test)
+    elif target_scaling == "per_task":
+        own = [float(y.std()) for y in y_train]
+        y_train = tuple(y / s for y, s in zip(y_train, own))
+        y_test = tuple(y / s for y, s in zip(y_test, own))
     scale = tuple(float(y.std()) for y in y_train)
-    return SyntheticRegression(x_train, y_train, x_test, y_test, scale)
+    rms = tuple(float(y.pow(2).mean().sqrt()) for y in y_train)
+    return SyntheticRegression(x_train, y_train, x_test, y_test, scale, target_rms=rms)

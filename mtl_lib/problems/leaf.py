@@ -4,7 +4,9 @@ one fold of a stratified 5-fold split, with the study's CNN and its optional add
 Options (``RunConfig.problem_kwargs``):
 
 * ``data_dir`` — the Chouhan et al. (2019) images (folder or .zip) or ``"cache"`` for an already
-  prepared cache; ``None`` (default) uses the generated **stand-in** (``scale`` shrinks it);
+  prepared cache; ``None`` (default) uses the generated **stand-in** (``scale`` shrinks it,
+  ``standin_difficulty`` = (species level, health level) sets how hard it is, see
+  :func:`mtl_lib.data.leaf.render.difficulty_levels`);
 * ``fold`` / ``n_folds`` / ``split_seed`` — which part of the stratified split is the test part;
 * ``modulation`` / ``lass`` — the study's add-ons (PCGrad is the run's aggregator:
   ``"pcgrad_wrapper"`` reproduces the study's optimizer-wrapper semantics);
@@ -27,14 +29,23 @@ from mtl_lib.architectures.lass import LaSSSchedule, lass_phases
 from mtl_lib.architectures.leaf_cnn import LeafCNN
 from mtl_lib.core.tasks import Task
 from mtl_lib.data.leaf import LeafData, load_leaf, make_leaf_standin
+from mtl_lib.data.leaf.render import difficulty_levels
 from mtl_lib.problems import PROBLEMS, ProblemInstance
 
 
 @functools.lru_cache(maxsize=2)
-def leaf_data(data_dir: str | None = None, scale: float = 1.0, image_size: int = 64, standin_seed: int = 0) -> LeafData:
-    """The real images (``data_dir`` a folder/.zip, or ``"cache"``) or the generated stand-in."""
+def leaf_data(
+    data_dir: str | None = None,
+    scale: float = 1.0,
+    image_size: int = 64,
+    standin_seed: int = 0,
+    standin_difficulty: tuple[float, float] = (1.0, 1.0),
+) -> LeafData:
+    """The real images (``data_dir`` a folder/.zip, or ``"cache"``) or the generated stand-in
+    (``standin_difficulty``: species and health levels of :func:`difficulty_levels`)."""
     if data_dir is None:
-        return make_leaf_standin(scale=scale, image_size=image_size, seed=standin_seed)
+        difficulty = difficulty_levels(*standin_difficulty)
+        return make_leaf_standin(scale=scale, image_size=image_size, seed=standin_seed, difficulty=difficulty)
     return load_leaf(None if data_dir == "cache" else data_dir, image_size=image_size)
 
 
@@ -60,6 +71,7 @@ def leaf_problem(
     scale: float = 1.0,
     image_size: int = 64,
     standin_seed: int = 0,
+    standin_difficulty: Sequence[float] = (1.0, 1.0),
     fold: int = 0,
     n_folds: int = 5,
     split_seed: int = 0,
@@ -76,7 +88,7 @@ def leaf_problem(
         raise TypeError(f"unknown leaf options {sorted(unknown)}")
     if not 0 <= fold < n_folds:
         raise ValueError(f"fold must be in [0, {n_folds}), got {fold}")
-    data = leaf_data(data_dir, scale, image_size, standin_seed)
+    data = leaf_data(data_dir, scale, image_size, standin_seed, tuple(float(v) for v in standin_difficulty))
     train_idx, test_idx = data.stratified_kfold(n_folds, split_seed)[fold]
     model = LeafCNN(modulation=modulation, lass=lass, image_size=image_size, channels=tuple(channels), fc=tuple(fc))
     train = data.batches(train_idx, batch_size=batch_size, seed=seed).to(device)

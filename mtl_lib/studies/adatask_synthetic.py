@@ -22,20 +22,13 @@ from mtl_lib.diagnostics.conflict import gradient_cosine, gradient_norms
 from mtl_lib.experiments import RunConfig, final_frame, history_frame
 from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems import PROBLEMS
-from mtl_lib.studies._common import Claim, paired_difference, per_profile
+from mtl_lib.studies import adatask_regime as regime
+from mtl_lib.studies._common import Claim, paired_difference
 
 PROBLEM = "synthetic_regression"
 
-#: Run sizes per profile. The paper gives the data-generating process, the model family
-#: (4-layer ELU MLP) and the optimizer (RMSProp) but not the sample sizes, widths, learning
-#: rate, batch size or epochs: the ``paper`` row is our choice at the largest scale we think
-#: faithful, not a published setting.
-SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": dict(n_train=512, n_test=256, epochs=3, batch_size=64, lr=1e-3, seeds=(0, 1)),
-    "quick": dict(n_train=10_000, n_test=2_000, epochs=30, batch_size=100, lr=1e-3, seeds=(0, 1, 2)),
-    "paper": dict(n_train=50_000, n_test=10_000, epochs=100, batch_size=100, lr=1e-3, seeds=(0, 1, 2, 3, 4)),
-}
-
+#: Run sizes per profile come from :mod:`mtl_lib.studies.adatask_regime` (the setting frozen by
+#: the EqualWeight-only calibration, resized per profile).
 #: Method label → ingredients (everything else as in the run config).
 METHODS: dict[str, dict[str, Any]] = {
     "EqualWeight": dict(weighting="ew"),
@@ -56,12 +49,15 @@ PUBLISHED_TABLE2 = pd.DataFrame(
 ).set_index("method")
 
 
-settings = per_profile(SETTINGS)
+def settings(profile: str) -> dict[str, Any]:
+    """The frozen regime at ``profile`` (:mod:`mtl_lib.studies.adatask_regime`)."""
+    return regime.settings(profile)
 
 
 def synthetic_config(size: dict[str, Any], label: str, seed: int, device: str, **fields: Any) -> RunConfig:
-    """One run of the synthetic regression at a profile's ``size`` (``n_train``, ``n_test``,
-    ``lr``, ``epochs``, ``batch_size``); ``fields`` are the ingredients and other config fields.
+    """One run of the synthetic regression at a profile's ``size`` (the frozen regime of
+    :mod:`mtl_lib.studies.adatask_regime`, resized); ``fields`` are the ingredients and other
+    config fields.
     Shared by every AdaTask study, so that the same setting is the same run (and run id)."""
     return RunConfig(
         problem=PROBLEM,
@@ -69,7 +65,8 @@ def synthetic_config(size: dict[str, Any], label: str, seed: int, device: str, *
         epochs=size["epochs"],
         batch_size=size["batch_size"],
         seed=seed,
-        problem_kwargs={"n_train": size["n_train"], "n_test": size["n_test"]},
+        problem_kwargs=regime.problem_kwargs_of(size),
+        optimizer_kwargs=regime.optimizer_kwargs_of(size, fields.get("optimizer", "adam")),
         label=label,
         device=device,
         **fields,
@@ -103,15 +100,16 @@ def measure_dominance(profile: str, seed: int = 0, device: str = "auto") -> Domi
     """Ratio of the tasks' target spreads and of their shared-parameter gradient norms on one
     training batch of a freshly initialised model (what an optimizer sees at step 1)."""
     size = settings(profile)
-    data = make_synthetic_regression(size["n_train"], size["n_test"])
-    seed_everything(seed)
-    problem = PROBLEMS.get(PROBLEM)(
-        seed=seed,
-        batch_size=size["batch_size"],
-        device=resolve_device(device),
-        n_train=size["n_train"],
-        n_test=size["n_test"],
+    options = regime.problem_kwargs(profile)
+    data = make_synthetic_regression(
+        options["n_train"],
+        options["n_test"],
+        input_dist=options["input_dist"],
+        spread=options["spread"],
+        target_scaling=options["target_scaling"],
     )
+    seed_everything(seed)
+    problem = PROBLEMS.get(PROBLEM)(seed=seed, batch_size=size["batch_size"], device=resolve_device(device), **options)
     x, *targets = next(iter(problem.train_data))
     predictions = problem.model(x)
     losses = torch.stack([t.loss(p, y) for t, p, y in zip(problem.tasks, predictions, targets)])
@@ -124,10 +122,11 @@ def measure_dominance(profile: str, seed: int = 0, device: str = "auto") -> Domi
     )
 
 
-def per_run_scores(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run: method, seed, task-normalized RMSE of A, of B, and their average."""
+def per_run_scores(records: Sequence[dict[str, Any]], metric: str | None = None) -> pd.DataFrame:
+    """One row per run: method, seed, task-normalized RMSE of A, of B, and their average
+    (``metric``: the record key of the reading; default the frozen one)."""
     final = final_frame(records)
-    final = final[final["metric"] == "nrmse"]
+    final = final[final["metric"] == (metric or regime.metric())]
     wide = final.pivot_table(index=["method", "seed"], columns="task", values="value").reset_index()
     wide["average"] = (wide["A"] + wide["B"]) / 2
     return wide

@@ -4,9 +4,8 @@ regression, Table 1 and Fig. 3 on CityScapes.
 The notebook ``notebooks/adatask_tables.ipynb`` is a thin layer over this module. Every run goes
 through :func:`mtl_lib.experiments.sweep`, so a re-executed notebook only trains what is missing.
 
-Synthetic (Tables 2 and 5): RMSProp, the sizes of :mod:`mtl_lib.studies.adatask_synthetic`,
-with three seeds at ``smoke`` and 20 instead of 30 epochs at ``quick`` (to leave time for
-CityScapes within the profile's budget).
+Synthetic (Tables 2 and 5): RMSProp at the setting frozen by the EqualWeight-only calibration
+(:mod:`mtl_lib.studies.adatask_regime`), five seeds at ``quick`` and ``paper``.
 
 CityScapes (Table 1, Fig. 3): MTAN's protocol as CAGrad and AdaTask use it (Adam; AdaTask
 variants use AdaTask-Adam), segmentation (7 classes) + depth with the SegNet-like
@@ -37,18 +36,13 @@ from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.metrics import delta_p
 from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems.cityscapes import cityscapes_tasks
+from mtl_lib.studies import adatask_regime as regime
 from mtl_lib.studies._common import Claim, paired_difference, per_profile
 from mtl_lib.studies.adatask_rau.buckets import bucket_labels, pretty_bucket
 from mtl_lib.studies.adatask_rau.plots import BUCKET_COLORS
 from mtl_lib.studies.adatask_synthetic import PUBLISHED_TABLE2, per_run_scores, synthetic_config
 
 # ----------------------------------------------------------------------------- synthetic
-SYNTHETIC_SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": dict(n_train=512, n_test=256, epochs=3, batch_size=64, lr=1e-3, seeds=(0, 1, 2)),
-    "quick": dict(n_train=10_000, n_test=2_000, epochs=20, batch_size=100, lr=1e-3, seeds=(0, 1, 2)),
-    "paper": dict(n_train=50_000, n_test=10_000, epochs=100, batch_size=100, lr=1e-3, seeds=(0, 1, 2, 3, 4)),
-}
-
 SYNTHETIC_METHODS: dict[str, dict[str, Any]] = {
     "EqualWeight": dict(weighting="ew", optimizer="rmsprop"),
     "GradNorm": dict(weighting="gradnorm", optimizer="rmsprop"),
@@ -136,7 +130,7 @@ PUBLISHED_FIG3 = {
 }
 
 
-synthetic_settings = per_profile(SYNTHETIC_SETTINGS)
+synthetic_settings = regime.settings  # the frozen regime at each profile
 cityscapes_settings = per_profile(CITYSCAPES_SETTINGS)
 
 
@@ -423,7 +417,6 @@ __all__ = [
     "PUBLISHED_TABLE1",
     "PUBLISHED_TABLE5",
     "SYNTHETIC_METHODS",
-    "SYNTHETIC_SETTINGS",
     "cityscapes_claims",
     "cityscapes_configs",
     "cityscapes_scores",

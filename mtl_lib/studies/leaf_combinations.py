@@ -18,6 +18,7 @@ import pandas as pd
 from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
 from mtl_lib.studies._common import Claim, paired_difference, per_profile
+from mtl_lib.studies.leaf_calibration import frozen_difficulty
 
 #: Table I: approach → (PCGrad, Modulation Module, LaSS).
 APPROACHES: dict[str, tuple[bool, bool, bool]] = {
@@ -71,6 +72,9 @@ def configs(profile: str, data_dir: str | None = None, device: str = "auto",
                 "image_size": size["image_size"], "fold": fold, "n_folds": size["n_folds"],
                 "modulation": modulation, "lass": lass, "lass_alpha": 0.5,
             }  # fmt: skip
+            if data_dir is None:
+                # the stand-in's difficulty, calibrated on approach A (leaf_calibration)
+                options["standin_difficulty"] = list(frozen_difficulty())
             out.append(RunConfig(
                 problem="leaf", aggregator="pcgrad_wrapper" if pcgrad else None, optimizer="adam",
                 lr=5e-4, epochs=size["epochs"], batch_size=32, seed=fold, problem_kwargs=options,

@@ -44,7 +44,7 @@ folders are errors unless ``allow_subset=True``).
 
 The stand-in (:func:`make_leaf_standin`): generated leaves with the same class structure and
 counts, species told apart by leaf shape and disease by blemishes (see
-:mod:`mtl_lib.data.leaf_render`). It is labelled ``source = "stand-in (generated)"``; results
+:mod:`mtl_lib.data.leaf.render`). It is labelled ``source = "stand-in (generated)"``; results
 on it say nothing about the real dataset.
 """
 

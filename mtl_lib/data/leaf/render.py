@@ -231,6 +231,26 @@ class Difficulty:
     light_background_prob: float = 0.3
 
 
+def difficulty_levels(species: float = 1.0, health: float = 1.0) -> Difficulty:
+    """The stand-in's difficulty as two levels (1.0, 1.0 = the defaults of :class:`Difficulty`).
+
+    ``species`` < 1 narrows every species' shape ranges towards their middle (0 leaves only the
+    midpoint), > 1 widens them so neighbouring species overlap more; ``health`` scales the
+    share of faint blemishes and of healthy leaves with specks or tint (0: none, so health is
+    easy to see). These are the knobs the leaf chapter calibrates on its baseline, approach A.
+    """
+    if species < 0 or health < 0:
+        raise ValueError(f"difficulty levels must be >= 0, got species={species}, health={health}")
+    defaults = Difficulty()
+    return Difficulty(
+        range_widening=max(0.45 * (species - 1.0), -0.49),
+        faint_fraction=min(1.0, defaults.faint_fraction * health),
+        healthy_speck_prob=min(1.0, defaults.healthy_speck_prob * health),
+        healthy_tint_prob=min(1.0, defaults.healthy_tint_prob * health),
+        light_background_prob=defaults.light_background_prob,
+    )
+
+
 def _uniform(gen: torch.Generator, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     return lo + (hi - lo) * torch.rand(lo.shape, generator=gen)
 

@@ -34,7 +34,7 @@ def standin_counts(n_total: int | None = None, scale: float = 1.0) -> list[tuple
 
 def make_leaf_standin(n_total: int | None = None, image_size: int = 64, seed: int = 0,
                       scale: float = 1.0, *, difficulty: Difficulty | None = None) -> LeafData:  # fmt: skip
-    """A generated leaf dataset with the real class structure (see :mod:`mtl_lib.data.leaf_render`).
+    """A generated leaf dataset with the real class structure (see :mod:`mtl_lib.data.leaf.render`).
 
     At ``scale=1`` it has exactly the per-class counts of :data:`CLASS_TABLE` (4,502 images;
     the paper's 4,503 includes one more healthy leaf); ``scale < 1`` (or ``n_total``) shrinks

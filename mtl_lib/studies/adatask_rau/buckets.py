@@ -29,9 +29,10 @@ def shared_tensor_sizes(problem_kwargs: dict[str, Any] | None = None) -> dict[st
 def bucket_frame(records: Sequence[dict[str, Any]], task: str = "B") -> pd.DataFrame:
     """Final rAU(·, T, task) bucket shares per run: columns method, seed, layer (``"all"`` or a
     module; a module's share pools its weight and bias by element count), bucket, share."""
-    sizes = shared_tensor_sizes()
     rows = []
     for record in records:
+        # the model's widths are part of the run's setting (the frozen regime's width)
+        sizes = shared_tensor_sizes(record.get("config", {}).get("problem_kwargs"))
         per_tensor = record["diagnostics"]["rau_buckets"][task]
         for bucket in per_tensor["all"]:
             rows.append((record["method"], record["seed"], "all", bucket, per_tensor["all"][bucket]))

@@ -9,54 +9,30 @@ from typing import Any
 import pandas as pd
 import torch
 
+from mtl_lib.core.profiles import select
 from mtl_lib.core.runtime import resolve_device
 from mtl_lib.experiments import RunConfig
-from mtl_lib.studies._common import per_profile
+from mtl_lib.studies import adatask_regime as regime
 from mtl_lib.studies.adatask_synthetic import synthetic_config
 
 PROBLEM = "synthetic_regression"
 
 
-#: Run sizes per profile. The training sizes at ``quick`` and ``paper`` are those of
-#: :mod:`mtl_lib.studies.adatask_synthetic` (the paper gives none; see there). ``seeds``: the
+#: The training sizes come from the frozen regime (:mod:`mtl_lib.studies.adatask_regime`). ``seeds``: the
 #: bucket-share runs (Fig. 2); the probe runs (Fig. 1, LR, γ) use the first seed. ``noise_draws``:
 #: noise samples per setting in Fig. 1 (the paper does not say how many it used).
 #: ``probe_per_layer``: shared parameters sampled per layer for the learning-rate probe.
 SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": dict(
-        n_train=512,
-        n_test=256,
-        epochs=3,
-        batch_size=64,
-        lr=1e-3,
-        seeds=(0,),
-        noise_draws=2,
-        probe_per_layer=8,
-    ),
-    "quick": dict(
-        n_train=10_000,
-        n_test=2_000,
-        epochs=30,
-        batch_size=100,
-        lr=1e-3,
-        seeds=(0, 1, 2),
-        noise_draws=10,
-        probe_per_layer=64,
-    ),
-    "paper": dict(
-        n_train=50_000,
-        n_test=10_000,
-        epochs=100,
-        batch_size=100,
-        lr=1e-3,
-        seeds=(0, 1, 2),
-        noise_draws=20,
-        probe_per_layer=64,
-    ),
+    "smoke": dict(seeds=(0,), noise_draws=2, probe_per_layer=8),
+    "quick": dict(seeds=(0, 1, 2), noise_draws=10, probe_per_layer=64),
+    "paper": dict(seeds=(0, 1, 2, 3, 4), noise_draws=20, probe_per_layer=64),
 }
 
 
-settings = per_profile(SETTINGS)
+def settings(profile: str) -> dict[str, Any]:
+    """The frozen regime at ``profile`` (:mod:`mtl_lib.studies.adatask_regime`: sizes, learning
+    rate, RMSProp decay, data reading) plus this study's own seeds, noise draws and probe size."""
+    return {**regime.settings(profile), **select(profile, SETTINGS)}
 
 
 #: Method label → ingredients (RMSProp unless the method is an optimizer).
