@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""Build the executable book: run the notebooks in parallel, then render them strictly.
+
+    python scripts/build_book.py [--profile quick] [--jobs N] [--cores N] [--force] [--out DIR]
+
+(``make book`` calls this through ``scripts/build_book.sh``, which first makes sure ``.venv``
+exists.) Steps:
+
+1. **Execute.** Every ``notebooks/*.ipynb`` runs under papermill with ``-p profile PROFILE``
+   (cwd ``notebooks/``), several at once: ``jobs`` notebooks in parallel (default: as many as
+   cores), the longest first (times of the previous build, else the estimates below). Each
+   notebook gets ``threads = cores // jobs`` torch threads and ``MTL_SWEEP_WORKERS =
+   cores // (jobs × threads)`` sweep workers, so notebooks × workers × threads ≤ cores: never
+   more busy threads than cores.
+2. **Reuse.** A notebook whose inputs did not change (its file, the profile, every file of
+   ``mtl_lib/`` and ``pyproject.toml``) is not executed again: its executed copy from the last
+   build is reused and the status page says so, with the time it really ran. ``--force``
+   re-executes every notebook; their sweeps still resume from the results store
+   (``$MTL_RESULTS_DIR``, default ``<out>/results``), so only missing runs train.
+3. **Assemble.** The executed copies get their plumbing cells tagged
+   (``scripts/tag_notebooks.py``) and the chapter's verdict table inserted under its title
+   (from the JSON the notebook wrote through ``mtl_lib.experiments.build_status``); the front
+   page gets the summary of every claim, and ``book/status.md`` the build status table.
+4. **Render strictly.** ``jupyter-book build -W --keep-going`` (any warning fails the build),
+   then ``scripts/check_links.py`` checks every internal link, anchor and image of the HTML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+
+import check_links  # noqa: E402
+import tag_notebooks  # noqa: E402
+
+from mtl_lib.experiments.build_status import markdown_table  # noqa: E402
+
+PROFILES = ("smoke", "quick", "paper")
+#: Rough seconds per notebook at `quick` on one thread, used to order the first build (longest
+#: first); later builds use the times they measured (<out>/timings.json).
+ESTIMATED_S = {
+    "leaf_combinations": 900,
+    "survey_benchmark": 700,
+    "adatask_tables": 600,
+    "adatask_rau": 500,
+    "synthetic_regression": 300,
+    "survey_gradient_balancing": 250,
+    "survey_loss_balancing": 150,
+    "survey_pareto": 60,
+}
+SUMMARY_MARKER = "<!-- mtl-book:verdict-summary -->"
+STATUS_MARKER = "<!-- mtl-book:build-status -->"
+VERDICT_CELL = "mtl_book_verdicts"  # metadata key of the generated verdict cell
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    profile: str
+    key: str
+    executed: bool = False  # False: reused from the notebook cache
+    ok: bool = True
+    wall_s: float = 0.0
+    started: str = ""
+    finished: str = ""
+    threads: int = 1
+    sweep_workers: int = 1
+    commit: str = ""
+    version: str = ""
+    verdicts: dict[str, Any] | None = field(default=None)
+    log: str = ""
+
+
+def log(message: str) -> None:
+    print(f"[book] {message}", flush=True)
+
+
+def utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def git_commit() -> str:
+    """Short commit of the tree, with '+changes' when tracked or new files differ from it."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "mtl_lib", "notebooks", "book", "pyproject.toml"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        return commit + ("+changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+def library_version() -> str:
+    match = re.search(r'__version__\s*=\s*"([^"]+)"', (ROOT / "mtl_lib" / "__init__.py").read_text())
+    return match.group(1) if match else "unknown"
+
+
+def inputs_digest() -> str:
+    """Hash of everything a notebook's result depends on besides its own file and profile."""
+    digest = hashlib.sha256()
+    files = sorted((ROOT / "mtl_lib").rglob("*.py")) + [ROOT / "pyproject.toml"]
+    for path in files:
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def notebook_key(path: Path, profile: str, shared: str) -> str:
+    digest = hashlib.sha256()
+    for part in (path.read_bytes(), profile.encode(), shared.encode()):
+        digest.update(part)
+    return digest.hexdigest()[:16]
+
+
+def plan_threads(cores: int, jobs: int) -> tuple[int, int]:
+    """(torch threads per notebook, sweep workers per notebook) with jobs × workers × threads ≤
+    cores; one of each at least."""
+    threads = max(1, cores // jobs)
+    workers = max(1, cores // (jobs * threads))
+    return threads, workers
+
+
+def execute(nb: Path, run: NotebookRun, stage: Path, env: dict[str, str], logs: Path) -> NotebookRun:
+    out = stage / "notebooks" / nb.name
+    logfile = logs / f"{run.name}.log"
+    started = time.time()
+    env = dict(env, MTL_NOTEBOOK_STARTED=f"{started:.3f}")
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "papermill"), str(nb), str(out), "-k", "python3",
+        "-p", "profile", run.profile, "--cwd", str(ROOT / "notebooks"), "--no-progress-bar",
+    ]  # fmt: skip
+    if not Path(cmd[0]).exists():
+        cmd[0] = shutil.which("papermill") or "papermill"
+    log(f"start {run.name} ({run.threads} thread(s), {run.sweep_workers} sweep worker(s))")
+    with open(logfile, "w") as handle:
+        proc = subprocess.run(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    finished = time.time()
+    run.executed = True
+    run.ok = proc.returncode == 0
+    run.wall_s = finished - started
+    run.started, run.finished = utc(started), utc(finished)
+    run.log = str(logfile)
+    log(f"{'executed' if run.ok else 'FAILED'} {run.name} in {run.wall_s:.0f} s"
+        + ("" if run.ok else f"; see {logfile} and the partial copy {out}"))  # fmt: skip
+    return run
+
+
+def verdict_cell(verdicts: dict[str, Any] | None, name: str) -> dict[str, Any]:
+    if verdicts is None:
+        text = (f"```{{warning}}\nThis execution of `{name}` recorded no verdicts "
+                "(its `report_verdicts` call did not run).\n```")  # fmt: skip
+    else:
+        profile, data = verdicts["profile"], verdicts["data"]
+        lines = []
+        if verdicts.get("reproduces"):
+            lines.append(f"**What this page reproduces.** {verdicts['reproduces']}\n")
+        claims = verdicts["claims"]
+        if claims:
+            lines.append(f"**Verdicts** (profile `{profile}`, data: {data}; details at the end of the page):\n")
+            lines.append(markdown_table(
+                ["claim", "verdict", "paper", "ours"],
+                [(c["claim"], f"**{c['verdict']}**", c["paper"], c["ours"]) for c in claims],
+            ))  # fmt: skip
+        else:
+            lines.append(f"This page tests no claim of the documents (profile `{profile}`, data: {data}).")
+        if verdicts.get("stand_in"):
+            lines.append("\n*Measured on generated **stand-in** data, not on the real data set.*")
+        if profile != "paper":
+            lines.append(f"\n*Profile `{profile}` is smaller than the documents' settings: "
+                         "these verdicts are provisional.*")  # fmt: skip
+        text = "\n".join(lines)
+    return {"cell_type": "markdown", "id": "mtl-book-verdicts", "metadata": {VERDICT_CELL: True},
+            "source": text}  # fmt: skip
+
+
+def assemble_notebook(path: Path, verdicts: dict[str, Any] | None, name: str) -> None:
+    nb = json.loads(path.read_text())
+    tag_notebooks.tag_notebook(nb)
+    cells = [c for c in nb["cells"] if not c.get("metadata", {}).get(VERDICT_CELL)]
+    # under the first Markdown cell (the title and the question)
+    first_md = next((i for i, c in enumerate(cells) if c["cell_type"] == "markdown"), -1)
+    cells.insert(first_md + 1, verdict_cell(verdicts, name))
+    nb["cells"] = cells
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def toc_parts() -> dict[str, str]:
+    """notebook name → the caption of its part in _toc.yml (the source document)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    out: dict[str, str] = {}
+
+    def walk(entries: list[dict[str, Any]], caption: str) -> None:
+        for entry in entries:
+            if "file" in entry and entry["file"].startswith("notebooks/"):
+                out[entry["file"].split("/", 1)[1]] = caption
+            walk(entry.get("sections", []), caption)
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters", []), part.get("caption", ""))
+    return out
+
+
+def summary_markdown(runs: list[NotebookRun]) -> str:
+    parts = toc_parts()
+    rows, counts = [], {}
+    for run in sorted(runs, key=lambda r: (list(parts).index(r.name) if r.name in parts else 99)):
+        v = run.verdicts
+        if v is None:
+            rows.append((parts.get(run.name, ""), f"{{doc}}`notebooks/{run.name}`", "*no verdicts recorded*", "", "", ""))
+            continue
+        for c in v["claims"]:
+            counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+            data = "**stand-in**" if v.get("stand_in") else v["data"]
+            rows.append((parts.get(run.name, ""), f"{{doc}}`notebooks/{run.name}`", c["claim"],
+                         f"**{c['verdict']}**", f"`{v['profile']}`", data))  # fmt: skip
+    total = sum(counts.values())
+    head = (f"Generated by the build from the notebooks' own verdicts: {total} claims, "
+            + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())) + ". "
+            "A verdict at `smoke` or `quick` is provisional; see {doc}`status` for when and how "
+            "each page was computed.\n\n")  # fmt: skip
+    return head + markdown_table(["document", "page", "claim", "verdict", "profile", "data"], rows)
+
+
+def status_markdown(runs: list[NotebookRun], build: dict[str, Any]) -> str:
+    rows = []
+    for run in runs:
+        v = run.verdicts or {}
+        cache = v.get("cache") or {}
+        fmt = lambda x: "–" if x is None else str(x)  # noqa: E731
+        runs_cell = (f"{fmt(cache.get('from_cache'))} / {fmt(cache.get('trained_now'))}"
+                     if cache else "no stored runs")  # fmt: skip
+        data = v.get("data", "?")
+        rows.append((
+            f"{{doc}}`notebooks/{run.name}`",
+            f"`{run.profile}`",
+            f"{run.wall_s:.0f} s",
+            run.finished,
+            "executed now" if run.executed else "reused (inputs unchanged)",
+            f"{run.version} / `{run.commit}`",
+            ("**stand-in**: " + data) if v.get("stand_in") else data,
+            runs_cell,
+            "ok" if run.ok else "**FAILED**",
+        ))  # fmt: skip
+    table = markdown_table(
+        ["notebook", "profile", "wall time", "ran (finished)", "this build", "mtl_lib / commit",
+         "data", "runs: from cache / trained", "status"], rows,
+    )  # fmt: skip
+    return (
+        f"Built {build['finished']} at profile `{build['profile']}` on {build['cores']} core(s): "
+        f"{build['jobs']} notebook(s) at a time, {build['threads']} torch thread(s) and "
+        f"{build['workers']} sweep worker(s) each; notebook execution took "
+        f"{build['execute_s']:.0f} s of wall time. Library {build['version']}, commit "
+        f"`{build['commit']}`.\n\n" + table
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("profile", nargs="?", default="quick", choices=PROFILES)
+    parser.add_argument("--cores", type=int, default=int(os.environ.get("MTL_BUILD_CORES", os.cpu_count() or 1)))
+    parser.add_argument("--jobs", type=int, default=None, help="notebooks at once (default: cores)")
+    parser.add_argument("--force", action="store_true", help="execute every notebook, even unchanged ones")
+    parser.add_argument("--out", type=Path, default=ROOT / "_build", help="build folder (default _build)")
+    parser.add_argument("--no-strict", action="store_true", help="render without -W (warnings do not fail)")
+    args = parser.parse_args(argv)
+    t_start = time.time()
+
+    out = args.out.resolve()
+    stage, logs, cache = out / "stage", out / "logs", out / "nbcache"
+    results = Path(os.environ.get("MTL_RESULTS_DIR") or out / "results").resolve()
+    verdicts_dir = out / "verdicts"
+    for folder in (logs, cache, results, verdicts_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(stage, ignore_errors=True)
+    (stage / "notebooks").mkdir(parents=True)
+
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    if not notebooks:
+        log("no notebooks found in notebooks/")
+        return 1
+    timings_file = out / "timings.json"
+    timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
+    shared = inputs_digest()
+    commit, version = git_commit(), library_version()
+
+    runs: dict[str, NotebookRun] = {}
+    todo: list[tuple[Path, NotebookRun]] = []
+    for nb in notebooks:
+        name = nb.stem
+        run = NotebookRun(name, args.profile, notebook_key(nb, args.profile, shared))
+        runs[name] = run
+        meta_file = cache / f"{name}.{args.profile}.json"
+        cached = cache / f"{name}.{args.profile}.ipynb"
+        if not args.force and meta_file.exists() and cached.exists():
+            meta = json.loads(meta_file.read_text())
+            if meta.get("key") == run.key and meta.get("ok"):
+                runs[name] = NotebookRun(**{**meta, "executed": False})
+                shutil.copy2(cached, stage / "notebooks" / nb.name)
+                log(f"reuse {name} (inputs unchanged since {meta['finished']})")
+                continue
+        todo.append((nb, run))
+
+    def expected(item: tuple[Path, NotebookRun]) -> float:
+        name = item[1].name
+        return timings.get(args.profile, {}).get(name, ESTIMATED_S.get(name, 300))
+
+    todo.sort(key=expected, reverse=True)  # longest first
+    jobs = max(1, min(args.jobs or args.cores, len(todo) or 1))
+    threads, workers = plan_threads(args.cores, jobs)
+    log(f"profile={args.profile} results={results} cores={args.cores}: {len(todo)} notebook(s) to "
+        f"execute, {jobs} at a time, {threads} thread(s) and {workers} sweep worker(s) each")  # fmt: skip
+    env = dict(os.environ)
+    env.update(
+        MTL_RESULTS_DIR=str(results), MTL_VERDICTS_DIR=str(verdicts_dir),
+        OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), MTL_TORCH_THREADS=str(threads),
+        MTL_SWEEP_WORKERS=str(workers), PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        PATH=os.pathsep.join([str(ROOT / ".venv" / "bin"), env.get("PATH", "")]),
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+    )  # fmt: skip
+    t_exec = time.time()
+    for _, run in todo:
+        run.threads, run.sweep_workers, run.commit, run.version = threads, workers, commit, version
+        (verdicts_dir / f"{run.name}.json").unlink(missing_ok=True)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        done = list(pool.map(lambda item: execute(item[0], item[1], stage, env, logs), todo))
+    execute_s = time.time() - t_exec
+
+    for run in done:
+        vfile = verdicts_dir / f"{run.name}.json"
+        run.verdicts = json.loads(vfile.read_text()) if vfile.exists() else None
+        if run.ok:
+            shutil.copy2(stage / "notebooks" / f"{run.name}.ipynb", cache / f"{run.name}.{run.profile}.ipynb")
+            (cache / f"{run.name}.{run.profile}.json").write_text(json.dumps(asdict(run), indent=1))
+            timings.setdefault(run.profile, {})[run.name] = round(run.wall_s, 1)
+    timings_file.write_text(json.dumps(timings, indent=1, sort_keys=True))
+
+    failed = [r.name for r in runs.values() if not r.ok]
+    if failed:
+        log(f"FAILED notebooks: {', '.join(failed)}; logs in {logs}")
+        return 1
+
+    # assemble the staged book
+    for f in (ROOT / "notebooks").iterdir():
+        if f.is_file() and f.suffix != ".ipynb":
+            shutil.copy2(f, stage / "notebooks" / f.name)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, stage / name)
+    shutil.copytree(ROOT / "book", stage / "book")
+    ordered = sorted(runs.values(), key=lambda r: r.name)
+    for run in ordered:
+        assemble_notebook(stage / "notebooks" / f"{run.name}.ipynb", run.verdicts, run.name)
+    intro = stage / "book" / "intro.md"
+    intro.write_text(intro.read_text().replace(SUMMARY_MARKER, summary_markdown(ordered)))
+    build = {
+        "profile": args.profile, "cores": args.cores, "jobs": jobs, "threads": threads, "workers": workers,
+        "execute_s": execute_s, "finished": utc(time.time()), "commit": commit, "version": version,
+    }  # fmt: skip
+    status = stage / "book" / "status.md"
+    status.write_text(status.read_text().replace(STATUS_MARKER, status_markdown(ordered, build)))
+    (out / "status.json").write_text(json.dumps({"build": build, "notebooks": [asdict(r) for r in ordered]}, indent=1))
+
+    # render strictly, then check the links offline
+    t_render = time.time()
+    jb = ROOT / ".venv" / "bin" / "jupyter-book"
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(stage), "--path-output", str(out.parent)]
+    if out.name != "_build":
+        cmd[-1] = str(out)  # jupyter-book writes <path-output>/_build/html
+    if not args.no_strict:
+        cmd += ["-W", "--keep-going"]
+    rc = subprocess.run(cmd, env=env).returncode
+    html = Path(cmd[cmd.index("--path-output") + 1]) / "_build" / "html"
+    log(f"jupyter-book build took {time.time() - t_render:.0f} s (exit {rc})")
+    if rc != 0:
+        log("jupyter-book reported warnings or errors (run with -W): fix them, see the messages above")
+        return rc
+    problems = check_links.check_site(html)
+    for problem in problems:
+        log(f"broken link: {problem}")
+    if problems:
+        return 1
+    log("per-notebook wall time: " + ", ".join(
+        f"{r.name} {r.wall_s:.0f} s{'' if r.executed else ' (reused)'}" for r in sorted(runs.values(), key=lambda r: -r.wall_s)
+    ))  # fmt: skip
+    log(f"book written to: {html / 'index.html'}")
+    log(f"total wall time {time.time() - t_start:.0f} s (notebooks {execute_s:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
