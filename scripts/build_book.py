@@ -44,12 +44,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT))
 
 import check_links  # noqa: E402
 import tag_notebooks  # noqa: E402
-
-from mtl_lib.experiments.build_status import markdown_table  # noqa: E402
 
 PROFILES = ("smoke", "quick", "paper")
 #: Rough seconds per notebook at `quick` on one thread, used to order the first build (longest
@@ -87,6 +84,17 @@ class NotebookRun:
     log: str = ""
 
 
+def markdown_table(header: list[str], rows: list[tuple[Any, ...]]) -> str:
+    """A Markdown pipe table; ``|`` and newlines inside cells are escaped."""
+
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def log(message: str) -> None:
     print(f"[book] {message}", flush=True)
 
@@ -99,7 +107,11 @@ def git_commit() -> str:
     """Short commit of the tree, with '+changes' when tracked or new files differ from it."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", "mtl_lib", "notebooks", "book", "pyproject.toml"],
@@ -111,7 +123,9 @@ def git_commit() -> str:
 
 
 def library_version() -> str:
-    match = re.search(r'__version__\s*=\s*"([^"]+)"', (ROOT / "mtl_lib" / "__init__.py").read_text())
+    match = re.search(
+        r'__version__\s*=\s*"([^"]+)"', (ROOT / "mtl_lib" / "__init__.py").read_text()
+    )
     return match.group(1) if match else "unknown"
 
 
@@ -140,7 +154,9 @@ def plan_threads(cores: int, jobs: int) -> tuple[int, int]:
     return threads, workers
 
 
-def execute(nb: Path, run: NotebookRun, stage: Path, env: dict[str, str], logs: Path) -> NotebookRun:
+def execute(
+    nb: Path, run: NotebookRun, stage: Path, env: dict[str, str], logs: Path
+) -> NotebookRun:
     out = stage / "notebooks" / nb.name
     logfile = logs / f"{run.name}.log"
     started = time.time()
@@ -176,13 +192,17 @@ def verdict_cell(verdicts: dict[str, Any] | None, name: str) -> dict[str, Any]:
             lines.append(f"**What this page reproduces.** {verdicts['reproduces']}\n")
         claims = verdicts["claims"]
         if claims:
-            lines.append(f"**Verdicts** (profile `{profile}`, data: {data}; details at the end of the page):\n")
+            lines.append(
+                f"**Verdicts** (profile `{profile}`, data: {data}; details at the end of the page):\n"
+            )
             lines.append(markdown_table(
                 ["claim", "verdict", "paper", "ours"],
                 [(c["claim"], f"**{c['verdict']}**", c["paper"], c["ours"]) for c in claims],
             ))  # fmt: skip
         else:
-            lines.append(f"This page tests no claim of the documents (profile `{profile}`, data: {data}).")
+            lines.append(
+                f"This page tests no claim of the documents (profile `{profile}`, data: {data})."
+            )
         if verdicts.get("stand_in"):
             lines.append("\n*Measured on generated **stand-in** data, not on the real data set.*")
         if profile != "paper":
@@ -223,24 +243,32 @@ def toc_parts() -> dict[str, str]:
 
 
 def summary_markdown(runs: list[NotebookRun]) -> str:
+    """The front page's table of every claim, grouped by source document and page."""
     parts = toc_parts()
-    rows, counts = [], {}
-    for run in sorted(runs, key=lambda r: (list(parts).index(r.name) if r.name in parts else 99)):
+    blocks, counts, caption = [], {}, None
+    for run in sorted(runs, key=lambda r: list(parts).index(r.name) if r.name in parts else 99):
+        if parts.get(run.name, "Other pages") != caption:
+            caption = parts.get(run.name, "Other pages")
+            blocks.append(f"### {caption}")
         v = run.verdicts
         if v is None:
-            rows.append((parts.get(run.name, ""), f"{{doc}}`notebooks/{run.name}`", "*no verdicts recorded*", "", "", ""))
+            blocks.append(f"{{doc}}`/notebooks/{run.name}`: *no verdicts recorded by this build*")
+            continue
+        data = f"**stand-in**: {v['data']}" if v.get("stand_in") else v["data"]
+        head = f"{{doc}}`/notebooks/{run.name}` (profile `{v['profile']}`; data: {data})"
+        if not v["claims"]:
+            blocks.append(head + ": tests no claim of the documents.")
             continue
         for c in v["claims"]:
             counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
-            data = "**stand-in**" if v.get("stand_in") else v["data"]
-            rows.append((parts.get(run.name, ""), f"{{doc}}`notebooks/{run.name}`", c["claim"],
-                         f"**{c['verdict']}**", f"`{v['profile']}`", data))  # fmt: skip
+        rows = [(c["claim"], f"**{c['verdict']}**") for c in v["claims"]]
+        blocks.append(head + "\n\n" + markdown_table(["claim", "verdict"], rows))
     total = sum(counts.values())
-    head = (f"Generated by the build from the notebooks' own verdicts: {total} claims, "
-            + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())) + ". "
-            "A verdict at `smoke` or `quick` is provisional; see {doc}`status` for when and how "
-            "each page was computed.\n\n")  # fmt: skip
-    return head + markdown_table(["document", "page", "claim", "verdict", "profile", "data"], rows)
+    intro = (f"Generated by the build from the notebooks' own verdicts: {total} claims, "
+             + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())) + ". "
+             "A verdict at `smoke` or `quick` is provisional; {doc}`status` says when and how "
+             "each page was computed.")  # fmt: skip
+    return "\n\n".join([intro, *blocks])
 
 
 def status_markdown(runs: list[NotebookRun], build: dict[str, Any]) -> str:
@@ -253,7 +281,7 @@ def status_markdown(runs: list[NotebookRun], build: dict[str, Any]) -> str:
                      if cache else "no stored runs")  # fmt: skip
         data = v.get("data", "?")
         rows.append((
-            f"{{doc}}`notebooks/{run.name}`",
+            f"{{doc}}`/notebooks/{run.name}`",
             f"`{run.profile}`",
             f"{run.wall_s:.0f} s",
             run.finished,
@@ -279,11 +307,19 @@ def status_markdown(runs: list[NotebookRun], build: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("profile", nargs="?", default="quick", choices=PROFILES)
-    parser.add_argument("--cores", type=int, default=int(os.environ.get("MTL_BUILD_CORES", os.cpu_count() or 1)))
+    parser.add_argument(
+        "--cores", type=int, default=int(os.environ.get("MTL_BUILD_CORES", os.cpu_count() or 1))
+    )
     parser.add_argument("--jobs", type=int, default=None, help="notebooks at once (default: cores)")
-    parser.add_argument("--force", action="store_true", help="execute every notebook, even unchanged ones")
-    parser.add_argument("--out", type=Path, default=ROOT / "_build", help="build folder (default _build)")
-    parser.add_argument("--no-strict", action="store_true", help="render without -W (warnings do not fail)")
+    parser.add_argument(
+        "--force", action="store_true", help="execute every notebook, even unchanged ones"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "_build", help="build folder (default _build)"
+    )
+    parser.add_argument(
+        "--no-strict", action="store_true", help="render without -W (warnings do not fail)"
+    )
     args = parser.parse_args(argv)
     t_start = time.time()
 
@@ -351,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         vfile = verdicts_dir / f"{run.name}.json"
         run.verdicts = json.loads(vfile.read_text()) if vfile.exists() else None
         if run.ok:
-            shutil.copy2(stage / "notebooks" / f"{run.name}.ipynb", cache / f"{run.name}.{run.profile}.ipynb")
+            shutil.copy2(
+                stage / "notebooks" / f"{run.name}.ipynb", cache / f"{run.name}.{run.profile}.ipynb"
+            )
             (cache / f"{run.name}.{run.profile}.json").write_text(json.dumps(asdict(run), indent=1))
             timings.setdefault(run.profile, {})[run.name] = round(run.wall_s, 1)
     timings_file.write_text(json.dumps(timings, indent=1, sort_keys=True))
@@ -379,12 +417,20 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     status = stage / "book" / "status.md"
     status.write_text(status.read_text().replace(STATUS_MARKER, status_markdown(ordered, build)))
-    (out / "status.json").write_text(json.dumps({"build": build, "notebooks": [asdict(r) for r in ordered]}, indent=1))
+    (out / "status.json").write_text(
+        json.dumps({"build": build, "notebooks": [asdict(r) for r in ordered]}, indent=1)
+    )
 
     # render strictly, then check the links offline
     t_render = time.time()
     jb = ROOT / ".venv" / "bin" / "jupyter-book"
-    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(stage), "--path-output", str(out.parent)]
+    cmd = [
+        str(jb) if jb.exists() else "jupyter-book",
+        "build",
+        str(stage),
+        "--path-output",
+        str(out.parent),
+    ]
     if out.name != "_build":
         cmd[-1] = str(out)  # jupyter-book writes <path-output>/_build/html
     if not args.no_strict:
@@ -393,7 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     html = Path(cmd[cmd.index("--path-output") + 1]) / "_build" / "html"
     log(f"jupyter-book build took {time.time() - t_render:.0f} s (exit {rc})")
     if rc != 0:
-        log("jupyter-book reported warnings or errors (run with -W): fix them, see the messages above")
+        log(
+            "jupyter-book reported warnings or errors (run with -W): fix them, see the messages above"
+        )
         return rc
     problems = check_links.check_site(html)
     for problem in problems:

@@ -27,7 +27,14 @@ import json
 import sys
 from pathlib import Path
 
-VISIBILITY = ("remove-cell", "remove-input", "remove-output", "hide-cell", "hide-input", "hide-output")
+VISIBILITY = (
+    "remove-cell",
+    "remove-input",
+    "remove-output",
+    "hide-cell",
+    "hide-input",
+    "hide-output",
+)
 
 
 def _source(cell: dict) -> str:
@@ -86,7 +93,9 @@ def tag_file(path: Path, check: bool = False) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
-    parser.add_argument("--check", action="store_true", help="report, change nothing, exit 1 if untagged")
+    parser.add_argument(
+        "--check", action="store_true", help="report, change nothing, exit 1 if untagged"
+    )
     args = parser.parse_args(argv)
     root = Path(__file__).resolve().parent.parent
     paths = args.notebooks or sorted((root / "notebooks").glob("*.ipynb"))

@@ -21,7 +21,7 @@ the book build) or, failing that, the start time of the kernel process.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -78,7 +78,7 @@ def claim_row(claim: Any) -> dict[str, str]:
         # paired comparisons (leaf study) carry their numbers instead of an 'ours' sentence
         half = get("half_width")
         ours = f"{get('better')} − {get('worse')} = {get('mean_difference'):+.3f}"
-        if half == half and half is not None:  # not NaN
+        if half is not None and not math.isnan(half):
             ours += f" ± {half:.3f}"
         ours += f" over {get('folds')} fold(s)"
     return {
@@ -181,14 +181,3 @@ def verdict_table(rows: Sequence[Mapping[str, str]], *, profile: str, data: str)
     frame["data"] = data
     frame.index = range(1, len(frame) + 1)
     return frame
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A Markdown pipe table; ``|`` and newlines inside cells are escaped."""
-
-    def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
