@@ -15,6 +15,7 @@ bash "$ROOT/scripts/ensure_env.sh"
 
 MTL_RESULTS_DIR="$(mktemp -d "${TMPDIR:-/tmp}/mtl_results.XXXXXX")"
 export MTL_RESULTS_DIR
+export MTL_VERDICTS_DIR="$MTL_RESULTS_DIR/verdicts"   # the notebooks' verdict reports, kept out of _build
 export PATH="$ROOT/.venv/bin:$PATH"
 trap 'rm -rf "$MTL_RESULTS_DIR"' EXIT
 
