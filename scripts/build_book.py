@@ -220,7 +220,7 @@ def verdict_cell(verdicts: dict[str, Any] | None, name: str) -> dict[str, Any]:
 
 def assemble_notebook(path: Path, verdicts: dict[str, Any] | None, name: str) -> None:
     nb = json.loads(path.read_text())
-    tag_notebooks.tag_notebook(nb)
+    tag_notebooks.tag_notebook(nb, name)
     cells = [c for c in nb["cells"] if not c.get("metadata", {}).get(VERDICT_CELL)]
     # under the first Markdown cell (the title and the question)
     first_md = next((i for i, c in enumerate(cells) if c["cell_type"] == "markdown"), -1)

@@ -13,6 +13,9 @@ Rules (applied to every code cell; idempotent, so it can be re-run after anyone 
 * the verdict report call (``report_verdicts(``) → ``remove-cell``: the build shows its table
   at the top of the page instead.
 
+Figures get a caption (cell metadata ``mystnb.figure.caption``) from :data:`CAPTIONS`, matched
+by notebook and a piece of the cell's code, unless the cell already has one.
+
 Existing tags are kept; a cell that already has a visibility tag (``remove-*``, ``hide-*``)
 is left alone, so an author can override a rule by tagging the cell by hand.
 ``--check`` changes nothing and exits 1 if some notebook would change (for tests and CI).
@@ -35,6 +38,74 @@ VISIBILITY = (
     "hide-input",
     "hide-output",
 )
+
+
+#: (notebook stem, a piece of the figure cell's code, caption). Captions say what is drawn;
+#: what it shows is computed and stated by the notebook itself. Only cells whose one output is
+#: the figure: MyST-NB puts a cell's caption under every output of the cell.
+CAPTIONS: list[tuple[str, str, str]] = [
+    (
+        "synthetic_regression",
+        "sns.relplot(",
+        "Test task-normalized RMSE per epoch for each task "
+        "(columns) and method (colours): mean over seeds with its 95 % interval. Lower is better.",
+    ),
+    (
+        "adatask_rau",
+        "study.plot_noise(",
+        "Increase of each task's test RMSE when Gaussian noise hits "
+        "the shared parameters with the highest rAU(B), against the same noise on as many random "
+        "parameters (the control); mean over noise draws.",
+    ),
+    (
+        "adatask_rau",
+        "study.plot_buckets(",
+        "Share of shared parameters in each rAU(B) bucket at "
+        "the end of training, per method, for all shared parameters and for each layer; mean over seeds.",
+    ),
+    (
+        "adatask_rau",
+        "study.plot_bucket_history(",
+        "Share of shared parameters in each rAU(B) "
+        "bucket over training (first seed), per method: the form of the paper's Fig. 2.",
+    ),
+    (
+        "leaf_combinations",
+        "plt.subplots(3, 8",
+        "The first image of each (species, health) class "
+        "in the data in use, titled species / health.",
+    ),
+    (
+        "leaf_combinations",
+        "study.plot_figures(",
+        "Accuracy and weighted F1 of each task for "
+        "approaches A–H (bars: ours, mean over folds; black ticks: the study's published values).",
+    ),
+    (
+        "survey_pareto",
+        "solutions = {",
+        "Solutions found by each scalarisation, one per preference "
+        "vector (colour), against the Pareto front of the Fonseca–Fleming problem (red).",
+    ),
+    (
+        "survey_*",
+        "survey.show_method(",
+        "Left: the method's update direction on the fixed "
+        "gradient pair. Middle and right: toy runs from several starts in parameter space and in "
+        "objective space, with the Pareto set / front in red.",
+    ),
+]
+
+
+def caption_for(notebook: str, cell: dict) -> str | None:
+    if cell.get("cell_type") != "code":
+        return None
+    source = _source(cell)
+    for stem, piece, caption in CAPTIONS:
+        matches = notebook.startswith(stem[:-1]) if stem.endswith("*") else notebook == stem
+        if matches and piece in source:
+            return caption
+    return None
 
 
 def _source(cell: dict) -> str:
@@ -65,10 +136,19 @@ def wanted_tag(cell: dict) -> str | None:
     return None
 
 
-def tag_notebook(nb: dict) -> int:
-    """Add the wanted tags in place; return how many cells changed."""
+def tag_notebook(nb: dict, notebook: str = "") -> int:
+    """Add the wanted tags (and, given the notebook's stem, the figure captions) in place;
+    return how many cells changed."""
     changed = 0
     for cell in nb.get("cells", []):
+        caption = caption_for(notebook, cell) if notebook else None
+        if caption:
+            figure = (
+                cell.setdefault("metadata", {}).setdefault("mystnb", {}).setdefault("figure", {})
+            )
+            if "caption" not in figure:
+                figure["caption"] = caption
+                changed += 1
         tag = wanted_tag(cell)
         if tag is None:
             continue
@@ -83,7 +163,7 @@ def tag_notebook(nb: dict) -> int:
 def tag_file(path: Path, check: bool = False) -> int:
     text = path.read_text()
     nb = json.loads(text)
-    changed = tag_notebook(nb)
+    changed = tag_notebook(nb, path.stem)
     if changed and not check:
         # same layout as Jupyter writes (indent 1, trailing newline), so diffs stay small
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")

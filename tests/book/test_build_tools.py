@@ -222,3 +222,13 @@ def test_verdict_cell_and_front_page_summary() -> None:
     assert "2 claims, 1 not reproduced, 1 reproduced" in summary
     assert "{doc}`/notebooks/leaf_combinations`" in summary
     assert "no verdicts recorded" in summary
+
+
+def test_figure_captions_from_the_table() -> None:
+    nb = {"cells": [_cell('reports["mgda"] = survey.show_method("mgda", profile)'), _cell("x = 1")]}
+    assert tag_notebooks.tag_notebook(nb, "survey_gradient_balancing") == 1
+    caption = nb["cells"][0]["metadata"]["mystnb"]["figure"]["caption"]
+    assert caption.startswith("Left: the method's update direction")
+    assert "mystnb" not in nb["cells"][1]["metadata"]
+    assert tag_notebooks.tag_notebook(nb, "survey_gradient_balancing") == 0
+    assert tag_notebooks.tag_notebook({"cells": [_cell("survey.show_method(")]}, "other") == 0
