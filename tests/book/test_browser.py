@@ -13,7 +13,8 @@ extra. Without any of these the tests are skipped and say which one is missing.
 Every page is checked for: no Python traceback or error output; every ``<img>`` loaded with a
 non-zero size; every formula typeset by MathJax (served from the build, no network) and no raw
 ``$...$`` / ``\\(`` left in the text; the "paper vs ours" tables where the chapters promise
-them; the stand-in label on every chapter measured on stand-in data. A screenshot of each page
+them; the stand-in label on every chapter measured on stand-in data; a download link to each
+chapter's notebook. A screenshot of each page
 goes to ``_build/screenshots/``.
 """
 
@@ -124,7 +125,8 @@ ready.then(() => {
   }
   const tables = [...document.querySelectorAll('table')].map(t => [...t.querySelectorAll('th')].map(th => th.textContent.trim()));
   const errors = [...document.querySelectorAll('.output.traceback, .output.error, .output.stderr, .stderr')].map(e => e.textContent.slice(0, 200));
-  done({imgs, untypeset, nmath: maths.length, text: text.join(' '), tables, errors,
+  const downloads = [...document.querySelectorAll('a[href$=".ipynb"]')].map(a => a.getAttribute('href'));
+  done({imgs, untypeset, downloads, nmath: maths.length, text: text.join(' '), tables, errors,
         outputs: [...document.querySelectorAll('.cell_output')].map(o => o.innerText).join('\n'),
         visible: document.body.innerText, mathjax: !!window.MathJax,
         height: Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)});
@@ -178,6 +180,12 @@ def test_page_in_browser(browser, page: str) -> None:
     assert len(side_by_side) >= expected, (
         f"{page}: expected {expected} paper-vs-ours table(s), found {len(side_by_side)}"
     )
+
+    # a download button for the page's notebook (the file itself is checked by check_links)
+    if page.startswith("notebooks/"):
+        assert any(Path(page).stem in d for d in info["downloads"]), (
+            f"{page}: no .ipynb download link"
+        )
 
     # stand-in label visible on every chapter measured on stand-in data
     if page in _stand_in_pages():
