@@ -155,6 +155,16 @@ def plan_threads(cores: int, jobs: int) -> tuple[int, int]:
     return threads, workers
 
 
+def idle_projection(cpu_s: list[float], slots: int) -> float:
+    """Wall time the notebooks would take on an idle machine with ``slots`` notebooks at once,
+    scheduled longest first, if each took its CPU time (an estimate for a busy machine, where
+    wall times are inflated by other work)."""
+    loads = [0.0] * max(1, slots)
+    for t in sorted(cpu_s, reverse=True):
+        loads[loads.index(min(loads))] += t
+    return max(loads)
+
+
 def execute(
     nb: Path, run: NotebookRun, stage: Path, env: dict[str, str], logs: Path
 ) -> NotebookRun:
@@ -387,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         done = list(pool.map(lambda item: execute(item[0], item[1], stage, env, logs), todo))
     execute_s = time.time() - t_exec
+    if done:
+        log(f"notebooks took {execute_s:.0f} s of wall time; from their CPU times an idle machine "
+            f"would take about {idle_projection([r.cpu_s for r in done], jobs):.0f} s")  # fmt: skip
 
     for run in done:
         vfile = verdicts_dir / f"{run.name}.json"

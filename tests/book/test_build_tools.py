@@ -232,3 +232,9 @@ def test_figure_captions_from_the_table() -> None:
     assert "mystnb" not in nb["cells"][1]["metadata"]
     assert tag_notebooks.tag_notebook(nb, "survey_gradient_balancing") == 0
     assert tag_notebooks.tag_notebook({"cells": [_cell("survey.show_method(")]}, "other") == 0
+
+
+def test_idle_projection_schedules_longest_first() -> None:
+    assert build_book.idle_projection([5, 4, 3, 3, 3], 2) == 10  # 5+3, 4+3+3
+    assert build_book.idle_projection([10, 1, 1], 2) == 10
+    assert build_book.idle_projection([2, 2], 1) == 4
