@@ -442,24 +442,18 @@ def main(argv: list[str] | None = None) -> int:
     # render strictly, then check the links offline
     t_render = time.time()
     jb = ROOT / ".venv" / "bin" / "jupyter-book"
-    cmd = [
-        str(jb) if jb.exists() else "jupyter-book",
-        "build",
-        str(stage),
-        "--path-output",
-        str(out.parent),
-    ]
-    if out.name != "_build":
-        cmd[-1] = str(out)  # jupyter-book writes <path-output>/_build/html
+    # jupyter-book writes to <path-output>/_build/html: _build/html for the default out folder
+    path_output = out.parent if out.name == "_build" else out
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(stage)]
+    cmd += ["--path-output", str(path_output)]
     if not args.no_strict:
         cmd += ["-W", "--keep-going"]
     rc = subprocess.run(cmd, env=env).returncode
-    html = Path(cmd[cmd.index("--path-output") + 1]) / "_build" / "html"
+    html = path_output / "_build" / "html"
     log(f"jupyter-book build took {time.time() - t_render:.0f} s (exit {rc})")
     if rc != 0:
-        log(
-            "jupyter-book reported warnings or errors (run with -W): fix them, see the messages above"
-        )
+        log("jupyter-book failed (warnings count as errors): fix the messages above, "
+            "or pass --no-strict to look at the book anyway")  # fmt: skip
         return rc
     problems = check_links.check_site(html)
     for problem in problems:
