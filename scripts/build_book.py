@@ -210,9 +210,11 @@ def verdict_cell(verdicts: dict[str, Any] | None, name: str) -> dict[str, Any]:
             lines.append(
                 f"**Verdicts** (profile `{profile}`, data: {data}; details at the end of the page):\n"
             )
+            # the paper/ours columns only where some claim fills them
+            extra = [k for k in ("paper", "ours") if any(c[k] for c in claims)]
             lines.append(markdown_table(
-                ["claim", "verdict", "paper", "ours"],
-                [(c["claim"], f"**{c['verdict']}**", c["paper"], c["ours"]) for c in claims],
+                ["claim", "verdict", *extra],
+                [(c["claim"], f"**{c['verdict']}**", *(c[k] for k in extra)) for c in claims],
             ))  # fmt: skip
         else:
             lines.append(
@@ -290,25 +292,25 @@ def status_markdown(runs: list[NotebookRun], build: dict[str, Any]) -> str:
     rows = []
     for run in runs:
         v = run.verdicts or {}
-        cache = v.get("cache") or {}
-        fmt = lambda x: "–" if x is None else str(x)  # noqa: E731
-        runs_cell = (f"{fmt(cache.get('from_cache'))} / {fmt(cache.get('trained_now'))}"
-                     if cache else "no stored runs")  # fmt: skip
-        data = v.get("data", "?")
+        cache = v.get("cache")
+        if cache:
+            show = lambda x: "?" if x is None else str(x)  # noqa: E731
+            runs_cell = f"{show(cache.get('from_cache'))} / {show(cache.get('trained_now'))}"
+        else:
+            runs_cell = "none stored"
         rows.append((
-            f"{{doc}}`/notebooks/{run.name}`",
+            f"{{doc}}`{run.name.replace('_', ' ')} </notebooks/{run.name}>`",
             f"`{run.profile}`",
-            f"{run.wall_s:.0f} s (CPU {run.cpu_s:.0f} s)",
-            run.finished,
-            "executed now" if run.executed else "reused (inputs unchanged)",
-            f"{run.version} / `{run.commit}`",
-            ("**stand-in**: " + data) if v.get("stand_in") else data,
+            f"{run.wall_s:.0f} s ({run.cpu_s:.0f} s)",
+            run.finished.removesuffix(" UTC"),
+            "executed" if run.executed else "reused",
+            f"{run.version} @ `{run.commit}`",
+            f"**stand-in** ({v.get('data', '?')})" if v.get("stand_in") else v.get("data", "?"),
             runs_cell,
-            "ok" if run.ok else "**FAILED**",
         ))  # fmt: skip
     table = markdown_table(
-        ["notebook", "profile", "wall time (CPU time)", "ran (finished)", "this build", "mtl_lib / commit",
-         "data", "runs: from cache / trained", "status"], rows,
+        ["notebook", "profile", "wall (CPU)", "finished (UTC)", "this build", "mtl_lib @ commit",
+         "data", "runs cached / trained"], rows,
     )  # fmt: skip
     return (
         f"Built {build['finished']} at profile `{build['profile']}` on {build['cores']} core(s): "

@@ -238,3 +238,10 @@ def test_idle_projection_schedules_longest_first() -> None:
     assert build_book.idle_projection([5, 4, 3, 3, 3], 2) == 10  # 5+3, 4+3+3
     assert build_book.idle_projection([10, 1, 1], 2) == 10
     assert build_book.idle_projection([2, 2], 1) == 4
+
+
+def test_verdict_cell_drops_empty_columns() -> None:
+    claims = [{"claim": "c", "verdict": "REPRODUCED", "paper": "", "ours": "x"}]
+    text = build_book.verdict_cell(_verdicts(False, claims), "nb")["source"]
+    assert "| claim | verdict | ours |" in text
+    assert "stand-in" not in text
