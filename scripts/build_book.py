@@ -166,9 +166,12 @@ def idle_projection(cpu_s: list[float], slots: int) -> float:
 
 
 def execute(
-    nb: Path, run: NotebookRun, stage: Path, env: dict[str, str], logs: Path
+    nb: Path, run: NotebookRun, stage: Path, env: dict[str, str], out_dir: Path
 ) -> NotebookRun:
+    """Run one notebook; once it succeeded, store its executed copy in the notebook cache at
+    once, so that an interrupted build keeps every notebook that finished."""
     out = stage / "notebooks" / nb.name
+    logs, cache, verdicts = out_dir / "logs", out_dir / "nbcache", out_dir / "verdicts"
     logfile = logs / f"{run.name}.log"
     started = time.time()
     env = dict(env, MTL_NOTEBOOK_STARTED=f"{started:.3f}")
@@ -193,6 +196,11 @@ def execute(
     run.log = str(logfile)
     log(f"{'executed' if run.ok else 'FAILED'} {run.name} in {run.wall_s:.0f} s (CPU {run.cpu_s:.0f} s)"
         + ("" if run.ok else f"; see {logfile} and the partial copy {out}"))  # fmt: skip
+    vfile = verdicts / f"{run.name}.json"
+    run.verdicts = json.loads(vfile.read_text()) if vfile.exists() else None
+    if run.ok:
+        shutil.copy2(out, cache / f"{run.name}.{run.profile}.ipynb")
+        (cache / f"{run.name}.{run.profile}.json").write_text(json.dumps(asdict(run), indent=1))
     return run
 
 
@@ -397,20 +405,14 @@ def main(argv: list[str] | None = None) -> int:
         run.threads, run.sweep_workers, run.commit, run.version = threads, workers, commit, version
         (verdicts_dir / f"{run.name}.json").unlink(missing_ok=True)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        done = list(pool.map(lambda item: execute(item[0], item[1], stage, env, logs), todo))
+        done = list(pool.map(lambda item: execute(item[0], item[1], stage, env, out), todo))
     execute_s = time.time() - t_exec
     if done:
         log(f"notebooks took {execute_s:.0f} s of wall time; from their CPU times an idle machine "
             f"would take about {idle_projection([r.cpu_s for r in done], jobs):.0f} s")  # fmt: skip
 
     for run in done:
-        vfile = verdicts_dir / f"{run.name}.json"
-        run.verdicts = json.loads(vfile.read_text()) if vfile.exists() else None
         if run.ok:
-            shutil.copy2(
-                stage / "notebooks" / f"{run.name}.ipynb", cache / f"{run.name}.{run.profile}.ipynb"
-            )
-            (cache / f"{run.name}.{run.profile}.json").write_text(json.dumps(asdict(run), indent=1))
             timings.setdefault(run.profile, {})[run.name] = round(run.wall_s, 1)
     timings_file.write_text(json.dumps(timings, indent=1, sort_keys=True))
 

@@ -245,3 +245,35 @@ def test_verdict_cell_drops_empty_columns() -> None:
     text = build_book.verdict_cell(_verdicts(False, claims), "nb")["source"]
     assert "| claim | verdict | ours |" in text
     assert "stand-in" not in text
+
+
+def test_execute_runs_a_notebook_and_caches_it_at_once(tmp_path: Path) -> None:
+    """One tiny notebook through papermill: CPU time measured, verdicts read back, executed
+    copy stored in the notebook cache as soon as it finished."""
+    cells = [
+        _cell("profile = 'smoke'", ["parameters"]),
+        _cell(
+            "from mtl_lib.experiments.build_status import report_verdicts\n"
+            "report_verdicts('tiny', [('works', True)], profile=profile, data='none')"
+        ),
+    ]
+    for cell in cells:
+        cell.update(outputs=[], execution_count=None)
+    nb = tmp_path / "tiny.ipynb"
+    nb.write_text(json.dumps({
+        "cells": cells, "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    }))  # fmt: skip
+    out = tmp_path / "out"
+    for sub in ("stage/notebooks", "logs", "nbcache", "verdicts"):
+        (out / sub).mkdir(parents=True)
+    env = dict(os.environ, MTL_VERDICTS_DIR=str(out / "verdicts"), PYTHONPATH=str(ROOT))
+    run = build_book.NotebookRun("tiny", "quick", "key")
+    build_book.execute(nb, run, out / "stage", env, out)
+    assert run.ok and run.executed, Path(run.log).read_text()
+    assert run.cpu_s > 0 and run.wall_s > 0
+    assert run.verdicts["profile"] == "quick"  # papermill injected the build's profile
+    assert run.verdicts["claims"][0]["verdict"] == "REPRODUCED"
+    meta = json.loads((out / "nbcache" / "tiny.quick.json").read_text())
+    assert meta["key"] == "key" and meta["ok"]
+    assert (out / "nbcache" / "tiny.quick.ipynb").exists()
