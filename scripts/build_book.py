@@ -49,17 +49,18 @@ import check_links  # noqa: E402
 import tag_notebooks  # noqa: E402
 
 PROFILES = ("smoke", "quick", "paper")
-#: Rough seconds per notebook at `quick` on one thread, used to order the first build (longest
-#: first); later builds use the times they measured (<out>/timings.json).
+#: Rough seconds per notebook at `quick` on one idle core (estimated from CPU time per epoch ×
+#: runs on this project's 2-core machine), used only to order a first build, longest first;
+#: later builds use the times they measured (<out>/timings.json).
 ESTIMATED_S = {
-    "leaf_combinations": 900,
-    "survey_benchmark": 700,
-    "adatask_tables": 600,
-    "adatask_rau": 500,
-    "synthetic_regression": 300,
-    "survey_gradient_balancing": 250,
-    "survey_loss_balancing": 150,
-    "survey_pareto": 60,
+    "leaf_combinations": 550,
+    "adatask_tables": 340,
+    "adatask_rau": 270,
+    "survey_benchmark": 200,
+    "survey_gradient_balancing": 150,
+    "survey_loss_balancing": 80,
+    "synthetic_regression": 65,
+    "survey_pareto": 30,
 }
 SUMMARY_MARKER = "<!-- mtl-book:verdict-summary -->"
 STATUS_MARKER = "<!-- mtl-book:build-status -->"
