@@ -432,13 +432,16 @@ def main(argv: list[str] | None = None) -> int:
     ordered = sorted(runs.values(), key=lambda r: r.name)
     for run in ordered:
         assemble_notebook(stage / "notebooks" / f"{run.name}.ipynb", run.verdicts, run.name)
-    intro = stage / "book" / "intro.md"
+    intro, status = stage / "book" / "intro.md", stage / "book" / "status.md"
+    for page, marker in ((intro, SUMMARY_MARKER), (status, STATUS_MARKER)):
+        if marker not in page.read_text():
+            log(f"book/{page.name} lacks the line {marker}: the build writes its table there")
+            return 1
     intro.write_text(intro.read_text().replace(SUMMARY_MARKER, summary_markdown(ordered)))
     build = {
         "profile": args.profile, "cores": args.cores, "jobs": jobs, "threads": threads, "workers": workers,
         "execute_s": execute_s, "finished": utc(time.time()), "commit": commit, "version": version,
     }  # fmt: skip
-    status = stage / "book" / "status.md"
     status.write_text(status.read_text().replace(STATUS_MARKER, status_markdown(ordered, build)))
     (out / "status.json").write_text(
         json.dumps({"build": build, "notebooks": [asdict(r) for r in ordered]}, indent=1)
