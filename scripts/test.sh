@@ -19,6 +19,7 @@ export MTL_RESULTS_DIR
 # Notebook sweeps train in the kernel (workers=1) under nbval: smoke runs take seconds, less
 # than spawning worker processes would.
 export MTL_SWEEP_WORKERS="${MTL_SWEEP_WORKERS:-1}"
+export MTL_VERDICTS_DIR="$MTL_RESULTS_DIR/verdicts"   # the notebooks' verdict reports, kept out of _build
 export PATH="$ROOT/.venv/bin:$PATH"
 trap 'rm -rf "$MTL_RESULTS_DIR"' EXIT
 
