@@ -125,9 +125,7 @@ def git_commit() -> str:
 
 
 def library_version() -> str:
-    match = re.search(
-        r'__version__\s*=\s*"([^"]+)"', (ROOT / "mtl_lib" / "__init__.py").read_text()
-    )
+    match = re.search(r'__version__\s*=\s*"([^"]+)"', (ROOT / "mtl_lib" / "__init__.py").read_text())
     return match.group(1) if match else "unknown"
 
 
@@ -167,9 +165,7 @@ def idle_projection(cpu_s: list[float], slots: int) -> float:
     return max(loads)
 
 
-def execute(
-    nb: Path, run: NotebookRun, stage: Path, env: dict[str, str], out_dir: Path
-) -> NotebookRun:
+def execute(nb: Path, run: NotebookRun, stage: Path, env: dict[str, str], out_dir: Path) -> NotebookRun:
     """Run one notebook; once it succeeded, store its executed copy in the notebook cache at
     once, so that an interrupted build keeps every notebook that finished."""
     out = stage / "notebooks" / nb.name
@@ -217,9 +213,7 @@ def verdict_cell(verdicts: dict[str, Any] | None, name: str) -> dict[str, Any]:
             lines.append(f"**What this page reproduces.** {verdicts['reproduces']}\n")
         claims = verdicts["claims"]
         if claims:
-            lines.append(
-                f"**Verdicts** (profile `{profile}`, data: {data}; details at the end of the page):\n"
-            )
+            lines.append(f"**Verdicts** (profile `{profile}`, data: {data}; details at the end of the page):\n")
             # the paper/ours columns only where some claim fills them
             extra = [k for k in ("paper", "ours") if any(c[k] for c in claims)]
             lines.append(markdown_table(
@@ -227,9 +221,7 @@ def verdict_cell(verdicts: dict[str, Any] | None, name: str) -> dict[str, Any]:
                 [(c["claim"], f"**{c['verdict']}**", *(c[k] for k in extra)) for c in claims],
             ))  # fmt: skip
         else:
-            lines.append(
-                f"This page tests no claim of the documents (profile `{profile}`, data: {data})."
-            )
+            lines.append(f"This page tests no claim of the documents (profile `{profile}`, data: {data}).")
         if verdicts.get("stand_in"):
             lines.append("\n*Measured on generated **stand-in** data, not on the real data set.*")
         if profile != "paper":
@@ -334,19 +326,11 @@ def status_markdown(runs: list[NotebookRun], build: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("profile", nargs="?", default="quick", choices=PROFILES)
-    parser.add_argument(
-        "--cores", type=int, default=int(os.environ.get("MTL_BUILD_CORES", os.cpu_count() or 1))
-    )
+    parser.add_argument("--cores", type=int, default=int(os.environ.get("MTL_BUILD_CORES", os.cpu_count() or 1)))
     parser.add_argument("--jobs", type=int, default=None, help="notebooks at once (default: cores)")
-    parser.add_argument(
-        "--force", action="store_true", help="execute every notebook, even unchanged ones"
-    )
-    parser.add_argument(
-        "--out", type=Path, default=ROOT / "_build", help="build folder (default _build)"
-    )
-    parser.add_argument(
-        "--no-strict", action="store_true", help="render without -W (warnings do not fail)"
-    )
+    parser.add_argument("--force", action="store_true", help="execute every notebook, even unchanged ones")
+    parser.add_argument("--out", type=Path, default=ROOT / "_build", help="build folder (default _build)")
+    parser.add_argument("--no-strict", action="store_true", help="render without -W (warnings do not fail)")
     args = parser.parse_args(argv)
     t_start = time.time()
 
@@ -444,9 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         "execute_s": execute_s, "finished": utc(time.time()), "commit": commit, "version": version,
     }  # fmt: skip
     status.write_text(status.read_text().replace(STATUS_MARKER, status_markdown(ordered, build)))
-    (out / "status.json").write_text(
-        json.dumps({"build": build, "notebooks": [asdict(r) for r in ordered]}, indent=1)
-    )
+    (out / "status.json").write_text(json.dumps({"build": build, "notebooks": [asdict(r) for r in ordered]}, indent=1))
 
     # render strictly, then check the links offline
     t_render = time.time()

@@ -62,9 +62,7 @@ def check_site(html_dir: str | Path) -> list[str]:
                 continue
             parts = urlsplit(url)
             where = f"{page_path.relative_to(root)}: {attribute}={url!r}"
-            target = (
-                page_path if not parts.path else (page_path.parent / unquote(parts.path)).resolve()
-            )
+            target = page_path if not parts.path else (page_path.parent / unquote(parts.path)).resolve()
             if target.is_dir():
                 target = target / "index.html"
             if not target.exists():
@@ -72,9 +70,7 @@ def check_site(html_dir: str | Path) -> list[str]:
                 continue
             if parts.fragment and target.suffix == ".html":
                 if unquote(parts.fragment) not in _parse(target, cache).ids:
-                    problems.append(
-                        f"{where} → no id {parts.fragment!r} in {target.relative_to(root)}"
-                    )
+                    problems.append(f"{where} → no id {parts.fragment!r} in {target.relative_to(root)}")
     return problems
 
 

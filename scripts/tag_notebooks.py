@@ -72,8 +72,7 @@ CAPTIONS: list[tuple[str, str, str]] = [
     (
         "leaf_combinations",
         "plt.subplots(3, 8",
-        "The first image of each (species, health) class "
-        "in the data in use, titled species / health.",
+        "The first image of each (species, health) class in the data in use, titled species / health.",
     ),
     (
         "leaf_combinations",
@@ -143,9 +142,7 @@ def tag_notebook(nb: dict, notebook: str = "") -> int:
     for cell in nb.get("cells", []):
         caption = caption_for(notebook, cell) if notebook else None
         if caption:
-            figure = (
-                cell.setdefault("metadata", {}).setdefault("mystnb", {}).setdefault("figure", {})
-            )
+            figure = cell.setdefault("metadata", {}).setdefault("mystnb", {}).setdefault("figure", {})
             if "caption" not in figure:
                 figure["caption"] = caption
                 changed += 1
@@ -173,9 +170,7 @@ def tag_file(path: Path, check: bool = False) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
-    parser.add_argument(
-        "--check", action="store_true", help="report, change nothing, exit 1 if untagged"
-    )
+    parser.add_argument("--check", action="store_true", help="report, change nothing, exit 1 if untagged")
     args = parser.parse_args(argv)
     root = Path(__file__).resolve().parent.parent
     paths = args.notebooks or sorted((root / "notebooks").glob("*.ipynb"))
