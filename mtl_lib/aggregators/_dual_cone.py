@@ -14,7 +14,11 @@ each solve is a few K×K linear systems on the CPU in float64.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+
+from mtl_lib.aggregators.base import GramianWeightedAggregator
 
 
 def nonnegative_qp(
@@ -68,3 +72,34 @@ def project_weights(preferences: torch.Tensor, gram: torch.Tensor) -> torch.Tens
     """v = argmin_{v ≥ u} vᵀGv for a weight vector u (``preferences``), so that Jᵀv is the
     projection of Jᵀu onto the dual cone of the rows of J. ``gram`` is float64 CPU."""
     return preferences + nonnegative_qp(gram, gram @ preferences)
+
+
+def preference_weights(pref_vector: Sequence[float] | None, num_tasks: int) -> torch.Tensor:
+    """The preference vector as float64 (ones when ``None``), checked against K."""
+    if pref_vector is None:
+        return torch.ones(num_tasks, dtype=torch.float64)
+    pref = torch.as_tensor(pref_vector, dtype=torch.float64).flatten()
+    if pref.numel() != num_tasks:
+        raise ValueError(f"pref_vector has {pref.numel()} entries for {num_tasks} tasks")
+    return pref
+
+
+class DualConeAggregator(GramianWeightedAggregator):
+    """What UPGrad and DualProj share: the preference vector and the Gram matrix's
+    normalisation (``norm_eps``) and regularisation (``reg_eps``)."""
+
+    def __init__(
+        self,
+        pref_vector: Sequence[float] | None = None,
+        norm_eps: float = 0.0,
+        reg_eps: float = 1e-4,
+    ) -> None:
+        if norm_eps < 0 or reg_eps < 0:
+            raise ValueError("norm_eps and reg_eps must be non-negative")
+        self.pref_vector = None if pref_vector is None else list(pref_vector)
+        self.norm_eps, self.reg_eps = norm_eps, reg_eps
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(pref_vector={self.pref_vector}, norm_eps={self.norm_eps}, reg_eps={self.reg_eps})"
+        )

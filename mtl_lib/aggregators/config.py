@@ -26,9 +26,9 @@ from collections.abc import Sequence
 
 import torch
 
+from mtl_lib.aggregators._dual_cone import preference_weights
 from mtl_lib.aggregators._linalg import row_norms
 from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, Aggregator
-from mtl_lib.aggregators.upgrad import preference_weights
 
 
 @AGGREGATORS.register("config")

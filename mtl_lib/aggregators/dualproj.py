@@ -16,34 +16,22 @@ direction divided by K). Exact active-set QP solve from G alone (:mod:`._dual_co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
-from mtl_lib.aggregators._dual_cone import normalized_regularized_gram, project_weights
-from mtl_lib.aggregators.base import AGGREGATORS, GramianWeightedAggregator
-from mtl_lib.aggregators.upgrad import preference_weights
+from mtl_lib.aggregators._dual_cone import (
+    DualConeAggregator,
+    normalized_regularized_gram,
+    preference_weights,
+    project_weights,
+)
+from mtl_lib.aggregators.base import AGGREGATORS
 
 
 @AGGREGATORS.register("dualproj")
-class DualProj(GramianWeightedAggregator):
+class DualProj(DualConeAggregator):
     """The summed gradient, projected onto the cone of non-conflicting directions."""
-
-    def __init__(
-        self,
-        pref_vector: Sequence[float] | None = None,
-        norm_eps: float = 0.0,
-        reg_eps: float = 1e-4,
-    ) -> None:
-        if norm_eps < 0 or reg_eps < 0:
-            raise ValueError("norm_eps and reg_eps must be non-negative")
-        self.pref_vector = None if pref_vector is None else list(pref_vector)
-        self.norm_eps, self.reg_eps = norm_eps, reg_eps
 
     def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:
         g = normalized_regularized_gram(gram, self.norm_eps, self.reg_eps)
         weights = project_weights(preference_weights(self.pref_vector, g.shape[0]), g)
         return weights.to(device=gram.device, dtype=gram.dtype)
-
-    def __repr__(self) -> str:
-        return f"DualProj(pref_vector={self.pref_vector}, norm_eps={self.norm_eps}, reg_eps={self.reg_eps})"

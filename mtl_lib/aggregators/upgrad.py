@@ -24,38 +24,20 @@ exact active-set method (TorchJD calls quadprog); agreement to ~1e-9 in the test
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
-from mtl_lib.aggregators._dual_cone import normalized_regularized_gram, project_weights
-from mtl_lib.aggregators.base import AGGREGATORS, GramianWeightedAggregator
-
-
-def preference_weights(pref_vector: Sequence[float] | None, num_tasks: int) -> torch.Tensor:
-    """The preference vector as float64 (ones when ``None``), checked against K."""
-    if pref_vector is None:
-        return torch.ones(num_tasks, dtype=torch.float64)
-    pref = torch.as_tensor(pref_vector, dtype=torch.float64).flatten()
-    if pref.numel() != num_tasks:
-        raise ValueError(f"pref_vector has {pref.numel()} entries for {num_tasks} tasks")
-    return pref
+from mtl_lib.aggregators._dual_cone import (
+    DualConeAggregator,
+    normalized_regularized_gram,
+    preference_weights,
+    project_weights,
+)
+from mtl_lib.aggregators.base import AGGREGATORS
 
 
 @AGGREGATORS.register("upgrad")
-class UPGrad(GramianWeightedAggregator):
+class UPGrad(DualConeAggregator):
     """Sum of every task gradient's projection onto the cone of non-conflicting directions."""
-
-    def __init__(
-        self,
-        pref_vector: Sequence[float] | None = None,
-        norm_eps: float = 0.0,
-        reg_eps: float = 1e-4,
-    ) -> None:
-        if norm_eps < 0 or reg_eps < 0:
-            raise ValueError("norm_eps and reg_eps must be non-negative")
-        self.pref_vector = None if pref_vector is None else list(pref_vector)
-        self.norm_eps, self.reg_eps = norm_eps, reg_eps
 
     def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:
         g = normalized_regularized_gram(gram, self.norm_eps, self.reg_eps)
@@ -66,6 +48,3 @@ class UPGrad(GramianWeightedAggregator):
             unit[k] = pref[k]
             weights += project_weights(unit, g)
         return weights.to(device=gram.device, dtype=gram.dtype)
-
-    def __repr__(self) -> str:
-        return f"UPGrad(pref_vector={self.pref_vector}, norm_eps={self.norm_eps}, reg_eps={self.reg_eps})"
