@@ -442,7 +442,7 @@ def sweep(
             pending.append(config)
         else:
             records[config.run_id()] = state
-            if state["status"] == "failed":
+            if state.get("status", "finished") == "failed":
                 kept_failed.append(config.run_id())
     if kept_failed:
         warnings.warn(

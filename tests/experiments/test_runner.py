@@ -178,3 +178,14 @@ def test_architecture_wraps_the_problems_model_like_the_problem_option():
     with pytest.raises(ValueError, match="rotograd"):
         run(RunConfig(**base, problem_kwargs=small, architecture="small_cnn"))
     assert "architecture" not in RunConfig(**base).identity()
+
+
+def test_sweep_reuses_records_written_before_statuses_existed(tmp_path, monkeypatch):
+    # the committed calibration searches (data/calibration/) predate the "status" field
+    config = _config()
+    record = run(config)
+    record.pop("status")
+    write_json_atomic(tmp_path / f"{config.run_id()}.json", record)
+    monkeypatch.setattr(runner_module, "run", lambda *a, **k: pytest.fail("a finished run was retrained"))
+    (reused,) = sweep([config], tmp_path, progress=False, workers=1)
+    assert reused["final"] == record["final"]
