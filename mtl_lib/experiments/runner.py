@@ -8,6 +8,7 @@ retried by the next sweep unless that sweep is told ``retry_failed=False``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import os
@@ -16,7 +17,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -45,6 +46,7 @@ from mtl_lib.weighting import WEIGHTINGS
 #: wins): ``MTL_SWEEP_WORKERS`` for sweeps alone, ``MTL_CPU_BUDGET`` for the cores that this
 #: process may use altogether (the book build divides the machine among notebooks with it).
 WORKER_ENV = ("MTL_SWEEP_WORKERS", "MTL_CPU_BUDGET")
+RUN_THREADS_ENV = "MTL_RUN_THREADS"
 #: How often a process pool may break (a worker killed) under a run before the run counts as
 #: failed; every run in flight when the pool breaks is retried.
 MAX_ATTEMPTS = 3
@@ -344,6 +346,31 @@ class _Inline:
         pass
 
 
+def run_threads() -> int:
+    """Torch CPU threads per run when a sweep is not told: ``$MTL_RUN_THREADS``, else 1."""
+    value = os.environ.get(RUN_THREADS_ENV, "1")
+    try:
+        threads = int(value)
+    except ValueError:
+        raise ValueError(f"${RUN_THREADS_ENV}={value!r} is not an integer number of threads") from None
+    if threads < 1:
+        raise ValueError(f"${RUN_THREADS_ENV}={value!r}: give at least 1 thread")
+    return threads
+
+
+@contextlib.contextmanager
+def pinned_threads(threads: int | None = None) -> Iterator[int]:
+    """Run the block with ``threads`` torch CPU threads (default :func:`run_threads`), then
+    restore the caller's: for a study's own runs outside :func:`sweep` (probe runs)."""
+    threads = run_threads() if threads is None else threads
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(old)
+
+
 def available_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -394,7 +421,7 @@ def sweep(
     progress: bool = True,
     epoch_progress: bool = False,
     workers: int | None = None,
-    threads: int = 1,
+    threads: int | None = None,
     executor: Any = None,
     retry_failed: bool = True,
     stale_after_s: float = store.STALE_CLAIM_S,
@@ -409,8 +436,10 @@ def sweep(
       torch each, one GPU each when several are visible and the run's device is ``"auto"`` or
       ``"cuda"``). Default: :func:`default_workers` (cores, or ``$MTL_SWEEP_WORKERS`` /
       ``$MTL_CPU_BUDGET``). ``workers=1`` trains in this process (what nbval uses).
-    * ``threads``: torch CPU threads per run (default 1); stated in each record as
-      ``torch_threads``. Results are identical for a given seed, device and thread count.
+    * ``threads``: torch CPU threads per run (default ``$MTL_RUN_THREADS``, else 1); stated in
+      each record as ``torch_threads``. Results are identical for a given seed, device and
+      thread count, so pinning it (rather than inheriting the kernel's) keeps a chapter's
+      numbers independent of how many notebooks the build runs at once.
     * ``executor``: any ``concurrent.futures``-style executor (``submit(fn, *args)`` → object
       with ``done()`` / ``result()``): a Dask ``Client.get_executor()``, a ``submitit``
       executor, ... (see :mod:`mtl_lib.experiments.executors`). This process stays the only
@@ -422,6 +451,8 @@ def sweep(
       the other waits for its record (or takes over a stale claim of a killed process).
     """
     validate_configs(configs)
+    if threads is None:
+        threads = run_threads()
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
     results_dir = Path(results_dir)

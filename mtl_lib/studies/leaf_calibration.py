@@ -42,7 +42,7 @@ HEALTH_LEVELS = (0.0, 0.3, 0.6, 1.0)
 
 #: The search runs at the leaf study's ``quick`` size (image size, share of the stand-in,
 #: epochs); at ``quick`` it searches on two of the five folds (2 CPU cores), ``paper`` on all
-#: five. The chapter then runs all five folds at the frozen difficulty.
+#: five. The chapter then runs its folds (three at ``quick``, five at ``paper``) at the frozen difficulty.
 SEARCH_SIZE: dict[str, dict[str, Any]] = {
     "smoke": {"scale": 0.03, "image_size": 32, "epochs": 1, "folds": (0,), "n_folds": 5,
               "species": (1.0,), "health": (1.0,), "model": {}},

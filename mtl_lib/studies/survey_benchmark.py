@@ -12,8 +12,8 @@ import pandas as pd
 
 from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
-from mtl_lib.studies.leaf_calibration import QUICK_MODEL
 from mtl_lib.studies._common import per_profile
+from mtl_lib.studies.leaf_calibration import QUICK_MODEL
 from mtl_lib.studies.survey import METHODS
 
 SETTINGS: dict[str, dict[str, Any]] = {

@@ -189,3 +189,15 @@ def test_sweep_reuses_records_written_before_statuses_existed(tmp_path, monkeypa
     monkeypatch.setattr(runner_module, "run", lambda *a, **k: pytest.fail("a finished run was retrained"))
     (reused,) = sweep([config], tmp_path, progress=False, workers=1)
     assert reused["final"] == record["final"]
+
+
+def test_run_threads_come_from_the_environment_and_are_recorded(tmp_path, monkeypatch):
+    monkeypatch.setenv("MTL_RUN_THREADS", "2")
+    (record,) = sweep([_config()], tmp_path / "two", progress=False, workers=1)
+    assert record["torch_threads"] == 2
+    monkeypatch.delenv("MTL_RUN_THREADS")
+    (record,) = sweep([_config()], tmp_path / "one", progress=False, workers=1)
+    assert record["torch_threads"] == 1
+    monkeypatch.setenv("MTL_RUN_THREADS", "many")
+    with pytest.raises(ValueError, match="MTL_RUN_THREADS"):
+        sweep([_config()], tmp_path / "bad", progress=False, workers=1)

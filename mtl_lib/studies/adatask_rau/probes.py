@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl_lib.diagnostics import Diagnostic, RAUTracker
-from mtl_lib.experiments import run, write_json_atomic
+from mtl_lib.experiments import pinned_threads, run, write_json_atomic
 from mtl_lib.experiments.store import read_json
 from mtl_lib.studies.adatask_rau.config import (
     NOISE_FRACTIONS,
@@ -100,7 +100,8 @@ def probe_run(
         probes.append(LearningRateProbe(size["probe_per_layer"], seed=seed, record_every=max(1, steps // 50)))
     if identity["noise"] is not None:
         probes.append(NoiseProbe(gammas.trackers[RAU_GAMMAS[0]], draws=size["noise_draws"], seed=seed))
-    result = run(config, extra_diagnostics=probes)
+    with pinned_threads() as threads:  # the sweeps' rule: numbers must not depend on the kernel's threads
+        result = run(config, extra_diagnostics=probes)
     record: dict[str, Any] = {
         "identity": identity,
         "method": method,
@@ -108,6 +109,7 @@ def probe_run(
         "final": result["final"],
         **result["diagnostics"],
         "wall_time_s": time.perf_counter() - started,
+        "torch_threads": threads,
     }
     write_json_atomic(path, record)
     return record
