@@ -322,6 +322,7 @@ def plot_overall_buckets(frame: pd.DataFrame, title: str, task: str) -> plt.Figu
         ax.bar(table.index, table[label].to_numpy(), bottom=bottom, color=color, label=pretty_bucket(label))
         bottom += table[label].to_numpy()
     ax.set_ylabel("% of shared parameters")
+    ax.set_xlabel("method")
     ax.set_ylim(0, 100)
     handles, names = ax.get_legend_handles_labels()
     ax.legend(

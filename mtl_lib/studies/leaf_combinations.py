@@ -149,6 +149,8 @@ def plot_figures(records: Sequence[dict[str, Any]]) -> plt.Figure:
         ax.scatter(approaches, [published.loc[a, column] for a in approaches], color="black", marker="_", s=300,
                    linewidths=2.5, zorder=3, label="paper")  # fmt: skip
         ax.set_title(title, fontsize=10)
+        ax.set_xlabel("approach (Table I)")
+        ax.set_ylabel("weighted F1" if column != "gap f1" else "F1 difference")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
