@@ -7,7 +7,13 @@ Verdicts follow the book's reproduction protocol (``book/reproducing.md``):
   difference lies entirely on the claimed side of zero;
 * ``SAME DIRECTION`` — a claimed difference points the claimed way but its interval reaches zero
   (or there is only one pair, so no interval);
-* ``NOT REPRODUCED`` — the claim does not hold / the difference points the other way.
+* ``NOT REPRODUCED`` — the claim does not hold / the difference points the other way;
+* ``UNDECIDED`` — a claimed difference sits on the edge: its mean lies within one standard
+  error (:data:`EDGE_SE`) of zero, or its interval's near end within one standard error of zero.
+  A re-run on another machine, thread count or seed set could flip such a verdict between its
+  neighbours, so the book does not pick one (measured for issue 16: on the leaf chapter at
+  ``quick``, differences of +0.003 ± 0.072 and −0.002 ± 0.044 had been called SAME DIRECTION and
+  NOT REPRODUCED).
 """
 
 from __future__ import annotations
@@ -20,12 +26,17 @@ from typing import Any, Literal
 import pandas as pd
 
 from mtl_lib.core.profiles import PROFILES, select
-from mtl_lib.metrics.stats import mean_ci95
+from mtl_lib.metrics.stats import mean_ci95, t_quantile_975
 
 REPRODUCED = "REPRODUCED"
 SAME_DIRECTION = "SAME DIRECTION"
 NOT_REPRODUCED = "NOT REPRODUCED"
-VERDICTS: tuple[str, ...] = (REPRODUCED, SAME_DIRECTION, NOT_REPRODUCED)
+UNDECIDED = "UNDECIDED"
+VERDICTS: tuple[str, ...] = (REPRODUCED, SAME_DIRECTION, NOT_REPRODUCED, UNDECIDED)
+
+#: Width of the "on the edge" band around each threshold of a paired difference's verdict, in
+#: standard errors of the mean difference.
+EDGE_SE = 1.0
 
 
 # ----------------------------------------------------------------------------- settings per profile
@@ -60,13 +71,25 @@ class PairedDifference:
             return f"{self.mean:+.{digits}f} over {self.n} {unit} (no interval)"
         return f"{self.mean:+.{digits}f} ± {self.half_width:.{digits}f} over {self.n} {unit}"
 
+    @property
+    def standard_error(self) -> float:
+        """The mean difference's standard error (the half-width over the t quantile)."""
+        if self.n < 2 or math.isnan(self.half_width):
+            return math.nan
+        return self.half_width / t_quantile_975(self.n - 1)
+
     def verdict(self, expect: Literal["positive", "negative"] = "positive") -> str:
         """The verdict on the claim "a − b is ``expect``" (see the module docstring)."""
         if expect not in ("positive", "negative"):
             raise ValueError(f"expect must be 'positive' or 'negative', got {expect!r}")
         sign = 1.0 if expect == "positive" else -1.0
         mean = sign * self.mean
-        if self.n == 0 or math.isnan(mean) or mean <= 0:
+        if self.n == 0 or math.isnan(mean):
+            return NOT_REPRODUCED
+        edge = EDGE_SE * self.standard_error
+        if edge > 0 and (abs(mean) <= edge or abs(mean - self.half_width) <= edge):
+            return UNDECIDED
+        if mean <= 0:
             return NOT_REPRODUCED
         if self.n >= 2 and not math.isnan(self.half_width) and mean - self.half_width > 0:
             return REPRODUCED
@@ -134,7 +157,9 @@ __all__ = [
     "NOT_REPRODUCED",
     "REPRODUCED",
     "SAME_DIRECTION",
+    "UNDECIDED",
     "VERDICTS",
+    "EDGE_SE",
     "Claim",
     "PairedDifference",
     "paired_difference",
