@@ -1,6 +1,6 @@
 """AdaTask's synthetic claims (Tables 2 and 5, Fig. 2) at one profile, without the notebooks.
 
-Runs (or resumes) the synthetic sweep of ``adatask_tables`` and the rAU bucket sweep and probe
+Runs (or resumes) the synthetic sweep of ``adatask_tables`` (its folder is ``adatask_synthetic``) and the rAU bucket sweep and probe
 runs of ``adatask_rau`` into ``<results>/<study>/<profile>/`` (the folders the notebooks read,
 so a later ``make book PROFILE=paper`` reuses every run), over local worker processes, then writes
 every claim with its verdict to ``<results>/synthetic_verdicts.<profile>.json`` and ``.md``.
@@ -36,7 +36,7 @@ def main() -> None:
 
     timings = {}
     started = time.perf_counter()
-    tables = sweep(adatask_tables.synthetic_configs(args.profile), folder("adatask_tables"), workers=args.workers)
+    tables = sweep(adatask_tables.synthetic_configs(args.profile), folder("adatask_synthetic"), workers=args.workers)
     timings["Tables 2 and 5 sweep"] = time.perf_counter() - started
     started = time.perf_counter()
     buckets = sweep(adatask_rau.bucket_configs(args.profile), folder("adatask_rau"), workers=args.workers)

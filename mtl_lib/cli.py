@@ -47,13 +47,13 @@ STUDIES: dict[str, Study] = {
     s.name: s
     for s in [
         Study(
-            "adatask_synthetic", "synthetic_regression.ipynb", "AdaTask's synthetic regression (Table 2)",
-            lambda p, d, dev: _call("adatask_synthetic", "configs", profile=p, device=dev),
+            "adatask_synthetic", "synthetic_regression.ipynb",
+            "AdaTask's synthetic regression, Tables 2 and 5 (read by this notebook and adatask_tables)",
+            lambda p, d, dev: _call("adatask_tables", "synthetic_configs", profile=p, device=dev),
         ),
         Study(
-            "adatask_tables", "adatask_tables.ipynb", "AdaTask Tables 1, 2, 5: synthetic + CityScapes",
-            lambda p, d, dev: _call("adatask_tables", "synthetic_configs", profile=p, device=dev)
-            + _call("adatask_tables", "cityscapes_configs", profile=p, data_dir=d, device=dev),
+            "adatask_tables", "adatask_tables.ipynb", "AdaTask Table 1 and Fig. 3: CityScapes",
+            lambda p, d, dev: _call("adatask_tables", "cityscapes_configs", profile=p, data_dir=d, device=dev),
         ),
         Study(
             "adatask_rau", "adatask_rau.ipynb", "AdaTask Fig. 2: rAU buckets (the notebook adds its probe runs)",

@@ -118,15 +118,21 @@ def notebook_started() -> float | None:
 
 
 def cache_counts(
-    records: Iterable[Mapping[str, Any]], results_dir: str | Path, started: float | None = None
+    records: Iterable[Mapping[str, Any]],
+    results_dir: str | Path | Sequence[str | Path],
+    started: float | None = None,
 ) -> dict[str, int | None]:
     """How many of ``records`` were read from ``results_dir`` (their file predates ``started``)
-    and how many were trained by this execution. Unknown counts are ``None``."""
+    and how many were trained by this execution. Unknown counts are ``None``. A chapter whose
+    sweeps use several folders passes them all; each record is looked up in the first that
+    holds it."""
     started = notebook_started() if started is None else started
+    folders = [Path(results_dir)] if isinstance(results_dir, (str, Path)) else [Path(f) for f in results_dir]
     cached = trained = 0
     unknown = 0
     for record in records:
-        path = Path(results_dir) / f"{record['run_id']}.json"
+        name = f"{record['run_id']}.json"
+        path = next((f / name for f in folders if (f / name).exists()), folders[0] / name)
         if started is None or not path.exists():
             unknown += 1
         elif path.stat().st_mtime < started:
@@ -145,7 +151,7 @@ def report_verdicts(
     profile: str,
     data: str,
     records: Iterable[Mapping[str, Any]] | None = None,
-    results_dir: str | Path | None = None,
+    results_dir: str | Path | Sequence[str | Path] | None = None,
     reproduces: str = "",
     out_dir: str | Path | None = None,
 ) -> pd.DataFrame:

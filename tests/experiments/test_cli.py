@@ -46,7 +46,7 @@ def test_run_then_status(tmp_path, capsys):
     assert cli.main(["status", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("adatask_synthetic"))
-    assert line.split()[1:] == ["smoke", "0", "1", "1", "1", "1"]
+    assert line.split()[1:] == ["smoke", str(len(records) - 4), "1", "1", "1", "1"]
 
 
 def test_bad_input_is_named(tmp_path):
