@@ -67,7 +67,7 @@ CITYSCAPES_SETTINGS: dict[str, dict[str, Any]] = {
         n_train=16, n_val=8, height=16, width=32, model_width=4, epochs=1, batch_size=8, lr=1e-3, seeds=(0, 1, 2)
     ),
     "quick": dict(
-        n_train=128, n_val=32, height=32, width=64, model_width=8, epochs=6, batch_size=8, lr=1e-3, seeds=(0, 1, 2)
+        n_train=128, n_val=32, height=32, width=64, model_width=8, epochs=4, batch_size=8, lr=1e-3, seeds=(0, 1, 2)
     ),
     "paper": dict(
         n_train=2975,

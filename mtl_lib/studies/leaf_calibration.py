@@ -46,9 +46,9 @@ HEALTH_LEVELS = (0.0, 0.3, 0.6, 1.0)
 SEARCH_SIZE: dict[str, dict[str, Any]] = {
     "smoke": {"scale": 0.03, "image_size": 32, "epochs": 1, "folds": (0,), "n_folds": 5,
               "species": (1.0,), "health": (1.0,), "model": {}},
-    "quick": {"scale": 0.15, "image_size": 32, "epochs": 10, "folds": (0, 1), "n_folds": 5,
+    "quick": {"scale": 0.15, "image_size": 32, "epochs": 8, "folds": (0, 1), "n_folds": 5,
               "species": SPECIES_LEVELS, "health": HEALTH_LEVELS, "model": QUICK_MODEL},
-    "paper": {"scale": 0.15, "image_size": 32, "epochs": 10, "folds": (0, 1, 2, 3, 4), "n_folds": 5,
+    "paper": {"scale": 0.15, "image_size": 32, "epochs": 8, "folds": (0, 1, 2, 3, 4), "n_folds": 5,
               "species": SPECIES_LEVELS, "health": HEALTH_LEVELS, "model": QUICK_MODEL},
 }  # fmt: skip
 

@@ -322,10 +322,10 @@ def direction_summary(geometry: PairGeometry) -> dict[str, float]:
 # ------------------------------------------------------------------------- toy trajectories
 TOY_SETTINGS: dict[str, dict[str, Any]] = {
     "smoke": {"steps": 300, "lr": 5e-2, "record_every": 10, "starts": CAGRAD_STARTS[:1]},
-    # Adam moves about lr per step, so 1,000 steps at 4e-2 travel as far as 4,000 at 1e-2; the
+    # Adam moves about lr per step, so 800 steps at 5e-2 travel as far as 4,000 at 1e-2; the
     # trainer costs ~2-3 ms per toy step, and 25 methods x 3 starts at 2,000 steps took 575 s,
     # more than the 12-minute book build can give two survey pages on 2 cores
-    "quick": {"steps": 1000, "lr": 4e-2, "record_every": 10, "starts": CAGRAD_STARTS},
+    "quick": {"steps": 800, "lr": 5e-2, "record_every": 10, "starts": CAGRAD_STARTS},
     "paper": {"steps": 50_000, "lr": 1e-3, "record_every": 250, "starts": CAGRAD_STARTS},
 }
 

@@ -28,10 +28,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
     # enough for the cost-per-step columns, not to rank the methods' accuracy (the page says so)
     "quick": {
         "seeds": (0, 1),
-        "synthetic": {"n_train": 2000, "n_test": 1000, "epochs": 10, "batch_size": 100},
+        "synthetic": {"n_train": 1000, "n_test": 1000, "epochs": 10, "batch_size": 100},
         # the leaf chapter's half-width quick network on 10 % of the stand-in: enough for cost per
         # step, far too little to rank accuracy there (the page says so)
-        "leaf": {"scale": 0.1, "epochs": 3, "batch_size": 32, "image_size": 32, "model": QUICK_MODEL},
+        "leaf": {"scale": 0.1, "epochs": 2, "batch_size": 32, "image_size": 32, "model": QUICK_MODEL},
         # real handwritten digits; sizes as the multidigits chapter's, lr as there
         "multidigits": {
             "n_train": 1536,
