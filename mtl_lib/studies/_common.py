@@ -95,6 +95,24 @@ class PairedDifference:
             return REPRODUCED
         return SAME_DIRECTION
 
+    def verdict_no_effect(self, excluded: Literal["positive", "negative"] = "negative") -> str:
+        """The verdict on a "no effect" claim, "a − b is not detectably ``excluded``": NOT
+        REPRODUCED when the whole 95 % interval lies on the ``excluded`` side of zero, REPRODUCED
+        otherwise, UNDECIDED when the interval's far end is within one standard error of zero
+        (or, with a single pair, by the sign of the mean)."""
+        if excluded not in ("positive", "negative"):
+            raise ValueError(f"excluded must be 'positive' or 'negative', got {excluded!r}")
+        sign = 1.0 if excluded == "positive" else -1.0
+        mean = sign * self.mean
+        if self.n == 0 or math.isnan(mean):
+            return NOT_REPRODUCED
+        if self.n < 2 or math.isnan(self.half_width):
+            return NOT_REPRODUCED if mean > 0 else REPRODUCED
+        near_end = mean - self.half_width  # > 0: the interval excludes zero on the excluded side
+        if self.standard_error > 0 and abs(near_end) <= EDGE_SE * self.standard_error:
+            return UNDECIDED
+        return NOT_REPRODUCED if near_end > 0 else REPRODUCED
+
 
 def paired_difference(
     frame: pd.DataFrame, a: str, b: str, value: str, *, label: str = "method", pair: str = "seed"

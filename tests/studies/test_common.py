@@ -58,3 +58,18 @@ def test_claim_carries_the_edge_verdict():
     assert diff.n == 3 and abs(diff.mean - 0.0167) < 1e-3
     claim = Claim.difference("a beats b", "+1", diff.describe(), diff)
     assert claim.verdict == UNDECIDED and not claim.reproduced
+
+
+@pytest.mark.parametrize(
+    ("mean", "se", "expected"),
+    [
+        (-10.0, 1.0, NOT_REPRODUCED),  # significantly on the excluded side
+        (-1.0, 1.0, REPRODUCED),  # interval reaches well across zero: no detectable effect
+        (3.0, 1.0, REPRODUCED),
+        (-4.3 - 0.5, 1.0, UNDECIDED),  # the interval's far end within one SE of zero
+        (-4.3 + 0.5, 1.0, UNDECIDED),
+    ],
+)
+def test_no_effect_verdict(mean, se, expected):
+    assert _difference(mean, se).verdict_no_effect("negative") == expected
+    assert _difference(-mean, se).verdict_no_effect("positive") == expected
