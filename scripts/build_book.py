@@ -49,18 +49,21 @@ import check_links  # noqa: E402
 import tag_notebooks  # noqa: E402
 
 PROFILES = ("smoke", "quick", "paper")
-#: Rough seconds per notebook at `quick` on one idle core (estimated from CPU time per epoch ×
-#: runs on this project's 2-core machine), used only to order a first build, longest first;
-#: later builds use the times they measured (<out>/timings.json).
+#: Seconds of CPU per notebook at `quick` on this project's 2-core machine (the first fresh
+#: quick build of 2026-12-01, scaled by the size cuts that followed), used only to order a
+#: first build, longest first; later builds use the times they measured (<out>/timings.json).
+#: synthetic_regression reads the runs adatask_tables trains (one store), so it goes last.
 ESTIMATED_S = {
-    "leaf_combinations": 550,
-    "adatask_tables": 340,
-    "adatask_rau": 270,
-    "survey_benchmark": 200,
-    "survey_gradient_balancing": 150,
-    "survey_loss_balancing": 80,
-    "synthetic_regression": 65,
-    "survey_pareto": 30,
+    "adatask_tables": 350,
+    "leaf_combinations": 260,
+    "survey_gradient_balancing": 250,
+    "multidigits": 165,
+    "adatask_rau": 160,
+    "survey_benchmark": 150,
+    "survey_loss_balancing": 55,
+    "survey_pareto": 20,
+    "synthetic_regression": 15,
+    "calibration": 8,
 }
 SUMMARY_MARKER = "<!-- mtl-book:verdict-summary -->"
 STATUS_MARKER = "<!-- mtl-book:build-status -->"
