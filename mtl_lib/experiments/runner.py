@@ -348,14 +348,22 @@ class _Inline:
 
 def run_threads() -> int:
     """Torch CPU threads per run when a sweep is not told: ``$MTL_RUN_THREADS``, else 1."""
-    value = os.environ.get(RUN_THREADS_ENV, "1")
+    threads = _positive_int_env(RUN_THREADS_ENV, "thread")
+    return 1 if threads is None else threads
+
+
+def _positive_int_env(name: str, unit: str) -> int | None:
+    """``$name`` as an integer >= 1 (``None`` when unset or empty); a clear error otherwise."""
+    value = os.environ.get(name)
+    if not value:
+        return None
     try:
-        threads = int(value)
+        number = int(value)
     except ValueError:
-        raise ValueError(f"${RUN_THREADS_ENV}={value!r} is not an integer number of threads") from None
-    if threads < 1:
-        raise ValueError(f"${RUN_THREADS_ENV}={value!r}: give at least 1 thread")
-    return threads
+        raise ValueError(f"${name}={value!r} is not an integer number of {unit}s") from None
+    if number < 1:
+        raise ValueError(f"${name}={value!r}: give at least 1 {unit}")
+    return number
 
 
 @contextlib.contextmanager
@@ -382,14 +390,8 @@ def default_workers(pending: int, cuda: bool = False) -> int:
     """Worker processes for ``pending`` runs: ``$MTL_SWEEP_WORKERS`` or ``$MTL_CPU_BUDGET`` if
     set, else one per visible GPU for CUDA runs, else one per core; never more than the runs."""
     for name in WORKER_ENV:
-        value = os.environ.get(name)
-        if value:
-            try:
-                chosen = int(value)
-            except ValueError:
-                raise ValueError(f"${name}={value!r} is not an integer number of workers") from None
-            if chosen < 1:
-                raise ValueError(f"${name}={value!r}: give at least 1 worker")
+        chosen = _positive_int_env(name, "worker")
+        if chosen is not None:
             break
     else:
         chosen = torch.cuda.device_count() if cuda and torch.cuda.device_count() else available_cores()
