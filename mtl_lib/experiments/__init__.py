@@ -17,6 +17,7 @@ from mtl_lib.experiments.runner import (
     split_failed,
     sweep,
 )
+from mtl_lib.experiments.saved_summaries import read_summary, summaries_dir, write_summary
 from mtl_lib.experiments.store import default_results_dir, read_json, write_json_atomic
 from mtl_lib.experiments.trajectory import Trajectory, TrajectoryRecorder, toy_trajectory
 from mtl_lib.experiments.validation import ConfigError, validate_configs
@@ -39,12 +40,15 @@ __all__ = [
     "load_records",
     "pinned_threads",
     "read_json",
+    "read_summary",
     "report_failures",
     "run",
     "run_threads",
     "split_failed",
+    "summaries_dir",
     "sweep",
     "toy_trajectory",
     "validate_configs",
+    "write_summary",
     "write_json_atomic",
 ]

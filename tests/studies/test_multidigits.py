@@ -107,3 +107,60 @@ def test_paper_estimate_scales_with_steps_and_workers():
     assert estimate["steps per run"] == steps
     assert estimate["hours with 1 worker"] == pytest.approx(estimate["runs"] * steps * 0.01 / 3600, rel=0.01)
     assert estimate["hours with 2 workers"] == pytest.approx(estimate["hours with 1 worker"] / 2, rel=0.01)
+
+
+def _five_seed_records():
+    records, tuned = [], []
+    for seed in range(5):
+        jitter = 0.001 * seed
+        records += [
+            _record("EW", seed, 0.50 + jitter, 0.50),
+            _record("UW", seed, 0.70 + jitter, 0.70),
+            _record("CAGrad", seed, 0.40 + jitter, 0.40, step_time=0.02),
+        ]
+        tuned.append(_record("EW (tuned)", seed, 0.60 + jitter, 0.60))
+    grid = [_record("g", 0, 0.5, 0.5, lr=1e-3), _record("g", 0, 0.7, 0.7, lr=1e-2, wd=1e-3)]
+    return records, tuned, grid
+
+
+def test_saved_summary_round_trip_keeps_the_table(tmp_path):
+    records, tuned, grid = _five_seed_records()
+    path = md.save_summary(records, tuned, grid, [], "smoke", folder=tmp_path)
+    assert path.name == "multidigits.smoke.json" and path.with_suffix(".md").exists()
+    saved = md.read_saved("smoke", folder=tmp_path)
+    table = md.summary_table(records + tuned, "smoke")
+    back = md.saved_table(saved)
+    assert list(back.columns) == list(table.columns) and list(back.index) == list(table.index)
+    assert (
+        back.loc["UW", "verdict"] == "better"
+        and back.loc["CAGrad", "Δm % vs reference"] == table.loc["CAGrad", "Δm % vs reference"]
+    )
+    assert saved["runs"] == {"methods": 15, "tuned EW": 5, "grid": 2, "rAU": 0}
+    assert saved["tuned_choice"] == {"lr": 1e-2, "weight_decay": 1e-3}
+    assert saved["delta_m"]["UW"] == pytest.approx(md.delta_m_values(records + tuned, "smoke")["UW"])
+    assert saved["tuned_ew_verdict"] == md.tuned_ew_verdict(table)
+    assert "15 runs" not in md.saved_facts(saved) and "22 runs" in md.saved_facts(saved)
+
+
+def test_saving_refuses_unfinished_runs_and_absence_names_the_command(tmp_path):
+    records, tuned, grid = _five_seed_records()
+    records[1]["status"] = "failed"
+    with pytest.raises(ValueError, match="1 runs did not finish"):
+        md.save_summary(records, tuned, grid, [], "smoke", folder=tmp_path)
+    assert md.read_saved("smoke", folder=tmp_path) is None
+    message = md.missing_saved("smoke", folder=tmp_path)
+    assert "papermill notebooks/multidigits.ipynb multidigits.smoke.ipynb -p profile smoke" in message
+
+
+def test_verdict_comparison_counts_agreements_and_missing_methods():
+    records, tuned, _ = _five_seed_records()
+    here = md.summary_table(records + tuned, "smoke")
+    there = here.drop(index="CAGrad").copy()
+    there.loc["UW", "verdict"] = "no detectable difference"
+    comparison = md.compare_verdicts(here, there, "quick", "paper")
+    assert "EW" not in comparison.index  # the reference has no verdict to compare
+    assert comparison.loc["UW", "same verdict"] is False or comparison.loc["UW", "same verdict"] == False  # noqa: E712
+    assert comparison.loc["EW (tuned)", "same verdict"] == True  # noqa: E712
+    sentence = md.agreement_sentence(comparison, "quick", "paper")
+    assert sentence.startswith("1 of 2 verdicts are the same")
+    assert "Not in the saved sweep (re-run it to add them): CAGrad." in sentence

@@ -1,0 +1,65 @@
+"""Saved summaries of sweeps the book build does not run: round trip, provenance, where they
+live, and the errors for a renamed file, a bad name and reserved keys."""
+
+import json
+import math
+
+import pytest
+
+from mtl_lib.experiments import saved_summaries as saved
+
+
+def test_round_trip_with_provenance_and_markdown(tmp_path):
+    path = saved.write_summary("study", "paper", {"value": 1.5, "gap": math.nan}, "# hello", folder=tmp_path)
+    assert path == tmp_path / "study.paper.json"
+    assert path.with_suffix(".md").read_text() == "# hello\n"
+    back = saved.read_summary("study", "paper", folder=tmp_path)
+    assert back["value"] == 1.5 and math.isnan(back["gap"])  # non-finite values survive the trip
+    assert back["name"] == "study" and back["profile"] == "paper"
+    prov = back["provenance"]
+    assert prov["written_at"].endswith("+00:00") and prov["torch_version"] and prov["host"] is not None
+    # this test runs inside the repository's git checkout
+    assert prov["commit"] is None or len(prov["commit"]) == 40
+    line = saved.describe(back)
+    assert "'paper' sweep" in line and prov["written_at"] in line
+
+
+def test_absent_summary_is_none_and_the_message_names_the_command(tmp_path):
+    assert saved.read_summary("study", "paper", folder=tmp_path) is None
+    message = saved.missing_message("study", "paper", "python run_it.py --profile paper", folder=tmp_path)
+    assert str(tmp_path / "study.paper.json") in message and "python run_it.py --profile paper" in message
+
+
+def test_a_renamed_file_is_refused(tmp_path):
+    saved.write_summary("study", "quick", {}, folder=tmp_path)
+    (tmp_path / "study.quick.json").rename(tmp_path / "study.paper.json")
+    with pytest.raises(ValueError, match="renamed or edited by hand"):
+        saved.read_summary("study", "paper", folder=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden"])
+def test_bad_names(tmp_path, name):
+    with pytest.raises(ValueError, match="plain file stem"):
+        saved.summary_path(name, "paper", tmp_path)
+
+
+def test_reserved_keys(tmp_path):
+    with pytest.raises(ValueError, match="reserved"):
+        saved.write_summary("study", "paper", {"profile": "quick"}, folder=tmp_path)
+    assert not (tmp_path / "study.paper.json").exists()
+
+
+def test_folder_env_override_and_book_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("MTL_SUMMARIES_DIR", str(tmp_path / "elsewhere"))
+    assert saved.summaries_dir() == tmp_path / "elsewhere"
+    monkeypatch.delenv("MTL_SUMMARIES_DIR")
+    book = tmp_path / "book"
+    (book / "notebooks").mkdir(parents=True)
+    (book / "_toc.yml").write_text("root: intro\n")
+    monkeypatch.chdir(book / "notebooks")
+    assert saved.summaries_dir() == book / "data" / "paper_verdicts"
+
+
+def test_files_are_strict_json(tmp_path):
+    path = saved.write_summary("study", "paper", {"x": math.inf}, folder=tmp_path)
+    json.loads(path.read_text())  # no bare Infinity: any JSON reader can load it
