@@ -62,15 +62,15 @@ def provenance() -> dict[str, Any]:
     mtl_lib, torch and Python, and the host."""
     import torch
 
-    import mtl_lib
+    from mtl_lib import __version__
 
-    package = Path(mtl_lib.__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     changes = _git(package, "status", "--porcelain", "--", str(package))
     return {
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "commit": _git(package, "rev-parse", "HEAD") or None,
         "library_changed_since_commit": None if changes is None else bool(changes),
-        "mtl_lib_version": getattr(mtl_lib, "__version__", None),
+        "mtl_lib_version": __version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "host": platform.node(),
