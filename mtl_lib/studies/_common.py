@@ -19,7 +19,7 @@ Verdicts follow the book's reproduction protocol (``book/reproducing.md``):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -171,6 +171,47 @@ class Claim:
         return f"[{self.verdict}] {self.claim} Paper: {self.paper}. Ours: {self.ours}."
 
 
+# ----------------------------------------------------------------------------- saved sweeps
+def compare_claims(claims: Sequence[Claim], saved: Sequence[Mapping[str, str]], here: str, there: str) -> pd.DataFrame:
+    """Each claim checked in this execution beside the same claim (same text) in a saved
+    summary's ``claims`` (e.g. the ``paper`` sweep): verdict and measurement at both, and whether
+    the verdicts agree (None when the saved summary lacks the claim)."""
+    by_text = {row["claim"]: row for row in saved}
+    rows = []
+    for claim in claims:
+        other = by_text.get(claim.claim)
+        rows.append({
+            "claim": claim.claim,
+            f"verdict ({here})": claim.verdict,
+            f"ours ({here})": claim.ours,
+            f"verdict ({there})": other["verdict"] if other else None,
+            f"ours ({there})": other["ours"] if other else None,
+            "same verdict": None if other is None else other["verdict"] == claim.verdict,
+        })  # fmt: skip
+    frame = pd.DataFrame(rows)
+    frame.index = range(1, len(frame) + 1)
+    return frame
+
+
+def claims_agreement(comparison: pd.DataFrame, here: str, there: str) -> str:
+    """One sentence: how many verdicts agree between the two, and the claims the saved summary lacks."""
+    known = comparison[comparison["same verdict"].notna()]
+    text = f"{int(known['same verdict'].astype(bool).sum())} of {len(known)} verdicts agree between '{here}' and '{there}'."
+    changed = known[~known["same verdict"].astype(bool)]
+    if len(changed):
+        text += (
+            " Changed: "
+            + "; ".join(
+                f"({i}) {row[f'verdict ({here})']} → {row[f'verdict ({there})']}" for i, row in changed.iterrows()
+            )
+            + "."
+        )
+    missing = [str(i) for i in comparison.index if i not in known.index]
+    if missing:
+        text += f" Not in the saved summary (re-run it to add them): claims {', '.join(missing)}."
+    return text
+
+
 __all__ = [
     "NOT_REPRODUCED",
     "REPRODUCED",
@@ -180,6 +221,8 @@ __all__ = [
     "EDGE_SE",
     "Claim",
     "PairedDifference",
+    "claims_agreement",
+    "compare_claims",
     "paired_difference",
     "per_profile",
 ]
