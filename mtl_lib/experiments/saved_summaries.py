@@ -112,9 +112,13 @@ def read_summary(name: str, profile: str = "paper", folder: str | Path | None = 
 
 
 def missing_message(name: str, profile: str, command: str, folder: str | Path | None = None) -> str:
-    """What to say when a chapter looks for a summary that is not there."""
+    """What to say when a chapter looks for a summary that is not there (the default folder is
+    named relative to the book's root, so a rendered page shows no machine's paths)."""
+    path = summary_path(name, profile, folder)
+    default = folder is None and not os.environ.get("MTL_SUMMARIES_DIR")
+    shown = RELATIVE_DIR / path.name if default and path.parent.parts[-2:] == RELATIVE_DIR.parts else path
     return (
-        f"No saved '{profile}' summary for {name}: {summary_path(name, profile, folder)} does not exist. "
+        f"No saved '{profile}' summary for {name}: {shown} does not exist. "
         f"It is written by running the sweep at '{profile}': {command}"
     )
 

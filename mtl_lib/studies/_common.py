@@ -26,6 +26,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from mtl_lib.core.profiles import PROFILES, select
+from mtl_lib.experiments.saved_summaries import describe, missing_message, read_summary
 from mtl_lib.metrics.stats import mean_ci95, t_quantile_975
 
 REPRODUCED = "REPRODUCED"
@@ -212,6 +213,28 @@ def claims_agreement(comparison: pd.DataFrame, here: str, there: str) -> str:
     return text
 
 
+def beside_saved(
+    claims: Sequence[Claim],
+    name: str,
+    here: str,
+    *,
+    command: str,
+    source: str | None = None,
+    saved_profile: str = "paper",
+) -> tuple[str, pd.DataFrame | None]:
+    """This execution's ``claims`` beside the saved summary ``name`` at ``saved_profile`` (only its
+    claims from ``source`` when given): a text (where the summary came from and how many verdicts
+    agree) and the :func:`compare_claims` table; without a saved summary, the text says how to
+    make one (``command``) and the table is None."""
+    saved = read_summary(name, saved_profile)
+    if saved is None:
+        return missing_message(name, saved_profile, command), None
+    rows = [c for c in saved["claims"] if source is None or c.get("source") == source]
+    there = f"{saved_profile} (saved)"
+    comparison = compare_claims(claims, rows, here, there)
+    return f"{describe(saved)}\n{claims_agreement(comparison, here, there)}", comparison
+
+
 __all__ = [
     "NOT_REPRODUCED",
     "REPRODUCED",
@@ -221,6 +244,7 @@ __all__ = [
     "EDGE_SE",
     "Claim",
     "PairedDifference",
+    "beside_saved",
     "claims_agreement",
     "compare_claims",
     "paired_difference",

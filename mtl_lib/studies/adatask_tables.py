@@ -37,7 +37,7 @@ from mtl_lib.metrics import delta_p
 from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems.cityscapes import cityscapes_tasks
 from mtl_lib.studies import adatask_regime as regime
-from mtl_lib.studies._common import Claim, paired_difference, per_profile
+from mtl_lib.studies._common import Claim, beside_saved, paired_difference, per_profile
 from mtl_lib.studies.adatask_rau.buckets import bucket_labels, pretty_bucket
 from mtl_lib.studies.adatask_rau.plots import BUCKET_COLORS
 from mtl_lib.studies.adatask_synthetic import PUBLISHED_TABLE2, per_run_scores, synthetic_config
@@ -411,6 +411,17 @@ def cityscapes_claims(records: Sequence[dict[str, Any]], data_label: str) -> lis
     return claims
 
 
+#: The saved summary of the synthetic claims at ``paper`` and the command that writes it.
+SYNTHETIC_SUMMARY = "synthetic_verdicts"
+SYNTHETIC_PAPER_COMMAND = "python benchmarks/synthetic_verdicts.py --profile paper --workers 2"
+
+
+def synthetic_beside_paper(claims: Sequence[Claim], profile: str) -> tuple[str, pd.DataFrame | None]:
+    """Tables 2/5 claims of this execution beside the saved ``paper`` sweep's (see
+    :func:`~mtl_lib.studies._common.beside_saved`)."""
+    return beside_saved(claims, SYNTHETIC_SUMMARY, profile, command=SYNTHETIC_PAPER_COMMAND, source="Tables 2/5")
+
+
 __all__ = [
     "CITYSCAPES_METHODS",
     "CITYSCAPES_SETTINGS",
@@ -418,6 +429,8 @@ __all__ = [
     "PUBLISHED_TABLE1",
     "PUBLISHED_TABLE5",
     "SYNTHETIC_METHODS",
+    "SYNTHETIC_PAPER_COMMAND",
+    "SYNTHETIC_SUMMARY",
     "cityscapes_claims",
     "cityscapes_configs",
     "cityscapes_scores",
@@ -426,6 +439,7 @@ __all__ = [
     "dominant_task",
     "overall_buckets",
     "plot_overall_buckets",
+    "synthetic_beside_paper",
     "synthetic_claims",
     "synthetic_configs",
     "synthetic_table",

@@ -63,3 +63,11 @@ def test_folder_env_override_and_book_root(tmp_path, monkeypatch):
 def test_files_are_strict_json(tmp_path):
     path = saved.write_summary("study", "paper", {"x": math.inf}, folder=tmp_path)
     json.loads(path.read_text())  # no bare Infinity: any JSON reader can load it
+
+
+def test_missing_message_in_the_default_folder_shows_no_machine_path(tmp_path, monkeypatch):
+    monkeypatch.delenv("MTL_SUMMARIES_DIR", raising=False)
+    (tmp_path / "_toc.yml").write_text("root: intro\n")
+    monkeypatch.chdir(tmp_path)
+    message = saved.missing_message("study", "paper", "make it")
+    assert "data/paper_verdicts/study.paper.json does not exist" in message and str(tmp_path) not in message

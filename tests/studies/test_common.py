@@ -73,3 +73,64 @@ def test_claim_carries_the_edge_verdict():
 def test_no_effect_verdict(mean, se, expected):
     assert _difference(mean, se).verdict_no_effect("negative") == expected
     assert _difference(-mean, se).verdict_no_effect("positive") == expected
+
+
+# ----------------------------------------------------------------------------- saved sweeps
+def _saved_claims():
+    from mtl_lib.studies._common import Claim
+
+    mine = [
+        Claim("A beats B.", "yes", "+1 ± 0.5", "REPRODUCED"),
+        Claim("C is balanced.", "93 %", "40 %", "NOT REPRODUCED"),
+        Claim("A new claim.", "?", "1", "REPRODUCED"),
+    ]
+    saved = [
+        {"source": "T", "claim": "A beats B.", "paper": "yes", "ours": "+0.1 ± 0.5", "verdict": "UNDECIDED"},
+        {"source": "T", "claim": "C is balanced.", "paper": "93 %", "ours": "55 %", "verdict": "NOT REPRODUCED"},
+        {"source": "F", "claim": "Other chapter.", "paper": "", "ours": "", "verdict": "REPRODUCED"},
+    ]
+    return mine, saved
+
+
+def test_compare_claims_pairs_by_text_and_reports_changes_and_gaps():
+    from mtl_lib.studies._common import claims_agreement, compare_claims
+
+    mine, saved = _saved_claims()
+    table = compare_claims(mine, saved, "quick", "paper (saved)")
+    assert list(table.index) == [1, 2, 3]
+    assert table.loc[1, "verdict (paper (saved))"] == "UNDECIDED" and table.loc[1, "same verdict"] is False
+    assert table.loc[2, "same verdict"] is True and table.loc[2, "ours (paper (saved))"] == "55 %"
+    assert table.loc[3, "same verdict"] is None
+    text = claims_agreement(table, "quick", "paper (saved)")
+    assert text.startswith("1 of 2 verdicts agree")
+    assert "(1) REPRODUCED → UNDECIDED" in text and "claims 3." in text
+
+
+def test_beside_saved_reads_the_summary_filters_by_source_or_says_how_to_make_it(tmp_path, monkeypatch):
+    from mtl_lib.experiments.saved_summaries import write_summary
+    from mtl_lib.studies._common import beside_saved
+
+    mine, saved = _saved_claims()
+    monkeypatch.setenv("MTL_SUMMARIES_DIR", str(tmp_path))
+    text, table = beside_saved(mine, "toy", "quick", command="python make_toy.py")
+    assert table is None and "python make_toy.py" in text and "toy.paper.json" in text
+    write_summary("toy", "paper", {"claims": saved})
+    text, table = beside_saved(mine, "toy", "quick", command="python make_toy.py", source="T")
+    assert "'paper' sweep" in text and "1 of 2 verdicts agree" in text
+    assert table["verdict (paper (saved))"].tolist()[:2] == ["UNDECIDED", "NOT REPRODUCED"]
+
+
+def test_the_committed_synthetic_paper_summary_is_well_formed():
+    """The saved paper summary the AdaTask chapters show: present, stamped with a commit, 66 runs,
+    the 12 claims of both chapters, each with a known verdict."""
+    from pathlib import Path
+
+    from mtl_lib.experiments import read_summary, summaries_dir
+    from mtl_lib.studies._common import VERDICTS
+
+    saved = read_summary("synthetic_verdicts", "paper", folder=Path(__file__).parents[2] / "data" / "paper_verdicts")
+    assert saved is not None, f"data/paper_verdicts/synthetic_verdicts.paper.json is missing ({summaries_dir()})"
+    assert saved["provenance"]["commit"] and saved["runs"] == 66
+    texts = {c["claim"] for c in saved["claims"]}
+    assert len(texts) == 12 and {c["source"] for c in saved["claims"]} == {"Tables 2/5", "Fig. 2 / rAU"}
+    assert all(c["verdict"] in VERDICTS for c in saved["claims"])

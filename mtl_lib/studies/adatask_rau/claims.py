@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtl_lib.studies._common import Claim
+from mtl_lib.studies._common import Claim, beside_saved
 from mtl_lib.studies.adatask_rau.buckets import bucket_frame
 from mtl_lib.studies.adatask_rau.config import NOISE_FRACTIONS, RANDOM, TOP
 from mtl_lib.studies.adatask_rau.noise import noise_summary
@@ -137,6 +137,19 @@ def check_claims(bucket_records: Sequence[dict[str, Any]], ew_probe: dict[str, A
     return claims
 
 
+def beside_paper(claims: Sequence[Claim], profile: str) -> tuple[str, pd.DataFrame | None]:
+    """The Fig. 2 / rAU claims of this execution beside the saved ``paper`` sweep's (written by
+    ``benchmarks/synthetic_verdicts.py``; see :func:`~mtl_lib.studies._common.beside_saved`)."""
+    return beside_saved(
+        claims,
+        "synthetic_verdicts",
+        profile,
+        command="python benchmarks/synthetic_verdicts.py --profile paper --workers 2",
+        source="Fig. 2 / rAU",
+    )
+
+
 __all__ = [
+    "beside_paper",
     "check_claims",
 ]
