@@ -49,6 +49,9 @@ import check_links  # noqa: E402
 import tag_notebooks  # noqa: E402
 
 PROFILES = ("smoke", "quick", "paper")
+#: Saved summaries of sweeps run at ``paper`` (see ``mtl_lib.experiments.saved_summaries``).
+SAVED_DIR = ROOT / "data" / "paper_verdicts"
+SAVED_COLUMN = "at `paper` (saved sweep)"
 #: Seconds of CPU per notebook at `quick` on this project's 2-core machine (the first fresh
 #: quick build of 2026-12-01, scaled by the size cuts that followed), used only to order a
 #: first build, longest first; later builds use the times they measured (<out>/timings.json).
@@ -135,7 +138,13 @@ def library_version() -> str:
 def inputs_digest() -> str:
     """Hash of everything a notebook's result depends on besides its own file and profile."""
     digest = hashlib.sha256()
-    files = sorted((ROOT / "mtl_lib").rglob("*.py")) + [ROOT / "pyproject.toml"]
+    # the library's code and its data files (the frozen settings are JSON), the committed
+    # calibration records and saved paper summaries that chapters read
+    folders = (ROOT / "mtl_lib", ROOT / "data" / "calibration", SAVED_DIR)
+    files = sorted(
+        p for folder in folders for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    ) + [ROOT / "pyproject.toml"]  # fmt: skip
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
@@ -205,7 +214,26 @@ def execute(nb: Path, run: NotebookRun, stage: Path, env: dict[str, str], out_di
     return run
 
 
-def verdict_cell(verdicts: dict[str, Any] | None, name: str) -> dict[str, Any]:
+def saved_verdicts(folder: Path | None = None) -> dict[str, dict[str, str]]:
+    """Claim text → its verdict in a saved ``paper`` sweep, from every saved summary that lists
+    claims. A chapter's claim is paired with it when the texts are the same."""
+    out: dict[str, dict[str, str]] = {}
+    for path in sorted(Path(folder or SAVED_DIR).glob("*.json")):
+        summary = json.loads(path.read_text())
+        for claim in summary.get("claims", []):
+            out[claim["claim"]] = {"verdict": claim["verdict"], "file": path.name}
+    return out
+
+
+def _saved_cell(claim: dict[str, Any], saved: dict[str, dict[str, str]]) -> str:
+    match = saved.get(claim["claim"])
+    return f"**{match['verdict']}**" if match else ""
+
+
+def verdict_cell(
+    verdicts: dict[str, Any] | None, name: str, saved: dict[str, dict[str, str]] | None = None
+) -> dict[str, Any]:
+    saved = saved or {}
     if verdicts is None:
         text = (f"```{{warning}}\nThis execution of `{name}` recorded no verdicts "
                 "(its `report_verdicts` call did not run).\n```")  # fmt: skip
@@ -219,9 +247,11 @@ def verdict_cell(verdicts: dict[str, Any] | None, name: str) -> dict[str, Any]:
             lines.append(f"**Verdicts** (profile `{profile}`, data: {data}; details at the end of the page):\n")
             # the paper/ours columns only where some claim fills them
             extra = [k for k in ("paper", "ours") if any(c[k] for c in claims)]
+            with_saved = profile != "paper" and any(c["claim"] in saved for c in claims)
             lines.append(markdown_table(
-                ["claim", "verdict", *extra],
-                [(c["claim"], f"**{c['verdict']}**", *(c[k] for k in extra)) for c in claims],
+                ["claim", "verdict", *extra, *([SAVED_COLUMN] if with_saved else [])],
+                [(c["claim"], f"**{c['verdict']}**", *(c[k] for k in extra),
+                  *([_saved_cell(c, saved)] if with_saved else [])) for c in claims],
             ))  # fmt: skip
         else:
             lines.append(f"This page tests no claim of the documents (profile `{profile}`, data: {data}).")
@@ -230,18 +260,24 @@ def verdict_cell(verdicts: dict[str, Any] | None, name: str) -> dict[str, Any]:
         if profile != "paper":
             lines.append(f"\n*Profile `{profile}` is smaller than the documents' settings: "
                          "these verdicts are provisional.*")  # fmt: skip
+            if with_saved:
+                lines.append("*The last column is the verdict of a `paper` sweep run outside the "
+                             "build and saved in `data/paper_verdicts/` (shown again, with its "
+                             "provenance, at the end of the page).*")  # fmt: skip
         text = "\n".join(lines)
     return {"cell_type": "markdown", "id": "mtl-book-verdicts", "metadata": {VERDICT_CELL: True},
             "source": text}  # fmt: skip
 
 
-def assemble_notebook(path: Path, verdicts: dict[str, Any] | None, name: str) -> None:
+def assemble_notebook(
+    path: Path, verdicts: dict[str, Any] | None, name: str, saved: dict[str, dict[str, str]] | None = None
+) -> None:
     nb = json.loads(path.read_text())
     tag_notebooks.tag_notebook(nb, name)
     cells = [c for c in nb["cells"] if not c.get("metadata", {}).get(VERDICT_CELL)]
     # under the first Markdown cell (the title and the question)
     first_md = next((i for i, c in enumerate(cells) if c["cell_type"] == "markdown"), -1)
-    cells.insert(first_md + 1, verdict_cell(verdicts, name))
+    cells.insert(first_md + 1, verdict_cell(verdicts, name, saved))
     nb["cells"] = cells
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
@@ -264,10 +300,13 @@ def toc_parts() -> dict[str, str]:
     return out
 
 
-def summary_markdown(runs: list[NotebookRun]) -> str:
-    """The front page's table of every claim, grouped by source document and page."""
+def summary_markdown(runs: list[NotebookRun], saved: dict[str, dict[str, str]] | None = None) -> str:
+    """The front page's table of every claim, grouped by source document and page, with the
+    verdict of a saved ``paper`` sweep beside a claim that has one."""
+    saved = saved or {}
     parts = toc_parts()
     blocks, counts, caption = [], {}, None
+    paired = agreed = 0
     for run in sorted(runs, key=lambda r: list(parts).index(r.name) if r.name in parts else 99):
         if parts.get(run.name, "Other pages") != caption:
             caption = parts.get(run.name, "Other pages")
@@ -283,13 +322,23 @@ def summary_markdown(runs: list[NotebookRun]) -> str:
             continue
         for c in v["claims"]:
             counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
-        rows = [(c["claim"], f"**{c['verdict']}**") for c in v["claims"]]
-        blocks.append(head + "\n\n" + markdown_table(["claim", "verdict"], rows))
+        with_saved = v["profile"] != "paper" and any(c["claim"] in saved for c in v["claims"])
+        if with_saved:
+            matches = [saved[c["claim"]]["verdict"] == c["verdict"] for c in v["claims"] if c["claim"] in saved]
+            paired, agreed = paired + len(matches), agreed + sum(matches)
+        rows = [(c["claim"], f"**{c['verdict']}**", *([_saved_cell(c, saved)] if with_saved else []))
+                for c in v["claims"]]  # fmt: skip
+        header = ["claim", "verdict", *([SAVED_COLUMN] if with_saved else [])]
+        blocks.append(head + "\n\n" + markdown_table(header, rows))
     total = sum(counts.values())
     intro = (f"Generated by the build from the notebooks' own verdicts: {total} claims, "
              + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())) + ". "
              "A verdict at `smoke` or `quick` is provisional; {doc}`status` says when and how "
              "each page was computed.")  # fmt: skip
+    if paired:
+        intro += (f" {paired} of the claims also have a verdict from a `paper` sweep run outside the "
+                  f"build and saved in `data/paper_verdicts/` (last column); {agreed} of those "
+                  "{paired} agree with this build's.").replace("{paired}", str(paired))  # fmt: skip
     return "\n\n".join([intro, *blocks])
 
 
@@ -418,14 +467,15 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy2(ROOT / name, stage / name)
     shutil.copytree(ROOT / "book", stage / "book")
     ordered = sorted(runs.values(), key=lambda r: r.name)
+    saved = saved_verdicts()
     for run in ordered:
-        assemble_notebook(stage / "notebooks" / f"{run.name}.ipynb", run.verdicts, run.name)
+        assemble_notebook(stage / "notebooks" / f"{run.name}.ipynb", run.verdicts, run.name, saved)
     intro, status = stage / "book" / "intro.md", stage / "book" / "status.md"
     for page, marker in ((intro, SUMMARY_MARKER), (status, STATUS_MARKER)):
         if marker not in page.read_text():
             log(f"book/{page.name} lacks the line {marker}: the build writes its table there")
             return 1
-    intro.write_text(intro.read_text().replace(SUMMARY_MARKER, summary_markdown(ordered)))
+    intro.write_text(intro.read_text().replace(SUMMARY_MARKER, summary_markdown(ordered, saved)))
     build = {
         "profile": args.profile, "cores": args.cores, "jobs": jobs, "threads": threads, "workers": workers,
         "execute_s": execute_s, "finished": utc(time.time()), "commit": commit, "version": version,

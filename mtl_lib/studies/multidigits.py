@@ -52,6 +52,7 @@ from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.experiments.saved_summaries import missing_message, read_summary, write_summary
 from mtl_lib.metrics.stats import mean_ci95
 from mtl_lib.optim import OPTIMIZERS
+from mtl_lib.studies._common import NOT_REPRODUCED, REPRODUCED, UNDECIDED, Claim
 from mtl_lib.weighting import WEIGHTINGS
 
 PROBLEM = "multidigits"
@@ -416,6 +417,19 @@ def tuned_ew_verdict(summary: pd.DataFrame) -> str:
     )
 
 
+def tuned_ew_claim(summary: pd.DataFrame) -> Claim:
+    """The chapter's claim from the literature, with its verdict: AGREES → REPRODUCED,
+    DISAGREES → NOT REPRODUCED, anything else (one seed, no tuned EW) → UNDECIDED."""
+    text = tuned_ew_verdict(summary)
+    verdict = REPRODUCED if text.startswith("AGREES") else NOT_REPRODUCED if text.startswith("DISAGREES") else UNDECIDED
+    return Claim(
+        "Tuned EW matches most specialised methods (Kurin et al. 2022; Xin et al. 2022)",
+        "most methods no better than tuned EW",
+        text,
+        verdict,
+    )
+
+
 def plot_delta_m(values: dict[str, list[float]], title: str) -> plt.Figure:
     """Δm per method with its 95 % interval (horizontal bars), sorted by the mean."""
     items = sorted(((k, *mean_ci95(v)) for k, v in values.items() if v), key=lambda x: x[1])
@@ -601,6 +615,7 @@ def summary_payload(
     everything = [*records, *tuned_records, *grid_records, *rau_records]
     both = [*records, *tuned_records]
     summary = summary_table(both, profile)
+    claim = tuned_ew_claim(summary)
     columns = ["right-dominated %", "left-dominated %", "balanced %"]
     dominant = (
         dominance(rau_frame(rau_records))
@@ -620,6 +635,9 @@ def summary_payload(
         # the JSON writer sorts keys, so the column order travels separately
         "summary_columns": ["method", *summary.columns],
         "tuned_ew_verdict": tuned_ew_verdict(summary),
+        # the claims with their verdicts, in the form the book's front page pairs by text
+        "claims": [{"source": "MultiDigits", "claim": claim.claim, "paper": claim.paper, "ours": claim.ours,
+                    "verdict": claim.verdict}],
         "delta_m": delta_m_values(both, profile),
         "delta_m_vs_tuned": delta_m_values(both, profile, against=TUNED_EW),
         "dominance": dominant.reset_index().to_dict(orient="records"),

@@ -277,3 +277,46 @@ def test_execute_runs_a_notebook_and_caches_it_at_once(tmp_path: Path) -> None:
     meta = json.loads((out / "nbcache" / "tiny.quick.json").read_text())
     assert meta["key"] == "key" and meta["ok"]
     assert (out / "nbcache" / "tiny.quick.ipynb").exists()
+
+
+def test_saved_paper_verdicts_join_the_chapter_and_front_page_tables(tmp_path: Path) -> None:
+    (tmp_path / "x.paper.json").write_text(json.dumps({
+        "profile": "paper", "claims": [{"claim": "a | b", "verdict": "UNDECIDED", "ours": "0"}],
+    }))  # fmt: skip
+    (tmp_path / "no_claims.paper.json").write_text(json.dumps({"profile": "paper", "summary": []}))
+    saved = build_book.saved_verdicts(tmp_path)
+    assert saved == {"a | b": {"verdict": "UNDECIDED", "file": "x.paper.json"}}
+    claims = [{"claim": "a | b", "verdict": "REPRODUCED", "paper": "1", "ours": "2"},
+              {"claim": "c", "verdict": "NOT REPRODUCED", "paper": "", "ours": ""}]  # fmt: skip
+    text = build_book.verdict_cell(_verdicts(True, claims), "leaf_combinations", saved)["source"]
+    assert f"| claim | verdict | paper | ours | {build_book.SAVED_COLUMN} |" in text
+    assert "| **REPRODUCED** | 1 | 2 | **UNDECIDED** |" in text and "data/paper_verdicts/" in text
+    # a page with no saved counterpart keeps its columns
+    assert build_book.SAVED_COLUMN not in build_book.verdict_cell(_verdicts(True, claims[1:]), "x", saved)["source"]
+    runs = [build_book.NotebookRun("leaf_combinations", "smoke", "k", verdicts=_verdicts(True, claims))]
+    summary = build_book.summary_markdown(runs, saved)
+    assert "1 of the claims also have a verdict from a `paper` sweep" in summary and "0 of those 1 agree" in summary
+    assert f"| claim | verdict | {build_book.SAVED_COLUMN} |" in summary
+
+
+def test_inputs_digest_covers_library_data_files_and_saved_summaries(tmp_path: Path, monkeypatch) -> None:
+    """A notebook re-executes when a frozen setting (JSON inside mtl_lib), a calibration record
+    or a saved paper summary changes, not only when Python code does."""
+    files = {
+        "mtl_lib/studies/frozen.json": "{}", "mtl_lib/core.py": "x = 1", "pyproject.toml": "",
+        "data/calibration/run.json": "{}", "data/paper_verdicts/s.paper.json": "{}",
+    }  # fmt: skip
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(build_book, "ROOT", tmp_path)
+    monkeypatch.setattr(build_book, "SAVED_DIR", tmp_path / "data" / "paper_verdicts")
+    before = build_book.inputs_digest()
+    (tmp_path / "mtl_lib" / "__pycache__").mkdir()
+    (tmp_path / "mtl_lib" / "__pycache__" / "core.cpython-311.pyc").write_bytes(b"\0")
+    assert build_book.inputs_digest() == before  # byte code is not an input
+    for name in ("mtl_lib/studies/frozen.json", "data/calibration/run.json", "data/paper_verdicts/s.paper.json"):
+        (tmp_path / name).write_text('{"changed": 1}')
+        after = build_book.inputs_digest()
+        assert after != before, name
+        before = after

@@ -164,3 +164,17 @@ def test_verdict_comparison_counts_agreements_and_missing_methods():
     sentence = md.agreement_sentence(comparison, "quick", "paper")
     assert sentence.startswith("1 of 2 verdicts are the same")
     assert "Not in the saved sweep (re-run it to add them): CAGrad." in sentence
+
+
+def test_tuned_ew_claim_and_its_place_in_the_saved_summary(tmp_path):
+    records, tuned, grid = _five_seed_records()
+    table = md.summary_table(records + tuned, "smoke")
+    claim = md.tuned_ew_claim(table)
+    # UW is detectably better than tuned EW, CAGrad worse: 1 of 3 better, so AGREES
+    assert claim.verdict == "REPRODUCED" and claim.ours.startswith("AGREES")
+    for seed in range(5):  # make two of three better than tuned EW: DISAGREES
+        records.append(_record("PCGrad", seed, 0.8 + 0.001 * seed, 0.8))
+    assert md.tuned_ew_claim(md.summary_table(records + tuned, "smoke")).verdict == "NOT REPRODUCED"
+    md.save_summary(records, tuned, grid, [], "smoke", folder=tmp_path)
+    saved = md.read_saved("smoke", folder=tmp_path)
+    assert saved["claims"][0]["claim"] == claim.claim and saved["claims"][0]["verdict"] == "NOT REPRODUCED"
