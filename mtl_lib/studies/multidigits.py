@@ -61,7 +61,8 @@ PROBLEM = "multidigits"
 #: the validation split with ``grid_seeds``); ``rau_seeds``: seeds of the rAU runs.
 #: quick is sized for the book build on a 2-core CPU (48 steps per run: the networks are
 #: not trained to convergence, so the comparison is of learning within a fixed small budget);
-#: paper is larger and longer and was sized, not run (see the notebook).
+#: paper is larger and longer: 455 runs, 81 min on this project's 2-core CPU with 2 sweep workers
+#: (2026-12-01); its summary is saved in data/paper_verdicts/multidigits.paper.{json,md}.
 SETTINGS: dict[str, dict[str, Any]] = {
     "smoke": {
         "data": {"n_train": 256, "n_val": 128, "n_test": 128},
