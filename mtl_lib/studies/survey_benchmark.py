@@ -107,6 +107,8 @@ def configs(profile: str, device: str = "auto", data_dir: str | None = None,
         digits_options = {k: digits[k] for k in ("n_train", "n_val", "n_test")}
         if entry.key == "rotograd":
             digits_options["rotograd"] = True  # the LeNet is hard sharing: the full method applies
+            # rotations slower than the model, as in the MultiDigits chapter (see ROTATION_LR_FRACTION there)
+            digits_options["rotation_lr"] = 0.1 * MULTIDIGITS_LR[profile]
         for seed in size["seeds"]:
             out.append(RunConfig(
                 problem="multidigits", optimizer="adam", lr=MULTIDIGITS_LR[profile],

@@ -121,3 +121,18 @@ def test_rau_diagnostics_record_bucket_shares_on_real_data():
     record = run(config)
     shares = record["diagnostics"]["rau_buckets"]["right"]["all"]
     assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_rotation_lr_reaches_rotograds_optimizer_and_the_chapter_sets_a_tenth_of_the_model_rate():
+    from mtl_lib.architectures.rotograd import RotoGradRotationStep
+
+    def rotation_lr(problem):
+        (step,) = [c for c in problem.callbacks if isinstance(c, RotoGradRotationStep)]
+        return step.optimizer_kwargs["lr"]
+
+    assert rotation_lr(_build(rotograd=True)) == 0.05  # the library default
+    assert rotation_lr(_build(rotograd=True, rotation_lr=2e-3)) == 2e-3
+    configs = md.configs("smoke", device="cpu", base_lrs={"adam": 3e-2, "rmsprop": 1e-3, "adagrad": 1e-2})
+    roto = [c for c in configs if c.label == "RotoGrad"]
+    assert roto and all(c.problem_kwargs["rotation_lr"] == pytest.approx(c.lr * md.ROTATION_LR_FRACTION) for c in roto)
+    assert all("rotation_lr" not in c.problem_kwargs for c in configs if c.label != "RotoGrad")
