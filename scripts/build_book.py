@@ -243,6 +243,7 @@ def verdict_cell(
         if verdicts.get("reproduces"):
             lines.append(f"**What this page reproduces.** {verdicts['reproduces']}\n")
         claims = verdicts["claims"]
+        with_saved = False
         if claims:
             lines.append(f"**Verdicts** (profile `{profile}`, data: {data}; details at the end of the page):\n")
             # the paper/ours columns only where some claim fills them

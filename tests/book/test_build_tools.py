@@ -291,7 +291,8 @@ def test_saved_paper_verdicts_join_the_chapter_and_front_page_tables(tmp_path: P
     text = build_book.verdict_cell(_verdicts(True, claims), "leaf_combinations", saved)["source"]
     assert f"| claim | verdict | paper | ours | {build_book.SAVED_COLUMN} |" in text
     assert "| **REPRODUCED** | 1 | 2 | **UNDECIDED** |" in text and "data/paper_verdicts/" in text
-    # a page with no saved counterpart keeps its columns
+    # a page that tests no claim, or none with a saved counterpart, keeps its columns
+    assert "tests no claim" in build_book.verdict_cell(_verdicts(False, []), "x", saved)["source"]
     assert build_book.SAVED_COLUMN not in build_book.verdict_cell(_verdicts(True, claims[1:]), "x", saved)["source"]
     runs = [build_book.NotebookRun("leaf_combinations", "smoke", "k", verdicts=_verdicts(True, claims))]
     summary = build_book.summary_markdown(runs, saved)
