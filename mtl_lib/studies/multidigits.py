@@ -423,7 +423,8 @@ def tuned_ew_verdict(summary: pd.DataFrame) -> str:
         return f"one seed only: no intervals, so no verdict ({n} methods)"
     agree = better <= n / 2
     return (
-        f"{'AGREES' if agree else 'DISAGREES'}: of {n} methods, {better} are detectably better than tuned EW, "
+        f"{'AGREES' if agree else 'DISAGREES'}: of {n} methods, {better} {'is' if better == 1 else 'are'} "
+        f"detectably better than tuned EW, "
         f"{worse} detectably worse, {n - better - worse} indistinguishable (95 % CI of Δm over seeds)."
     )
 

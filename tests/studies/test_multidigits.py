@@ -61,7 +61,7 @@ def test_summary_ranks_costs_and_tuned_ew_rule():
     assert summary.loc["CAGrad", "cost/step vs EW"] == pytest.approx(2.0)
     assert summary.loc["UW", "mean rank"] == 1.0 and summary.loc["CAGrad", "mean rank"] == 5.0
     # 1 of 3 methods detectably better than tuned EW: at most half, so the benchmark agrees
-    assert md.tuned_ew_verdict(summary).startswith("AGREES: of 3 methods, 1 are detectably better")
+    assert md.tuned_ew_verdict(summary).startswith("AGREES: of 3 methods, 1 is detectably better")
     sentences = md.verdict_sentences(summary)
     assert any(s.startswith("CAGrad: worse than EW") for s in sentences)
 
