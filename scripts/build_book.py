@@ -339,7 +339,7 @@ def summary_markdown(runs: list[NotebookRun], saved: dict[str, dict[str, str]] |
     if paired:
         intro += (f" {paired} of the claims also have a verdict from a `paper` sweep run outside the "
                   f"build and saved in `data/paper_verdicts/` (last column); {agreed} of those "
-                  "{paired} agree with this build's.").replace("{paired}", str(paired))  # fmt: skip
+                  f"{paired} agree with this build's.")  # fmt: skip
     return "\n\n".join([intro, *blocks])
 
 
