@@ -129,7 +129,11 @@ def describe(summary: dict[str, Any]) -> str:
     commit = (prov.get("commit") or "no git commit")[:10]
     if prov.get("library_changed_since_commit"):
         commit += " plus uncommitted library changes"
+    seconds = summary.get("run_seconds")
+    if isinstance(seconds, dict):
+        seconds = sum(seconds.values())
+    cost = f"; {seconds / 3600:.2f} run-hours of training" if isinstance(seconds, (int, float)) else ""
     return (
         f"saved summary of the '{summary['profile']}' sweep, written {prov.get('written_at', '?')} "
-        f"on host {prov.get('host', '?')} (commit {commit}, torch {prov.get('torch_version', '?')})"
+        f"on host {prov.get('host', '?')} (commit {commit}, torch {prov.get('torch_version', '?')}){cost}"
     )

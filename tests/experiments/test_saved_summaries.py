@@ -71,3 +71,12 @@ def test_missing_message_in_the_default_folder_shows_no_machine_path(tmp_path, m
     monkeypatch.chdir(tmp_path)
     message = saved.missing_message("study", "paper", "make it")
     assert "data/paper_verdicts/study.paper.json does not exist" in message and str(tmp_path) not in message
+
+
+def test_describe_adds_the_training_time_the_summary_records(tmp_path):
+    saved.write_summary("a", "paper", {"run_seconds": {"x": 3600.0, "y": 1800.0}}, folder=tmp_path)
+    saved.write_summary("b", "paper", {"run_seconds": 900.0}, folder=tmp_path)
+    saved.write_summary("c", "paper", {}, folder=tmp_path)
+    assert saved.describe(saved.read_summary("a", folder=tmp_path)).endswith("; 1.50 run-hours of training")
+    assert saved.describe(saved.read_summary("b", folder=tmp_path)).endswith("; 0.25 run-hours of training")
+    assert "run-hours" not in saved.describe(saved.read_summary("c", folder=tmp_path))
