@@ -10,18 +10,22 @@ gradients with a diagonal AdaGrad-style Hessian, and the weights move by exponen
     λ    ← softmax(log λ + η e)                               (Eq. 9; λ = 1/K at the start)
     d    = K · Σ_k λ_k g_k
 
-On the first step the raw e is used and becomes the baseline e⁽⁰⁾ (the authors' code, LibMTL and
-TorchJD's default ``n_warmup_steps = 0``); with ``n_warmup_steps = n`` the weights stay uniform
-for n steps and e⁽⁰⁾ is the mean e over them (the paper's Appendix C.1 warm-up).
+With the default ``n_warmup_steps = 0`` the first step's e becomes the baseline e⁽⁰⁾ and the
+weights stay uniform on that step, as in the authors' code (github.com/yifei-he/ExcessMTL,
+``LibMTL/weighting/ExcessMTL.py``: the first call only stores ``initial_w``); with
+``n_warmup_steps = n`` the weights stay uniform for n steps and e⁽⁰⁾ is the mean e over them (the
+paper's Appendix C.1 warm-up). TorchJD 0.18 instead updates the weights with the *raw* e on the
+baseline step: with one task's gradient 10× the other's (η = 1) that sends the smaller task's
+weight to ~1e-153 after one step (0 in float32, where log 0 keeps it there for good) — a bug we
+do not copy; our default equals TorchJD's ``n_warmup_steps = 1``.
 
 Defaults: ``robust_step_size`` η = 1.0 (TorchJD's; LibMTL's is 1e-2). State: R = √S (K×P, the
 size of the Jacobian — a real memory cost), λ, e⁽⁰⁾; ``reset()`` clears it. Scale: λ is on the
 simplex (TorchJD returns Σλ_k g_k); ×K puts the direction on the library's sum scale (uniform λ
 gives J.sum(0)), which also matches the authors' and LibMTL's initial weights of 1.
 
-No scale rule (``scale_equivariance = None``): the first step's raw e grows like the gradient
-scale s (e_k ≈ Σ_i |g_ki| when g² ≫ 1e-7), so η·e saturates the softmax for large gradients and
-leaves λ uniform for tiny ones (g² ≪ 1e-7 makes e ≈ 0) — the method's behaviour, not round-off.
+No scale rule (``scale_equivariance = None``): the ratios e/e⁽⁰⁾ are scale-free only where
+g² ≫ 1e-7; for tiny gradients the 1e-7 terms dominate and the weights barely move.
 
 Numerics (ours): S itself would overflow float32 for entries above ~1e19 (and S + 1e-7 loses
 entries below ~1e-23), so we keep R = √S, updated as R ← hypot(R, g), and compute every term as
@@ -41,7 +45,7 @@ from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, Aggregator
 class ExcessMTL(Aggregator):
     """Exponentiated-gradient task weights driven by estimated excess risks."""
 
-    scale_equivariance = None  # the raw first-step excess risk sets the softmax's temperature
+    scale_equivariance = None  # the 1e-7 terms make small gradients' weights move less
 
     def __init__(self, robust_step_size: float = 1.0, n_warmup_steps: int = 0) -> None:
         if robust_step_size <= 0 or n_warmup_steps < 0:
@@ -72,14 +76,14 @@ class ExcessMTL(Aggregator):
         if self.steps <= self.n_warmup_steps:
             self.warmup_sum = self.warmup_sum.to(jacobian) + excess
             return self._result(jacobian)
+        if self.baseline is None and self.n_warmup_steps == 0:
+            # the authors' baseline step: record e⁽⁰⁾, keep the weights (the raw e would make
+            # the softmax's temperature the gradient scale and can zero a task's weight at once)
+            self.baseline = excess
+            return self._result(jacobian)
         if self.baseline is None:
-            if self.n_warmup_steps > 0:
-                self.baseline = self.warmup_sum / self.n_warmup_steps
-                excess = excess / (self.baseline + 1e-7)
-            else:
-                self.baseline = excess
-        else:
-            excess = excess / (self.baseline.to(jacobian) + 1e-7)
+            self.baseline = self.warmup_sum / self.n_warmup_steps
+        excess = excess / (self.baseline.to(jacobian) + 1e-7)
         # log space: a huge excess risk saturates the weights instead of overflowing
         self.weights = torch.softmax(torch.log(self.weights.to(jacobian)) + self.robust_step_size * excess, 0)
         return self._result(jacobian)
