@@ -3,7 +3,7 @@
 SHELL   := /bin/bash
 PROFILE ?= quick
 
-.PHONY: book book-force test browser-test tag linkcheck clean
+.PHONY: book book-force test notebooks browser-test tag linkcheck clean
 
 book:  ## execute the notebooks at $(PROFILE) in parallel and build the HTML book in _build/html (strict)
 	bash scripts/build_book.sh $(PROFILE)
@@ -13,6 +13,10 @@ book-force:  ## like `book`, but re-execute every notebook (sweeps still resume 
 
 test:  ## unit tests + nbval over every notebook (smoke profile)
 	bash scripts/test.sh
+
+notebooks:  ## write notebooks/*.ipynb from the committed text notebooks notebooks/*.md (book and test do this too)
+	bash scripts/ensure_env.sh
+	.venv/bin/python scripts/sync_notebooks.py
 
 browser-test:  ## build the smoke book into _build/smoke and open every page in headless Chromium
 	bash scripts/build_book.sh smoke --out _build/smoke

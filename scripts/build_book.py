@@ -462,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # assemble the staged book
     for f in (ROOT / "notebooks").iterdir():
-        if f.is_file() and f.suffix != ".ipynb":
+        if f.is_file() and f.suffix not in (".ipynb", ".md"):  # text notebooks reach the book as executed .ipynb
             shutil.copy2(f, stage / "notebooks" / f.name)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(ROOT / name, stage / name)

@@ -20,5 +20,6 @@ cd "$ROOT"
 START=$SECONDS
 
 bash "$ROOT/scripts/ensure_env.sh"
+"$ROOT/.venv/bin/python" "$ROOT/scripts/sync_notebooks.py"   # notebooks/*.md -> their .ipynb twins
 "$ROOT/.venv/bin/python" "$ROOT/scripts/build_book.py" "$@"
 echo "[book] make book wall time $((SECONDS - START)) s"

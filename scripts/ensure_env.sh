@@ -2,7 +2,7 @@
 # Create (if needed) and populate the project virtualenv at <repo>/.venv.
 #
 # Idempotent: the expensive pip step runs only when the stamp file
-# .venv/.mtl_book_installed is missing or records another pyproject.toml (its sha256: a
+# .venv/.mtl_book_installed is missing or records another pyproject.toml + requirements.lock (sha256: a
 # fresh clone has new file times but needs no reinstall into a venv that already matches).
 # Safe to call from any working directory, and safe to `source`-free call
 # from the other scripts (it never changes the caller's shell).
@@ -23,13 +23,19 @@ if [[ ! -x "$PY" ]]; then
     python3 -m venv "$VENV"
 fi
 
-WANT="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+WANT="$(cat "$ROOT/pyproject.toml" "$ROOT/requirements.lock" | sha256sum | cut -d' ' -f1)"
 if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]]; then
-    echo "[ensure_env] installing $TORCH_PIN and mtl_lib[dev] into .venv (first run takes a few minutes)"
+    echo "[ensure_env] installing requirements.lock ($TORCH_PIN first) and mtl_lib into .venv (first run takes a few minutes)"
     # -qq hides progress and warning chatter (e.g. about missing local find-links
     # folders); errors still reach stderr and abort the script.
     "$PY" -m pip install -qq --disable-pip-version-check "$TORCH_PIN"
-    "$PY" -m pip install -qq --disable-pip-version-check -e ".[dev]"
+    # One locked dependency set (scripts/lock_dependencies.py writes it from pyproject.toml).
+    if ! "$PY" -m pip install -qq --disable-pip-version-check -r "$ROOT/requirements.lock"; then
+        echo "[ensure_env] requirements.lock does not install on this Python ($("$PY" --version)); it was" \
+             "resolved for the Python named in its header. Falling back to the unlocked mtl_lib[dev]." >&2
+        "$PY" -m pip install -qq --disable-pip-version-check -e ".[dev]"
+    fi
+    "$PY" -m pip install -qq --disable-pip-version-check --no-deps -e .
     echo "$WANT" > "$STAMP"
     echo "[ensure_env] environment ready"
 fi

@@ -2,7 +2,7 @@
 """Tag the plumbing cells of the book's notebooks so that a page reads question → setup →
 result → verdict, with the code one click away.
 
-    python scripts/tag_notebooks.py [--check] [NOTEBOOK ...]     (default: notebooks/*.ipynb)
+    python scripts/tag_notebooks.py [--check] [NOTEBOOK ...]     (default: the text notebooks notebooks/*.md)
 
 Rules (applied to every code cell; idempotent, so it can be re-run after anyone adds cells):
 
@@ -158,8 +158,16 @@ def tag_notebook(nb: dict, notebook: str = "") -> int:
 
 
 def tag_file(path: Path, check: bool = False) -> int:
-    text = path.read_text()
-    nb = json.loads(text)
+    """Tag one notebook file: a MyST text notebook (``.md``, the committed form) or an ``.ipynb``."""
+    if path.suffix == ".md":
+        import jupytext  # only the text notebooks need it; the build tags executed .ipynb copies
+
+        nb = jupytext.read(path, fmt="md:myst")
+        changed = tag_notebook(nb, path.stem)
+        if changed and not check:
+            jupytext.write(nb, path, fmt="md:myst")
+        return changed
+    nb = json.loads(path.read_text())
     changed = tag_notebook(nb, path.stem)
     if changed and not check:
         # same layout as Jupyter writes (indent 1, trailing newline), so diffs stay small
@@ -173,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="report, change nothing, exit 1 if untagged")
     args = parser.parse_args(argv)
     root = Path(__file__).resolve().parent.parent
-    paths = args.notebooks or sorted((root / "notebooks").glob("*.ipynb"))
+    paths = args.notebooks or sorted((root / "notebooks").glob("*.md"))
     if not paths:
         print("tag_notebooks: no notebooks given or found in notebooks/", file=sys.stderr)
         return 2

@@ -13,6 +13,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 bash "$ROOT/scripts/ensure_env.sh"
+# The notebooks are committed as MyST text; nbval reads their generated .ipynb twins.
+"$ROOT/.venv/bin/python" "$ROOT/scripts/sync_notebooks.py"
 
 MTL_RESULTS_DIR="$(mktemp -d "${TMPDIR:-/tmp}/mtl_results.XXXXXX")"
 export MTL_RESULTS_DIR
