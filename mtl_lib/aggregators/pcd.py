@@ -17,20 +17,20 @@ which finds the same minimiser). Special cases as TorchJD: g_1 = 0 gives 0; infe
 (only possible with linearly dependent secondaries, e.g. two opposite ones) are dropped and the
 output is g_1; a d̃ that is zero up to round-off gives 0.
 
-Defaults: ``tau = 0.02`` and ``beta = 0.999`` (TorchJD 0.18's), ``eps = 0`` (ours; TorchJD:
+Defaults: ``tau = 0.02`` and ``beta = 0.999`` (TorchJD 0.18's), ``eps = 1e-60`` (ours; TorchJD:
 an absolute 1e-8). Scale: ‖d‖ = ‖g_1‖ (the method's own; not the library's sum scale), and
 d(sJ) = s·d(J) (``scale_equivariance = 1``). State: the EMA of the squared norms.
 
 ε: s_i = 1/sqrt(v̂_i + ε·max_j v̂_j) — relative to the largest task, so that the method is the
 same at every overall scale. TorchJD adds an absolute ε to v̂_i, like Adam's: once squared
 gradient norms approach it (‖g‖ ≲ 1e-3, common late in training) that silently turns the
-normalisation off. But any ε > 0 that involves another task breaks the method's invariance to
-rescaling one objective (g̃_i = s_i g_i does not change when g_i is multiplied by c > 0): with
-the former default ε = 1e-8 and one secondary task 1e4 times smaller than the primary, the
-direction moved by 1.8 % (5 % at 1e5; ``benchmarks/misbehaving.py``). So the default is 0: a
-task whose gradients were all exactly zero gets s_i = 0 (its row is zero anyway), and float64
-holds 1/sqrt(v̂_i) for any v̂_i a float32 or float64 gradient can produce. Identical to TorchJD's
-wherever its ε is negligible next to v̂.
+normalisation off. But an ε that involves another task breaks the method's invariance to
+rescaling one objective (g̃_i = s_i g_i does not change when g_i is multiplied by c > 0) once
+v̂_i/max_j v̂_j nears ε: with the former default ε = 1e-8 and one secondary task 1e4 times
+smaller than the primary the direction moved by 1.8 % (``benchmarks/misbehaving.py``). ε = 1e-60
+only acts beyond a norm ratio of 1e30, where a secondary's weight (≈ the ratio) would no longer
+fit in float32; below it the method is invariant to round-off (tested at ratios 1e-6 … 1e3).
+Identical to TorchJD's wherever its ε is negligible next to v̂.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class PCD(GramianWeightedAggregator):
     """Closest direction to the primary (first) task's gradient that gives every other task a
     fraction τ of its own progress."""
 
-    def __init__(self, tau: float = 0.02, beta: float = 0.999, eps: float = 0.0) -> None:
+    def __init__(self, tau: float = 0.02, beta: float = 0.999, eps: float = 1e-60) -> None:
         if not 0.0 <= tau <= 1.0 or not 0.0 <= beta < 1.0 or eps < 0:
             raise ValueError("need 0 <= tau <= 1, 0 <= beta < 1 and eps >= 0")
         self.tau, self.beta, self.eps = tau, beta, eps
