@@ -57,21 +57,50 @@ def nonnegative_qp(
     return x
 
 
-def normalized_regularized_gram(gram: torch.Tensor, norm_eps: float, reg_eps: float) -> torch.Tensor:
-    """G / trace(G) (zero when the trace is at most ``norm_eps``) plus ``reg_eps``·I, as float64
-    CPU: the conditioning TorchJD's projector applies, so that the QP is positive definite and
-    its tolerance scale-free."""
+#: How the QP's Gram matrix is regularised (``regularisation=``): ``"task"`` adds ε·G_kk to each
+#: diagonal entry (ε relative to each task's own squared norm), ``"trace"`` adds ε·tr(G)·I
+#: (TorchJD's).
+REGULARISATIONS = ("task", "trace")
+
+
+def normalized_regularized_gram(
+    gram: torch.Tensor, norm_eps: float, reg_eps: float, regularisation: str = "task"
+) -> torch.Tensor:
+    """G / trace(G) (zero when the trace is at most ``norm_eps``) plus the ridge, as float64 CPU,
+    so that the QP is positive definite and its tolerance scale-free.
+
+    The ridge decides how non-conflicting the result is. With the QP's solution v the KKT
+    conditions give g_k·d = (Gv)_k = λ_k − (ridge·v)_k with λ_k = 0 for every task whose
+    constraint is inactive, so such a task is hurt by (ridge·v)_k. TorchJD's ε·tr(G)·I makes that
+    ε·tr(G)·v_k: next to a task whose squared norm is ~ε·tr(G) (norms 1 / 0.1 / 0.01 with
+    ε = 1e-4) the cosine reaches −0.25. The per-task ridge ε·G_kk gives g_k·d = −ε G_kk v_k, i.e.
+    a cosine ≥ −ε·‖g_k‖v_k/‖d‖, the same at any spread of norms up to 1e15 (``"task"``, the
+    default)."""
     g = gram.detach().to(device="cpu", dtype=torch.float64)
     g = 0.5 * (g + g.T)
     trace = float(g.diagonal().sum())
     g = torch.zeros_like(g) if trace <= norm_eps else g / trace
-    return g + reg_eps * torch.eye(g.shape[0], dtype=g.dtype)
+    if regularisation == "trace":
+        return g + reg_eps * torch.eye(g.shape[0], dtype=g.dtype)
+    # floored at 1e-30 of the (unit) trace: a task 1e15 times smaller than the rest is then
+    # treated like TorchJD's ridge treats it, which keeps its weight (~1/(ε·sqrt(1e-30)) at most)
+    # within float32; the exact weight of a 1e-20 task beside a 1e20 one is ~1e39
+    floor = 1e-30 if trace > norm_eps else 1.0
+    return g + reg_eps * torch.diag(g.diagonal().clamp(min=floor))
 
 
 def project_weights(preferences: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
     """v = argmin_{v ≥ u} vᵀGv for a weight vector u (``preferences``), so that Jᵀv is the
-    projection of Jᵀu onto the dual cone of the rows of J. ``gram`` is float64 CPU."""
-    return preferences + nonnegative_qp(gram, gram @ preferences)
+    projection of Jᵀu onto the dual cone of the rows of J. ``gram`` is float64 CPU.
+
+    Solved in the tasks' unit scale (Jacobi preconditioning, the same minimiser): with
+    D = diag(G), y = D^½ v solves min yᵀCy over y ≥ D^½ u for C = D^-½ G D^-½, whose diagonal
+    is one however different the gradients' norms are."""
+    diagonal = gram.diagonal()
+    root = torch.where(diagonal > 0, diagonal, torch.ones_like(diagonal)).sqrt()
+    unit_gram = gram / (root[:, None] * root[None, :])
+    scaled = preferences * root
+    return (scaled + nonnegative_qp(unit_gram, unit_gram @ scaled)) / root
 
 
 def preference_weights(pref_vector: Sequence[float] | None, num_tasks: int) -> torch.Tensor:
@@ -93,13 +122,21 @@ class DualConeAggregator(GramianWeightedAggregator):
         pref_vector: Sequence[float] | None = None,
         norm_eps: float = 0.0,
         reg_eps: float = 1e-4,
+        regularisation: str = "task",
     ) -> None:
         if norm_eps < 0 or reg_eps < 0:
             raise ValueError("norm_eps and reg_eps must be non-negative")
+        if regularisation not in REGULARISATIONS:
+            raise ValueError(f"regularisation must be one of {REGULARISATIONS}, got {regularisation!r}")
         self.pref_vector = None if pref_vector is None else list(pref_vector)
-        self.norm_eps, self.reg_eps = norm_eps, reg_eps
+        self.norm_eps, self.reg_eps, self.regularisation = norm_eps, reg_eps, regularisation
+
+    def regularized_gram(self, gram: torch.Tensor) -> torch.Tensor:
+        """The QP's Gram matrix: normalised and regularised as the options say."""
+        return normalized_regularized_gram(gram, self.norm_eps, self.reg_eps, self.regularisation)
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(pref_vector={self.pref_vector}, norm_eps={self.norm_eps}, reg_eps={self.reg_eps})"
+            f"{type(self).__name__}(pref_vector={self.pref_vector}, norm_eps={self.norm_eps}, "
+            f"reg_eps={self.reg_eps}, regularisation={self.regularisation!r})"
         )

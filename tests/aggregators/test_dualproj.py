@@ -11,8 +11,15 @@ from tests.aggregators._agreement import (
     check_reference_agreement,
     check_scale,
     conflicting_jacobians,
+    spread_jacobians,
+    worst_cosine,
 )
 from tests.aggregators._common import REFERENCE_J, train_20_steps
+
+
+def _torchjd_ridge():
+    """Ours with TorchJD's regularisation (ε·tr(G)·I), the one to compare with TorchJD."""
+    return DualProj(regularisation="trace")
 
 
 def _theirs():
@@ -39,13 +46,13 @@ def test_reference_value():
     assert float(REFERENCE_J[1] @ direction) > 0
     exact = DualProj(reg_eps=0.0)(REFERENCE_J).direction
     assert abs(float(REFERENCE_J[0] @ exact)) < 1e-9 and float(REFERENCE_J[1] @ exact) > 0
-    check_reference_agreement(DualProj, _theirs)
+    check_reference_agreement(_torchjd_ridge, _theirs)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("num_tasks", TASK_COUNTS)
 def test_agrees_with_torchjd(num_tasks, seed):
-    check_agreement(DualProj, _theirs, num_tasks=num_tasks, seed=seed)
+    check_agreement(_torchjd_ridge, _theirs, num_tasks=num_tasks, seed=seed)
 
 
 def test_non_conflicting():
@@ -69,3 +76,21 @@ def test_leaves_a_non_conflicting_sum_almost_alone():
 def test_trains_through_the_engine(num_tasks):
     train_20_steps("dualproj", num_tasks)
     train_20_steps("dualproj", num_tasks, jacobian_of="representation")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_non_conflicting_at_a_spread_of_norms(dtype):
+    # Issue 24: norms 1 / 0.1 / 0.01 gave min cos(g_k, d) = −0.25 with the ridge ε·tr(G)·I
+    # (TorchJD's too: the regularisation, not the normalisation, is the cause). The per-task
+    # ridge ε·G_kk hurts a task by at most ~ε in cosine.
+    jacobians = spread_jacobians(dtype)
+    assert worst_cosine(lambda j: DualProj()(j).direction, jacobians) > -1e-3
+    assert worst_cosine(lambda j: DualProj(reg_eps=0.0)(j).direction, jacobians) > -1e-6
+
+
+def test_torchjd_ridge_conflicts_at_a_spread_of_norms():
+    tj = pytest.importorskip("torchjd.aggregation")
+    jacobians = spread_jacobians(torch.float64)
+    ours = worst_cosine(lambda j: _torchjd_ridge()(j).direction, jacobians)
+    theirs = worst_cosine(tj.DualProj(), jacobians)
+    assert ours < -0.1 and abs(ours - theirs) < 1e-6

@@ -33,7 +33,7 @@ OURS = {
     "excess_mtl_warmup": lambda: ExcessMTL(robust_step_size=0.5, n_warmup_steps=2),
     "modo": MoDo,
     "sdmgrad": SDMGrad,
-    "crmogm": lambda: CRMOGM(base="upgrad"),
+    "crmogm": lambda: CRMOGM(base="upgrad", regularisation="trace"),  # TorchJD's ridge
 }
 
 
