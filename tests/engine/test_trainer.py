@@ -38,12 +38,12 @@ def test_ew_adam_matches_plain_training(aggregator):
 
 
 def test_plain_path_does_not_build_a_jacobian(monkeypatch):
-    from mtl_lib.engine import trainer as trainer_module
+    from mtl_lib.engine import jacobian_path as jacobian_path_module
 
     def forbidden(*args, **kwargs):
         raise AssertionError("EW without an aggregator must not compute per-task gradients")
 
-    monkeypatch.setattr(trainer_module, "task_jacobians", forbidden)
+    monkeypatch.setattr(jacobian_path_module, "task_jacobians", forbidden)
     trainer = Trainer(tiny_model(2), regression_tasks(2), device="cpu", progress=False)
     trainer.train_step(regression_batches(2)[0])
 
