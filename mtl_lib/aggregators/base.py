@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from mtl_lib.core.errors import require_finite_rows
+from mtl_lib.core.options import validating_init
 from mtl_lib.core.registry import Registry
 
 
@@ -74,6 +75,16 @@ class Aggregator:
     #: :meth:`aggregate` receives them as ``losses``. An instance may set it in ``__init__`` when
     #: only some options need the losses.
     needs_losses: bool = False
+
+    #: Options (``__init__`` arguments hinted ``float``) that may be ±inf on purpose; every
+    #: other float option must be finite (:mod:`mtl_lib.core.options`).
+    infinite_options: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # every method's options are checked against its type hints before its __init__ runs:
+        # NaN/inf floats and non-integer ints are refused with the option's name
+        super().__init_subclass__(**kwargs)
+        validating_init(cls)
 
     def bind_all_parameters(self, names: list[str], sizes: list[int], shared: list[bool]) -> None:
         """Called instead of :meth:`bind_shared_parameters` when ``acts_on_all_parameters``."""

@@ -114,6 +114,7 @@ class NashMTL(GramianWeightedAggregator):
 
     # The bargaining solution is invariant to each task's scale (G → DGD gives α → D⁻¹α).
     scale_equivariance = 0
+    infinite_options = ("max_norm",)  # max_norm = inf: no clipping
 
     def __init__(
         self,

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from mtl_lib.core.errors import require_finite_rows
+from mtl_lib.core.options import validating_init
 from mtl_lib.core.registry import Registry
 
 
@@ -30,6 +31,14 @@ class LossWeighting(nn.Module):
     #: that needs gradients of only a few parameters, like GradNorm on the last shared layer,
     #: is cheaper computing them itself from the model it receives at ``on_train_start``.)
     needs_task_gradients: bool = False
+
+    #: Options hinted ``float`` that may be ±inf on purpose (none so far); the others must be
+    #: finite, and ``int`` ones integers (:mod:`mtl_lib.core.options`).
+    infinite_options: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        validating_init(cls)
 
     def __call__(self, losses: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
         # Once here for every method, before ``forward`` can touch any state (GradNorm's weights
