@@ -7,6 +7,7 @@ from mtl_lib.data.cityscapes import (
     IGNORE_INDEX,
     REAL_SOURCE,
     STANDIN_SOURCE,
+    CityscapesFileError,
     MTANCityscapes,
     load_cityscapes,
     load_cityscapes_split,
@@ -126,6 +127,51 @@ def test_wrong_label_set_is_an_error(tmp_path):
     np.save(root / "train" / "label_7" / "0.npy", np.full((H, W), 18.0, np.float32))
     with pytest.raises(ValueError, match="label"):
         MTANCityscapes(root, "train")[0]
+
+
+def test_label_with_a_channel_axis_is_refused_with_the_fix(tmp_path):
+    """Issue 25: a label of shape (H, W, 1) used to load silently; MTAN's label files are (H, W)."""
+    root = _write_tree(tmp_path / "cs")
+    label_path = root / "train" / "label_7" / "1.npy"
+    np.save(label_path, _sample(1)[1][..., None])
+    with pytest.raises(CityscapesFileError) as info:
+        load_cityscapes(root)
+    message = str(info.value)
+    assert str(label_path) in message and f"({H}, {W}, 1)" in message
+    assert "trailing channel axis" in message and "np.load(path)[..., 0]" in message
+    assert info.value.path == label_path
+
+
+def test_depth_without_its_channel_axis_is_refused_with_the_fix(tmp_path):
+    root = _write_tree(tmp_path / "cs")
+    depth_path = root / "val" / "depth" / "0.npy"
+    np.save(depth_path, _sample(0)[2][..., 0])
+    with pytest.raises(CityscapesFileError, match=r"expected depth of shape \(8, 16, 1\).*\[\.\.\., None\]"):
+        load_cityscapes(root)
+
+
+def test_an_image_of_another_size_is_named_beside_its_label(tmp_path):
+    """Issue 25: when the image is the file that differs, the error named only the label."""
+    root = _write_tree(tmp_path / "cs")
+    image_path = root / "train" / "image" / "2.npy"
+    np.save(image_path, np.zeros((H + 2, W, 3), np.float32))
+    with pytest.raises(CityscapesFileError) as info:
+        MTANCityscapes(root, "train")[2]
+    message = str(info.value)
+    assert str(root / "train" / "label_7" / "2.npy") in message  # the file whose check failed
+    assert str(image_path) in message and f"({H + 2}, {W})" in message  # and the image it disagrees with
+    assert "share one size" in message
+
+
+def test_samples_of_different_sizes_name_both_images(tmp_path):
+    root = _write_tree(tmp_path / "cs")
+    big = [np.zeros((H + 2, W, 3), np.float32), np.zeros((H + 2, W), np.float32), np.ones((H + 2, W, 1), np.float32)]
+    for folder, array in zip(("image", "label_7", "depth"), big):
+        np.save(root / "train" / folder / "1.npy", array)
+    with pytest.raises(ValueError) as info:
+        load_cityscapes_split(root, "train")
+    message = str(info.value)
+    assert str(root / "train" / "image" / "1.npy") in message and str(root / "train" / "image" / "0.npy") in message
 
 
 # --------------------------------------------------------------------------- stand-in

@@ -191,6 +191,23 @@ def _rgba(alpha: int):
     return lambda: Image.new("RGBA", (W, H), (200, 100, 50, alpha))
 
 
+def _cut_out_leaf():
+    """An RGBA cut-out as a user might drop into the tree (saved as PNG, named .JPG): a fully
+    transparent red background and a half-opaque green leaf in the middle."""
+    image = Image.new("RGBA", (W, H), (255, 0, 0, 0))
+    image.paste((30, 200, 30, 128), (2, 2, W - 2, H - 1))  # large enough to survive the 8-px resize
+    return image
+
+
+def _composited_on_black(data: LeafData, ctx: dict) -> None:
+    k = data.paths.index(ctx["_rel"])
+    assert centre(data, ctx["_rel"]) == (15, 100, 15)  # a·c with a = 128/255, ±1 rounding
+    image = data.images[k]
+    letterbox_rows = [r for r in range(SIZE) if image[:, r].any()]
+    top = letterbox_rows[0]
+    assert tuple(image[:, top, 0].tolist()) == (0, 0, 0)  # the transparent red: black, not red
+
+
 def _palette_transparent():
     image = Image.new("P", (W, H), 1)
     image.putpalette([0, 0, 0, 200, 100, 50] + [0] * (254 * 3))
@@ -465,7 +482,7 @@ CASES: list[Case] = [
          Ok(_pixel_is((200, 100, 50)))),  # fmt: skip
     Case("format-gif-palette", _replace_first(_GIF), Ok(_pixel_is((200, 100, 50), tol=8))),
     Case("format-palette-png", _replace_first(_fmt("0001_0001.png", _palette_opaque, "PNG")), Ok(_pixel_is((200, 100, 50)))),
-    Case("format-palette-transparent", _replace_first(_fmt("0001_0001.png", _palette_transparent, "PNG")), Ok(_pixel_is((0, 0, 0)))),
+    Case("format-palette-transparent", _replace_first(_fmt("0001_0001.png", _palette_transparent, "PNG")), Ok(_pixel_is((0, 0, 0)), warns=r"1 leaf image\(s\) have transparent pixels.*0001_0001.*composited onto black")),
     Case("format-greyscale-8bit", _replace_first(_fmt("0001_0001.png", lambda: Image.new("L", (W, H), 77), "PNG")), Ok(_pixel_is((77, 77, 77)))),
     Case("format-bilevel", _replace_first(_fmt("0001_0001.png", lambda: Image.new("1", (W, H), 1), "PNG")), Ok(_pixel_is((255, 255, 255)))),
     Case("format-16bit-grey-png-mid", _replace_first(_fmt("0001_0001.png", _grey16(32768), "PNG")), Ok(_pixel_is((128, 128, 128)))),
@@ -473,8 +490,10 @@ CASES: list[Case] = [
     Case("format-16bit-grey-tiff-max", _replace_first(_fmt("0001_0001.tif", _grey16(65535), "TIFF")), Ok(_pixel_is((255, 255, 255)))),
     Case("format-float-tiff", _replace_first(_fmt("0001_0001.tif", _float_image(0.5), "TIFF")), Ok(_pixel_is((128, 128, 128)))),
     Case("format-rgba-opaque", _replace_first(_fmt("0001_0001.png", _rgba(255), "PNG")), Ok(_pixel_is((200, 100, 50)))),
-    Case("format-rgba-transparent", _replace_first(_fmt("0001_0001.png", _rgba(0), "PNG")), Ok(_pixel_is((0, 0, 0)))),
-    Case("format-rgba-half", _replace_first(_fmt("0001_0001.png", _rgba(128), "PNG")), Ok(_pixel_is((100, 50, 25), tol=1))),
+    Case("format-rgba-transparent", _replace_first(_fmt("0001_0001.png", _rgba(0), "PNG")), Ok(_pixel_is((0, 0, 0)), warns=r"1 leaf image\(s\) have transparent pixels.*0001_0001.*composited onto black")),
+    Case("format-rgba-half", _replace_first(_fmt("0001_0001.png", _rgba(128), "PNG")), Ok(_pixel_is((100, 50, 25), tol=1), warns=r"1 leaf image\(s\) have transparent pixels.*0001_0001.*composited onto black")),
+    Case("format-rgba-png-named-jpg", _replace_first(_fmt("0001_0001.JPG", _cut_out_leaf, "PNG")),
+         Ok(_composited_on_black, warns=r"1 leaf image\(s\) have transparent pixels: Mango \(P0\)/healthy/0001_0001.JPG \(100 % of pixels\)")),  # fmt: skip
     Case("format-cmyk-jpeg", _replace_first(_fmt("0001_0001.jpg", lambda: Image.new("CMYK", (W, H), (0, 0, 0, 0)), "JPEG", quality=100)),
          Ok(_pixel_is((255, 255, 255), tol=3))),  # fmt: skip
     # --- symlinks are followed

@@ -69,8 +69,11 @@ class MTANCityscapes(Dataset):
     """CityScapes in MTAN's 128×256 ``.npy`` layout (see the module docstring).
 
     ``dataset[i]`` is ``(image (3, H, W) float32, seg (H, W) int64, depth (1, H, W) float32)``.
-    Reading a sample checks values, not only shapes: images finite, float in [0, 1] or uint8;
-    labels whole numbers in 0..6 or -1 (ignored); depth finite and >= 0. A file that cannot be
+    Reading a sample checks shapes exactly as MTAN stores them (image ``(H, W, 3)``, labels
+    ``(H, W)``, depth ``(H, W, 1)``, one size per sample; a label with a channel axis or a depth
+    without one is refused with the one-line fix, a size that differs from the image's names both
+    files) and values: images finite, float in [0, 1] or uint8; labels whole numbers in 0..6 or
+    -1 (ignored); depth finite and >= 0. A file that cannot be
     read (truncated, empty, text, pickled objects: ``np.load`` runs with ``allow_pickle=False``)
     or fails a check raises :class:`CityscapesFileError` naming it.
     Construction checks that the three folders exist, hold the same number of files and that
@@ -106,10 +109,11 @@ class MTANCityscapes(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} samples")
-        image = _image(self._path("image", index))
-        h, w = image.shape[1:]
-        labels = _labels(self._path("label_7", index), (h, w))
-        depth = _depth(self._path("depth", index), (h, w))
+        image_path = self._path("image", index)
+        image = _image(image_path)
+        size = (int(image.shape[1]), int(image.shape[2]))
+        labels = _labels(self._path("label_7", index), size, image_path)
+        depth = _depth(self._path("depth", index), size, image_path)
         return torch.from_numpy(image), torch.from_numpy(labels), torch.from_numpy(depth)
 
 
@@ -167,13 +171,34 @@ def _image(path: Path) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32)
 
 
-def _labels(path: Path, size: tuple[int, int]) -> np.ndarray:
+def _check_map_shape(path: Path, array: np.ndarray, what: str, expected: tuple[int, ...], image_path: Path) -> None:
+    """``array`` (a label or depth map) must have exactly MTAN's shape ``expected``; the error
+    says which axis is wrong and names the sample's image when the two sizes differ."""
+    if array.shape == expected:
+        return
+    layout = "(H, W)" if len(expected) == 2 else "(H, W, 1)"
+    got, size = array.shape, expected[:2]
+    if got[:2] == size and len(got) == 3 and len(expected) == 2 and got[2] == 1:
+        fix = "a trailing channel axis MTAN's label files do not have: drop it (np.save(path, np.load(path)[..., 0]))"
+    elif got == size and len(expected) == 3:
+        fix = (
+            "no trailing channel axis, which MTAN's depth files have: add it (np.save(path, np.load(path)[..., None]))"
+        )
+    elif len(got) >= 2 and got[:2] != size:
+        fix = (
+            f"its size {got[:2]} differs from the size {size} of this sample's image {image_path}: one of "
+            "the two was resized or belongs to another sample; every sample's image, label_7 and "
+            "depth files must share one size"
+        )
+    else:
+        fix = f"MTAN's {what} files have shape {layout}"
+    raise CityscapesFileError(path, f"expected {what} of shape {expected} {layout}, got {got}: {fix}")
+
+
+def _labels(path: Path, size: tuple[int, int], image_path: Path) -> np.ndarray:
     """(H, W) int64 in -1..6 from an integer or integral float array (MTAN stores floats)."""
     label = read_npy(path)
-    if label.shape == (*size, 1):
-        label = label[..., 0]
-    if label.shape != size:
-        raise CityscapesFileError(path, f"expected labels of shape {size}, got {label.shape}")
+    _check_map_shape(path, label, "labels", size, image_path)
     if label.dtype.kind == "b":
         raise CityscapesFileError(path, "labels are booleans, expected integers -1..6")
     if label.dtype.kind == "f":
@@ -197,13 +222,10 @@ def _labels(path: Path, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(labels)
 
 
-def _depth(path: Path, size: tuple[int, int]) -> np.ndarray:
+def _depth(path: Path, size: tuple[int, int], image_path: Path) -> np.ndarray:
     """(1, H, W) float32, finite and >= 0 (0 = no ground truth)."""
     depth = read_npy(path)
-    if depth.shape == size:
-        depth = depth[..., None]
-    if depth.shape != (*size, 1):
-        raise CityscapesFileError(path, f"expected depth of shape {(*size, 1)}, got {depth.shape}")
+    _check_map_shape(path, depth, "depth", (*size, 1), image_path)
     if depth.dtype.kind == "b":
         raise CityscapesFileError(path, "depth is boolean, expected numbers >= 0")
     if not np.isfinite(depth).all():
@@ -233,8 +255,10 @@ def load_cityscapes_split(
         sample = first if i == 0 else dataset[i]
         if sample[0].shape != images.shape[1:]:
             raise ValueError(
-                f"{dataset._path('image', i)} has size {tuple(sample[0].shape[1:])}, sample 0 has "
-                f"{tuple(images.shape[2:])}; all samples of a split must have the same size"
+                f"{dataset._path('image', i)} has size {tuple(sample[0].shape[1:])}, but sample 0 "
+                f"({dataset._path('image', 0)}) has {tuple(images.shape[2:])}; all samples of a split "
+                "must have the same size (resize the odd one, or pass height= and width= to "
+                "load_cityscapes only after every file of a sample agrees)"
             )
         images[i], seg[i], depth[i] = sample
     return DenseSplit(images, seg, depth, REAL_SOURCE)

@@ -41,6 +41,68 @@ def _instructions(problem: str, cache: Path) -> str:
     )
 
 
+def _warn_transparent(entries: list[_Entry], transparent: dict[int, float]) -> None:
+    """One warning per load naming the images whose transparency was composited onto black."""
+    shown = ", ".join(f"{entries[i].relpath} ({100 * transparent[i]:.0f} % of pixels)" for i in sorted(transparent)[:5])
+    more = f" and {len(transparent) - 5} more" if len(transparent) > 5 else ""
+    warnings.warn(
+        f"{len(transparent)} leaf image(s) have transparent pixels: {shown}{more}. They were composited "
+        "onto black, the colour of the letterbox padding (a pixel of colour c and opacity a becomes a·c). "
+        "The dataset's photographs have no transparency; flatten these files onto the background you "
+        "want before loading if black is wrong for them.",
+        stacklevel=4,
+    )
+
+
+def _decoded_payload(entries: list[_Entry], images: np.ndarray, failed: dict[int, str],
+                     transparent: dict[int, float], *, source: Path, skip_corrupt: bool, image_size: int,
+                     fingerprint: str, label: str, subset: str) -> dict:  # fmt: skip
+    """The cache payload of a decoded tree; undecodable images raise (or are left out and
+    warned about with ``skip_corrupt``), transparent ones are warned about once."""
+    bad_paths = [entries[i].relpath for i in sorted(failed)]
+    if failed and not skip_corrupt:
+        listing_text = "\n  ".join(f"{entries[i].locator}: {failed[i]}" for i in sorted(failed))
+        raise CorruptImageError(
+            f"{len(failed)} leaf image(s) in {source} could not be decoded:\n  {listing_text}\n"
+            "Re-download them, or pass skip_corrupt=True to leave them out.",
+            bad_paths,
+        )
+    if transparent:
+        _warn_transparent(entries, transparent)
+    keep = np.ones(len(entries), dtype=bool)
+    keep[sorted(failed)] = False
+    if failed:
+        warnings.warn(f"skipping {len(failed)} unreadable leaf image(s): {bad_paths}", stacklevel=3)
+    kept = [e for e, k in zip(entries, keep) if k]
+    payload = {
+        "format": CACHE_FORMAT,
+        "preprocess": PREPROCESS_VERSION,
+        "image_size": image_size,
+        "fingerprint": fingerprint,
+        "images": torch.from_numpy(images[keep]),
+        "species": torch.tensor([e.species for e in kept], dtype=torch.long),
+        "health": torch.tensor([e.health for e in kept], dtype=torch.long),
+        "paths": [e.relpath for e in kept],
+        "skipped": bad_paths,
+        "source": label,
+        "subset": subset,
+    }
+    return payload
+
+
+def _current_cache(cache: Path, fingerprint: str) -> dict | None:
+    """The cache's payload when it was built from exactly these files; else None, with a
+    warning saying why when a cache file exists (it is then rebuilt)."""
+    payload, why = read_cache(cache)
+    if payload is not None and payload["fingerprint"] == fingerprint:
+        return payload
+    if payload is not None:
+        why = "it was built from different files (names, sizes or modification times)"
+    if cache.exists():
+        warnings.warn(f"the leaf cache {cache} is not used: {why}; rebuilding it", stacklevel=3)
+    return None
+
+
 def load_leaf(source: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike | None = None,
               image_size: int = 64, skip_corrupt: bool = False, allow_subset: bool = False,
               refresh: bool = False, num_workers: int = 0, progress: bool = True) -> LeafData:  # fmt: skip
@@ -60,6 +122,10 @@ def load_leaf(source: str | os.PathLike | None = None, *, cache_dir: str | os.Pa
     collected and reported by path in one :class:`CorruptImageError`; ``skip_corrupt=True``
     warns and leaves them out instead. ``num_workers`` > 0 decodes in that many threads
     (Pillow releases the GIL while decoding).
+
+    Images with transparent pixels (the real photographs have none) are composited onto black,
+    the letterbox padding colour (:data:`~mtl_lib.data.leaf.decode.BACKGROUND`); one warning
+    per load names them.
     """
     cache = cache_file(cache_dir, image_size)
     if source is None:
@@ -108,45 +174,20 @@ def load_leaf(source: str | os.PathLike | None = None, *, cache_dir: str | os.Pa
         label = REAL_SOURCE
         if listing.is_subset:
             label = f"{REAL_SOURCE} ({listing.subset_note()})"
-        if not refresh:
-            payload, why = read_cache(cache)
-            if payload is not None and payload["fingerprint"] == fingerprint:
-                return _from_cache(payload, skip_corrupt, allow_subset, cache)
-            if payload is not None:
-                why = "it was built from different files (names, sizes or modification times)"
-            if cache.exists():
-                warnings.warn(f"the leaf cache {cache} is not used: {why}; rebuilding it", stacklevel=2)
+        current = None if refresh else _current_cache(cache, fingerprint)
+        if current is not None:
+            return _from_cache(current, skip_corrupt, allow_subset, cache)
         check_writable(cache.parent)  # before the long decoding, not after it
-        images, failed = _decode_all(entries, read, image_size, num_workers, progress)
+        transparent: dict[int, float] = {}
+        images, failed = _decode_all(entries, read, image_size, num_workers, progress, transparent)
     finally:
         if archive is not None:
             archive.close()
 
-    bad_paths = [entries[i].relpath for i in sorted(failed)]
-    if failed and not skip_corrupt:
-        listing_text = "\n  ".join(f"{entries[i].locator}: {failed[i]}" for i in sorted(failed))
-        raise CorruptImageError(
-            f"{len(failed)} leaf image(s) in {source} could not be decoded:\n  {listing_text}\n"
-            "Re-download them, or pass skip_corrupt=True to leave them out.",
-            bad_paths,
-        )
-    keep = np.ones(len(entries), dtype=bool)
-    keep[sorted(failed)] = False
-    if failed:
-        warnings.warn(f"skipping {len(failed)} unreadable leaf image(s): {bad_paths}", stacklevel=2)
-    kept = [e for e, k in zip(entries, keep) if k]
-    payload = {
-        "format": CACHE_FORMAT,
-        "preprocess": PREPROCESS_VERSION,
-        "image_size": image_size,
-        "fingerprint": fingerprint,
-        "images": torch.from_numpy(images[keep]),
-        "species": torch.tensor([e.species for e in kept], dtype=torch.long),
-        "health": torch.tensor([e.health for e in kept], dtype=torch.long),
-        "paths": [e.relpath for e in kept],
-        "skipped": bad_paths,
-        "source": label,
-        "subset": listing.subset_note() if listing.is_subset else "",
-    }
+    payload = _decoded_payload(
+        entries, images, failed, transparent, source=source, skip_corrupt=skip_corrupt,
+        image_size=image_size, fingerprint=fingerprint, label=label,
+        subset=listing.subset_note() if listing.is_subset else "",
+    )  # fmt: skip
     write_cache(payload, cache)
     return _data(payload)
