@@ -19,6 +19,10 @@ Scale: every term has the norm of the largest averaged log-loss gradient, so ide
 g and equal losses L give K·g/L (the method's own scale, not J.sum(0)); for fixed losses
 d(sJ) = s·d(J) (``scale_equivariance = 1``).
 
+Negative losses: log L is undefined for L < 0 (LibMTL's log(L + 1e-8) is NaN there) and the
+slope 1/L would turn that task's descent into ascent, so a loss below its bound m_k is a
+``ValueError`` naming the task (pass ``min_losses`` below the infimum).
+
 Numerics (ours): the rescaling max_j ‖m_j‖ / ‖m_k‖ is taken as a ratio of overflow-safe norms
 (unit rows from :func:`._linalg.unit_rows`) and only guarded against an exactly zero average (which gets scale
 0). LibMTL divides by ‖m_k‖ + 1e-8, which stops balancing once the averaged log-gradients fall
@@ -65,6 +69,16 @@ class DBMTL(Aggregator):
         assert losses is not None  # needs_losses: the base class checks
         if self.min_losses is not None:
             losses = losses - torch.tensor(self.min_losses).to(losses)
+        below = losses < 0
+        if bool(below.any()):
+            # ∇log(L) = ∇L / L: a negative L would flip that task's gradient (ascent on its loss);
+            # the authors' log(L + 1e-8) is NaN there. Refuse rather than shift silently.
+            tasks = torch.nonzero(below).flatten().tolist()
+            raise ValueError(
+                f"DBMTL takes log(L_k − m_k): task(s) {tasks} have loss − lower bound "
+                f"{[float(losses[k]) for k in tasks]} < 0, which would flip their gradients. Pass "
+                "min_losses=[...] below every task's infimum (e.g. -20 for the CAGrad toy)."
+            )
         log_gradients = jacobian / (losses + self.eps).unsqueeze(1)
         if self.buffer is None or self.buffer.shape != jacobian.shape:
             self.reset()

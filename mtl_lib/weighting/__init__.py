@@ -5,6 +5,7 @@ importing this package imports every module in it (:func:`mtl_lib.core.import_su
 """
 
 from mtl_lib.core.plugins import import_submodules
+from mtl_lib.weighting._common import ZeroLossWarning
 from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 
 import_submodules(__name__, __path__)
@@ -31,4 +32,5 @@ __all__ = [
     "GradNorm",
     "LossWeighting",
     "UncertaintyWeighting",
+    "ZeroLossWarning",
 ]

@@ -9,10 +9,13 @@
 - :func:`gradient_split_terms`: writes a scalar objective Φ(L) that is not a weighted sum of the
   losses (GLS, STCH) as per-task terms whose sum has Φ's value *and* Φ's gradient.
 - :func:`epoch_mean_losses`: the epoch-mean training losses from the trainer's record.
+- :func:`warn_zero_losses` / :class:`ZeroLossWarning`: log-loss methods (FAMO, GLS, STCH) give
+  a task whose loss sits exactly at its lower bound all the weight, and the others stop training.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -108,3 +111,26 @@ def require_positive(owner: object, losses: torch.Tensor, why: str, *, allow_zer
             f"{type(owner).__name__}: {why}; got loss(es) {values} for task(s) {bad}. Shift the "
             "loss to be positive (e.g. add a constant lower bound) or pick another weighting."
         )
+
+
+class ZeroLossWarning(RuntimeWarning):
+    """A task's loss sits exactly at the lower bound a log-loss weighting measures it from (FAMO,
+    GLS, STCH with log losses): the method's weights 1/(L_k − m_k) then give that task (nearly)
+    all the weight, and every other task's gradient is scaled by ~1e-8 or less — they stop
+    training. Shift the bound below the losses' infimum (``min_losses`` / ``shift``), drop the
+    task, or use a weighting without logarithms (EW, UW, DWA)."""
+
+
+def warn_zero_losses(owner: object, gaps: torch.Tensor, consequence: str, fix: str) -> None:
+    """Warn (:class:`ZeroLossWarning`) when any ``gaps`` entry (loss minus its lower bound, the
+    quantity whose logarithm the method takes) is exactly zero. One K-element reduction."""
+    zero = gaps.detach().reshape(-1) == 0
+    if not bool(zero.any()):
+        return
+    tasks = torch.nonzero(zero).flatten().tolist()
+    warnings.warn(
+        f"{type(owner).__name__}: the loss of task(s) {tasks} equals its lower bound (a zero loss): "
+        f"{consequence}, so the other tasks stop training. {fix}",
+        ZeroLossWarning,
+        stacklevel=3,
+    )

@@ -23,6 +23,11 @@ Engine: terms are returned by ``forward``; the logit step runs at ``on_step_end`
 trainer's :meth:`~mtl_lib.engine.Trainer.losses_after_step` re-evaluates the step's batch (so the
 update happens through ``Trainer.fit``; by hand call :meth:`update` with the new losses).
 
+Degenerate inputs: a task whose loss equals its lower bound m_k (e.g. a loss that is identically
+zero with the default m = 0) gets weight ~1 and every other task ~ε/L_k, so the others stop
+training: a :class:`~mtl_lib.weighting._common.ZeroLossWarning` says so at every such step. A NaN/inf loss handed to :meth:`update` is a
+:class:`~mtl_lib.core.errors.NonFiniteError` and leaves the logits unchanged.
+
 Defaults: β = ``lr = 0.025`` and γ = ``gamma = 1e-3`` (LibMTL's; the authors' class default is
 γ = 0.01), ξ = 0. The authors also clip the model's gradient norm to 1 in their training loop;
 that is a training-loop choice, not applied here. Scale: the weights w sum to 1 in the paper; we
@@ -36,7 +41,8 @@ from typing import Any
 
 import torch
 
-from mtl_lib.weighting._common import require_positive
+from mtl_lib.core.errors import require_finite_rows
+from mtl_lib.weighting._common import require_positive, warn_zero_losses
 from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 
 _LOGIT_OPTIMIZERS = ("adam", "sgd")
@@ -94,6 +100,12 @@ class FAMO(LossWeighting):
             "FAMO takes log(L_k − m_k): every loss must exceed its lower bound m "
             "(min_losses, default 0; set it below the losses' infimum)",
         )
+        warn_zero_losses(
+            self,
+            gaps - self.eps,
+            "FAMO's weights z_k/(c·(L_k − m_k + ε)) give it all the weight (the others get ~ε/L)",
+            "Set min_losses below the losses' infimum (e.g. -1 for losses >= 0) or drop the task.",
+        )
         c = (z / gaps.detach()).sum()
         self.last_weights = (losses.shape[0] * z / (c * gaps.detach())).detach()
         if torch.is_grad_enabled() and losses.requires_grad:
@@ -105,6 +117,15 @@ class FAMO(LossWeighting):
         if self._before is None:
             raise RuntimeError("FAMO.update needs a preceding training forward (the losses before the step)")
         assert self.logits is not None and self._optimizer is not None
+        # a NaN/inf loss after the step would enter the logits through the decrease δ and then
+        # every later weight; refuse it before any state changes (the logits stay as they were)
+        require_finite_rows(
+            losses_after.detach(),
+            "losses after the step",
+            owner=type(self).__name__,
+            advice="The logits were left unchanged. The step diverged: lower the learning rate, "
+            "check the batch, or train with Trainer(..., nonfinite='skip').",
+        )
         decrease = self._gaps(self._before).log() - self._gaps(losses_after.detach().to(self._before)).log()
         with torch.enable_grad():
             (direction,) = torch.autograd.grad(

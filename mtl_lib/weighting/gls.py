@@ -29,13 +29,17 @@ defined for non-negative losses only: a negative loss is an error naming the tas
 undefined, and clamping it would silently drop the task). For losses with a known lower bound
 −b < 0 (e.g. the CAGrad toy's objectives, which lie above −20) pass ``shift=b``: GLS then uses the
 geometric mean of L_k + b (default ``shift=0``, the paper's form).
+
+A zero loss (L_k + shift = 0) makes G = 0 and every other task's weight G/(K·L_j) zero: the
+other tasks stop training. GLS warns (:class:`~mtl_lib.weighting._common.ZeroLossWarning`) at
+every such step rather than refusing, since a loss may touch zero for one batch.
 """
 
 from __future__ import annotations
 
 import torch
 
-from mtl_lib.weighting._common import gradient_split_terms, require_positive
+from mtl_lib.weighting._common import gradient_split_terms, require_positive, warn_zero_losses
 from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 
 
@@ -61,6 +65,12 @@ class GLS(LossWeighting):
             losses + self.shift,
             f"the geometric mean needs losses + shift >= 0 (shift={self.shift})",
             allow_zero=True,
+        )
+        warn_zero_losses(
+            self,
+            losses + self.shift,
+            "the geometric mean is 0 and so is its gradient with respect to every other loss",
+            "Pass shift=b for losses bounded below by -b, drop the task, or use another weighting.",
         )
         return gradient_split_terms(self.objective, losses)
 

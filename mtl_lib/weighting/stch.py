@@ -69,6 +69,7 @@ from mtl_lib.weighting._common import (
     gradient_split_terms,
     require_finite_history,
     require_positive,
+    warn_zero_losses,
 )
 from mtl_lib.weighting.base import WEIGHTINGS, LossWeighting
 
@@ -148,6 +149,12 @@ class STCH(LossWeighting):
             # log(L + eps) is NaN for L < 0, and its slope 1/L would flip the task's gradient.
             require_positive(
                 self, losses, f"log-normalised losses need L + shift >= 0 (shift={self.shift})", allow_zero=True
+            )
+            warn_zero_losses(
+                self,
+                losses,
+                "its log-loss slope 1/(L + eps) is ~1/eps and outweighs every other task's",
+                "Pass shift=b for losses bounded below by -b, log_losses=False, or drop the task.",
             )
         if self.in_warmup:
             return torch.log(losses + self.eps) if self.log_losses else losses

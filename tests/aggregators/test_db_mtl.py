@@ -61,3 +61,13 @@ def test_loss_scale_invariance_and_errors():
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_trains_through_the_engine(num_tasks):
     train_20_steps("db_mtl", num_tasks)
+
+
+def test_a_negative_loss_is_refused_instead_of_flipping_its_gradient():
+    # issue 25: ∇L/L with L < 0 points up the loss; the error names the task and the fix
+    jac = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"task\(s\) \[1\].*min_losses"):
+        DBMTL()(jac, losses=torch.tensor([1.0, -0.5], dtype=torch.float64))
+    # with a lower bound below the infimum the task descends its loss
+    out = DBMTL(min_losses=[-1.0, -1.0])(jac, losses=torch.tensor([1.0, -0.5], dtype=torch.float64))
+    assert float(jac[1] @ out.direction) > 0

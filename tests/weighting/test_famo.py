@@ -1,12 +1,14 @@
 """FAMO against a plain re-statement of the paper's Algorithm 1, and through the engine."""
 
 import math
+import warnings
 
 import pytest
 import torch
 
+from mtl_lib.core.errors import NonFiniteError
 from mtl_lib.engine import Trainer
-from mtl_lib.weighting import FAMO, WEIGHTINGS
+from mtl_lib.weighting import FAMO, WEIGHTINGS, ZeroLossWarning
 from tests._asserts import train_and_check
 from tests.helpers import regression_batches, regression_tasks, tiny_model
 
@@ -100,3 +102,30 @@ def test_permutation_equivariance():
     a.update(losses * 0.5)
     b.update((losses * 0.5)[perm])
     torch.testing.assert_close(b.logits.detach(), a.logits.detach()[perm])
+
+
+def test_a_zero_loss_is_reported_with_its_consequence():
+    # issue 25: with one task's loss identically 0 FAMO gives the other task weight ~ε/L
+    famo = FAMO()
+    losses = torch.tensor([0.0, 5.0], dtype=torch.float64, requires_grad=True)
+    with pytest.warns(ZeroLossWarning, match=r"task\(s\) \[0\].*other tasks stop training.*min_losses"):
+        famo(losses)
+    assert float(famo.last_weights[1]) < 1e-6
+    # the fix the message names: a lower bound below the losses' infimum
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ZeroLossWarning)
+        FAMO(min_losses=[-1.0, -1.0])(losses)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_update_refuses_non_finite_losses_and_keeps_the_logits(bad):
+    famo = FAMO()
+    theta = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    famo(_losses(theta))
+    famo.update(_losses(theta.detach() + 0.1))
+    famo(_losses(theta))
+    before = famo.logits.detach().clone()
+    with pytest.raises(NonFiniteError, match=r"FAMO: losses after the step has .*task 1.*logits were left unchanged"):
+        famo.update(torch.tensor([1.0, bad], dtype=torch.float64))
+    torch.testing.assert_close(famo.logits.detach(), before)
+    assert torch.isfinite(famo(_losses(theta))).all()

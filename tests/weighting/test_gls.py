@@ -1,6 +1,9 @@
+import warnings
+
 import pytest
 import torch
 
+from mtl_lib.weighting import ZeroLossWarning
 from mtl_lib.weighting.gls import GLS
 from tests._asserts import train_and_check
 
@@ -50,9 +53,25 @@ def test_permuting_tasks_permutes_terms():
     torch.testing.assert_close(GLS()(losses[perm]), GLS()(losses)[perm])
 
 
-def test_zero_loss_is_finite():
+def test_zero_loss_is_finite_and_reported():
+    # issue 25: a zero loss makes the geometric mean 0, so the other task's weight is 0 too
     losses = torch.tensor([0.0, 3.0], requires_grad=True)
-    terms = GLS()(losses)
+    with pytest.warns(ZeroLossWarning, match=r"task\(s\) \[0\].*other tasks stop training"):
+        terms = GLS()(losses)
+    (grad,) = torch.autograd.grad(terms.sum(), losses)
+    assert float(grad[1]) < 1e-12  # what the warning is about
+
+
+def test_positive_losses_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ZeroLossWarning)
+        GLS()(torch.tensor([1e-30, 3.0]))
+
+
+def test_zero_loss_gradient_is_finite():
+    losses = torch.tensor([0.0, 3.0], requires_grad=True)
+    with pytest.warns(ZeroLossWarning):
+        terms = GLS()(losses)
     (grad,) = torch.autograd.grad(terms.sum(), losses)
     assert torch.isfinite(terms).all() and torch.isfinite(grad).all()
 

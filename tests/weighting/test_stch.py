@@ -164,3 +164,11 @@ def test_default_warmup_through_the_engine():
 
 def test_works_with_an_aggregator():
     train_and_check(3, weighting="stch", aggregator="pcgrad", weighting_kwargs={"warmup_epochs": 1, "ideal": "min"})
+
+
+def test_a_zero_loss_is_reported():
+    # log-losses: the zero task's slope 1/(L + eps) outweighs every other task's (issue 25)
+    from mtl_lib.weighting import ZeroLossWarning
+
+    with pytest.warns(ZeroLossWarning, match=r"task\(s\) \[1\]"):
+        STCH()(torch.tensor([2.0, 0.0], requires_grad=True))
