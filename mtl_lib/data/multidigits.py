@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mtl_lib.core.options import OptionError, require_finite_values, require_integer
+
 SOURCE = (
     "REAL handwritten digits: UCI Optical Recognition of Handwritten Digits (Alpaydin & Kaynak "
     "1998; CC BY 4.0 on the UCI repository) via scikit-learn's load_digits; the two-digit "
@@ -86,10 +88,44 @@ def load_source_digits() -> tuple[np.ndarray, np.ndarray]:
     return (digits.images / 16.0).astype(np.float32), digits.target.astype(np.int64)
 
 
+def _check_fractions(owner: str, fractions: Sequence[float]) -> None:
+    require_finite_values(owner, "fractions", fractions)
+    values = list(fractions)
+    if len(values) != 3 or any(f <= 0 for f in values) or abs(sum(values) - 1) > 1e-9:
+        raise OptionError(
+            f"{owner}: option 'fractions' must be three positive numbers (train, val, test) summing "
+            f"to 1, e.g. (0.6, 0.2, 0.2), got {fractions!r}"
+        )
+
+
+def check_multidigits_settings(
+    owner: str = "make_multidigits", *, n_train: object = 1, n_val: object = 1, n_test: object = 1,
+    canvas: object = 12, max_shift: object = 0, third_task: object = False, data_seed: object = 0,
+    fractions: Sequence[float] = (0.6, 0.2, 0.2),
+) -> None:  # fmt: skip
+    """Check the data settings, each error naming the option and its valid range (``owner``
+    names the caller in the message). Integers must be ``int`` (not ``"64"``, ``64.0`` or a
+    bool): sizes >= 1, ``data_seed`` >= 0 (NumPy's seeds), ``canvas`` >= 8,
+    ``max_shift`` in [0, canvas - 8]; ``third_task`` a bool."""
+    for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
+        require_integer(owner, name, value, minimum=1)
+    require_integer(owner, "data_seed", data_seed, minimum=0)
+    require_integer(owner, "canvas", canvas, minimum=DIGIT)
+    require_integer(owner, "max_shift", max_shift)
+    if not 0 <= max_shift <= canvas - DIGIT:  # type: ignore[operator]
+        raise OptionError(
+            f"{owner}: option 'max_shift' must be in [0, canvas - {DIGIT}] = [0, {canvas - DIGIT}] "  # type: ignore[operator]
+            f"for canvas={canvas}, got {max_shift!r}"
+        )
+    if not isinstance(third_task, bool):
+        raise OptionError(f"{owner}: option 'third_task' must be True or False, got {third_task!r}")
+    _check_fractions(owner, fractions)
+
+
 def split_pools(labels: np.ndarray, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
     """Stratified split of the source indices into disjoint train/val/test pools."""
-    if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
-        raise ValueError(f"split fractions must be three positive numbers summing to 1, got {fractions}")
+    _check_fractions("split_pools", fractions)
+    require_integer("split_pools", "seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
     pools: dict[str, list[int]] = {s: [] for s in SPLITS}
     for cls in np.unique(labels):
@@ -147,14 +183,13 @@ def make_multidigits(
     fractions: Sequence[float] = (0.6, 0.2, 0.2),
 ) -> MultiDigits:
     """Build the benchmark (see the module docstring). ``max_shift``: each digit moves by
-    0..max_shift pixels (rows and columns independently) from its corner towards the centre."""
-    if canvas < DIGIT:
-        raise ValueError(f"canvas must be at least {DIGIT} pixels, got {canvas}")
-    if not 0 <= max_shift <= canvas - DIGIT:
-        raise ValueError(f"max_shift must be in [0, canvas - 8] = [0, {canvas - DIGIT}], got {max_shift}")
-    for name, n in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
-        if n < 1:
-            raise ValueError(f"{name} must be positive, got {n}")
+    0..max_shift pixels (rows and columns independently) from its corner towards the centre.
+    Every setting is checked first (:func:`check_multidigits_settings`): a wrong one raises
+    :class:`~mtl_lib.core.options.OptionError` naming it and its valid range."""
+    check_multidigits_settings(
+        n_train=n_train, n_val=n_val, n_test=n_test, canvas=canvas, max_shift=max_shift,
+        third_task=third_task, data_seed=data_seed, fractions=fractions,
+    )  # fmt: skip
     images, labels = load_source_digits()
     pools = split_pools(labels, fractions, data_seed)
     far = canvas - DIGIT

@@ -21,6 +21,10 @@ Options (``RunConfig.problem_kwargs``):
 * ``channels`` ((8, 16)), ``hidden`` (50), ``head_hidden`` (50): the network.
 
 Metrics per task: accuracy.
+
+Every option is checked before the data are built: a wrong type (``n_train="64"``, ``64.0``)
+or value (``data_seed=-1``, a negative or zero loss scale, ``upsample=1.5``) raises
+:class:`~mtl_lib.core.options.OptionError` naming the option and its valid range.
 """
 
 from __future__ import annotations
@@ -34,10 +38,13 @@ from torch import nn
 
 from mtl_lib import metrics
 from mtl_lib.architectures.lenet import lenet
+from mtl_lib.core.options import OptionError, require_choice, require_integer, require_positive
 from mtl_lib.core.tasks import Task
 from mtl_lib.data.batches import TensorBatches
-from mtl_lib.data.multidigits import MultiDigits, make_multidigits
+from mtl_lib.data.multidigits import MultiDigits, check_multidigits_settings, make_multidigits
 from mtl_lib.problems.base import PROBLEMS, ProblemInstance
+
+_OWNER = "multidigits problem"
 
 
 @functools.lru_cache(maxsize=4)
@@ -61,15 +68,64 @@ def scaled_cross_entropy(prediction: torch.Tensor, target: torch.Tensor, scale: 
     return scale * nn.functional.cross_entropy(prediction, target)
 
 
+def check_loss_scales(loss_scales: Any, task_names: Sequence[str]) -> list[float]:
+    """One finite, positive multiplier per task (``None``: all 1); the error names the option,
+    the tasks and the valid range. A negative scale would train that task to *raise* its loss,
+    a zero one not at all, so both are refused."""
+    names = list(task_names)
+    if loss_scales is None:
+        return [1.0] * len(names)
+    if isinstance(loss_scales, (str, bytes)) or not isinstance(loss_scales, Sequence):
+        raise OptionError(
+            f"{_OWNER}: option 'loss_scales' must be a sequence of one positive number per task "
+            f"{names}, e.g. {tuple([1] * (len(names) - 1) + [10])}, got {loss_scales!r}"
+        )
+    if len(loss_scales) != len(names):
+        raise OptionError(
+            f"{_OWNER}: option 'loss_scales' has {len(loss_scales)} entries for the {len(names)} "
+            f"tasks {names}: give one positive number per task"
+        )
+    return [
+        require_positive(_OWNER, f"loss_scales[{i}] (task {n!r})", s)
+        for i, (n, s) in enumerate(zip(names, loss_scales))
+    ]
+
+
+def check_network(channels: Any, hidden: Any, head_hidden: Any) -> None:
+    """``channels`` a non-empty sequence of positive integers, ``hidden`` >= 1, ``head_hidden``
+    >= 0 (0: each head is one linear layer)."""
+    if isinstance(channels, (str, bytes)) or not isinstance(channels, Sequence) or not channels:
+        raise OptionError(
+            f"{_OWNER}: option 'channels' must be a non-empty sequence of positive integers "
+            f"(one conv block each), e.g. (8, 16), got {channels!r}"
+        )
+    for i, c in enumerate(channels):
+        require_integer(_OWNER, f"channels[{i}]", c, minimum=1)
+    require_integer(_OWNER, "hidden", hidden, minimum=1)
+    require_integer(_OWNER, "head_hidden", head_hidden, minimum=0)
+
+
 def multidigits_tasks(task_names: Sequence[str], loss_scales: Sequence[float] | None = None) -> list[Task]:
-    scales = [1.0] * len(task_names) if loss_scales is None else [float(s) for s in loss_scales]
-    if len(scales) != len(task_names):
-        raise ValueError(f"loss_scales has {len(scales)} entries for the tasks {list(task_names)}")
+    scales = check_loss_scales(loss_scales, task_names)
     tasks = []
     for name, scale in zip(task_names, scales):
         loss = nn.functional.cross_entropy if scale == 1.0 else functools.partial(scaled_cross_entropy, scale=scale)
         tasks.append(Task(name, loss, {"acc": metrics.accuracy}, {"acc": True}))
     return tasks
+
+
+def _unknown_options_message(unknown: dict[str, Any]) -> str:
+    import difflib
+    import inspect
+
+    known = [n for n in inspect.signature(multidigits_problem).parameters if n not in _RUNNER_ARGUMENTS]
+    close = {n: difflib.get_close_matches(n, known, n=1) for n in sorted(unknown)}
+    hints = "".join(f"; {n!r}: did you mean {m[0]!r}?" for n, m in close.items() if m)
+    return f"unknown multidigits options {sorted(unknown)}{hints} (its options: {', '.join(known)})"
+
+
+#: Arguments the runner passes to every problem (not problem options).
+_RUNNER_ARGUMENTS = ("seed", "batch_size", "device", "unknown")
 
 
 @PROBLEMS.register("multidigits")
@@ -96,12 +152,20 @@ def multidigits_problem(
     **unknown: Any,
 ) -> ProblemInstance:
     if unknown:
-        raise TypeError(f"unknown multidigits options {sorted(unknown)}")
-    if eval_split not in ("val", "test"):
-        raise ValueError(f"eval_split must be 'val' or 'test', got {eval_split!r}")
-    if upsample < 1:
-        raise ValueError(f"upsample must be a positive integer, got {upsample}")
-    data = multidigits_data(n_train, n_val, n_test, canvas, max_shift, bool(third_task), data_seed)
+        raise TypeError(_unknown_options_message(unknown))
+    check_multidigits_settings(
+        _OWNER, n_train=n_train, n_val=n_val, n_test=n_test, canvas=canvas, max_shift=max_shift,
+        third_task=third_task, data_seed=data_seed,
+    )  # fmt: skip
+    require_choice(_OWNER, "eval_split", eval_split, ("val", "test"))
+    require_integer(_OWNER, "upsample", upsample, minimum=1)
+    if not isinstance(rotograd, bool):
+        raise OptionError(f"{_OWNER}: option 'rotograd' must be True or False, got {rotograd!r}")
+    if rotation_lr is not None:
+        require_positive(_OWNER, "rotation_lr", rotation_lr)
+    check_network(channels, hidden, head_hidden)
+    check_loss_scales(loss_scales, ["left", "right"] + (["parity"] if third_task else []))
+    data = multidigits_data(n_train, n_val, n_test, canvas, max_shift, third_task, data_seed)
 
     def tensors(split: str) -> list[torch.Tensor]:
         part = data.splits[split]

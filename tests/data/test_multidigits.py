@@ -111,3 +111,17 @@ def test_bad_options_say_what_is_wrong():
         make_multidigits(**SMALL, canvas=6)
     with pytest.raises(ValueError, match="n_val"):
         make_multidigits(n_train=10, n_val=0, n_test=10)
+
+
+def test_data_settings_are_checked_before_anything_is_built():
+    """Issue 25: make_multidigits refuses wrong types and ranges with the option's name."""
+    from mtl_lib.core.options import OptionError
+
+    with pytest.raises(OptionError, match=r"make_multidigits: option 'n_train' must be an integer, got '64' \(str\)"):
+        make_multidigits(n_train="64", n_val=10, n_test=10)
+    with pytest.raises(OptionError, match=r"'data_seed' must be an integer >= 0, got -1"):
+        make_multidigits(**SMALL, data_seed=-1)
+    with pytest.raises(OptionError, match=r"'fractions' must be three positive numbers .* summing to 1"):
+        make_multidigits(**SMALL, fractions=(0.5, 0.5))
+    with pytest.raises(OptionError, match=r"'fractions' must hold finite real numbers"):
+        make_multidigits(**SMALL, fractions=(0.6, float("nan"), 0.2))

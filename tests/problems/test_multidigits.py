@@ -136,3 +136,64 @@ def test_rotation_lr_reaches_rotograds_optimizer_and_the_chapter_sets_a_tenth_of
     roto = [c for c in configs if c.label == "RotoGrad"]
     assert roto and all(c.problem_kwargs["rotation_lr"] == pytest.approx(c.lr * md.ROTATION_LR_FRACTION) for c in roto)
     assert all("rotation_lr" not in c.problem_kwargs for c in configs if c.label != "RotoGrad")
+
+
+# Issue 25: each bad option used to fail with a raw Python error that did not name it (or not at
+# all); now every one is an OptionError naming the option and the valid range or type.
+BAD_OPTIONS = [
+    ("n_train-as-string", {"n_train": "64"}, ["'n_train'", "must be an integer", "'64' (str)"]),
+    ("n_train-as-float", {"n_train": 64.0}, ["'n_train'", "must be an integer", "n_train=64"]),
+    ("n_val-bool", {"n_val": True}, ["'n_val'", "integer", "True (bool)"]),
+    ("n_test-negative", {"n_test": -5}, ["'n_test'", ">= 1", "-5"]),
+    ("data_seed-negative", {"data_seed": -1}, ["'data_seed'", ">= 0", "-1"]),
+    ("data_seed-float", {"data_seed": 1.5}, ["'data_seed'", "must be an integer"]),
+    ("data_seed-string", {"data_seed": "0"}, ["'data_seed'", "must be an integer"]),
+    ("canvas-float", {"canvas": 11.5}, ["'canvas'", "must be an integer"]),
+    ("canvas-too-small", {"canvas": 6}, ["'canvas'", ">= 8"]),
+    ("max_shift-negative", {"max_shift": -1}, ["'max_shift'", "[0, 4]", "canvas=12"]),
+    ("max_shift-too-large", {"max_shift": 5}, ["'max_shift'", "[0, 4]"]),
+    ("max_shift-bool", {"max_shift": True}, ["'max_shift'", "integer"]),
+    ("third_task-string", {"third_task": "no"}, ["'third_task'", "True or False"]),
+    ("loss_scales-negative", {"loss_scales": (1, -10)}, ["loss_scales[1]", "'right'", "positive (> 0)", "-10"]),
+    ("loss_scales-zero", {"loss_scales": (1, 0)}, ["loss_scales[1]", "positive (> 0)"]),
+    ("loss_scales-nan", {"loss_scales": (1, math.nan)}, ["loss_scales[1]", "finite"]),
+    ("loss_scales-inf", {"loss_scales": (math.inf, 1)}, ["loss_scales[0]", "'left'", "finite"]),
+    ("loss_scales-scalar", {"loss_scales": 10}, ["'loss_scales'", "sequence", "['left', 'right']"]),
+    ("loss_scales-string", {"loss_scales": "1,10"}, ["'loss_scales'", "sequence"]),
+    ("loss_scales-too-short", {"loss_scales": (1,)}, ["'loss_scales'", "1 entries", "2 tasks"]),
+    ("loss_scales-two-for-three-tasks", {"loss_scales": (1, 2), "third_task": True}, ["3 tasks", "'parity'"]),
+    ("eval_split-train", {"eval_split": "train"}, ["'eval_split'", "['val', 'test']"]),
+    ("upsample-float", {"upsample": 1.5}, ["'upsample'", "must be an integer"]),
+    ("upsample-string", {"upsample": "2"}, ["'upsample'", "must be an integer"]),
+    ("rotation_lr-negative", {"rotograd": True, "rotation_lr": -0.1}, ["'rotation_lr'", "positive"]),
+    ("rotation_lr-nan", {"rotograd": True, "rotation_lr": math.nan}, ["'rotation_lr'", "finite"]),
+    ("channels-empty", {"channels": ()}, ["'channels'", "non-empty"]),
+    ("channels-zero", {"channels": (8, 0)}, ["'channels[1]'", ">= 1"]),
+    ("hidden-zero", {"hidden": 0}, ["'hidden'", ">= 1"]),
+    ("head_hidden-negative", {"head_hidden": -3}, ["'head_hidden'", ">= 0"]),
+]
+
+
+@pytest.mark.parametrize("options, fragments", [c[1:] for c in BAD_OPTIONS], ids=[c[0] for c in BAD_OPTIONS])
+def test_bad_option_names_the_option_and_its_valid_range(options, fragments):
+    from mtl_lib.core.options import OptionError
+
+    with pytest.raises(OptionError) as info:
+        _build(**options)
+    message = str(info.value)
+    assert message.startswith("multidigits problem: option ")
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+
+
+def test_unknown_option_suggests_the_close_name_and_lists_the_options():
+    with pytest.raises(TypeError) as info:
+        _build(n_trian=64)
+    message = str(info.value)
+    assert "'n_trian': did you mean 'n_train'?" in message
+    assert "(its options: n_train, n_val, n_test, canvas," in message and "loss_scales" in message
+    assert "batch_size" not in message  # the runner's own arguments are not problem options
+
+
+def test_loss_scales_from_a_json_record_are_a_list_and_still_accepted():
+    assert _build(loss_scales=[1, 10]).tasks[1].loss(torch.zeros(2, 10), torch.zeros(2, dtype=torch.long)) > 0
