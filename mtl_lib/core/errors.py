@@ -89,7 +89,11 @@ def require_finite_rows(
     Row ``k`` belongs to task ``k`` (named by ``names[k]`` when given). The fast test is one
     reduction and one host synchronisation; the message lists the offending tasks.
     """
-    if bool(torch.isfinite(matrix.detach()).all()):
+    values = matrix.detach()
+    # A sum is NaN/inf whenever one of its terms is, and on CPU it costs ~25x less than
+    # isfinite().all() (11.7 vs 288 µs for 3 × 55,400 float32, one thread); the exact test runs
+    # only when the sum is not finite (finite values whose sum overflowed pass it).
+    if bool(torch.isfinite(values.sum())) or bool(torch.isfinite(values).all()):
         return
     rows = nonfinite_rows(matrix)
     labels = [names[k] if names is not None and k < len(names) else f"task {k}" for k in rows]
