@@ -10,9 +10,10 @@ The book build (``scripts/build_book.py``) reads these files to put the verdict 
 of the chapter, the summary of every claim on the front page, and the cache counts on the build
 status page. Nothing here changes a result: it only reports what the notebook computed.
 
-Verdicts use the book's three words (DESIGN.md, "Reproduction protocol"): REPRODUCED, SAME
-DIRECTION (the effect points the paper's way but is not significant), NOT REPRODUCED; plus
-UNDECIDED where the run is too small to tell (one fold, one seed).
+Verdicts use the book's three words (``book/reproducing.md``, "How a verdict is reached"):
+REPRODUCED, NOT REPRODUCED and INCONCLUSIVE (the interval contains both zero and the paper's
+effect: the run is too small to tell). SAME DIRECTION and UNDECIDED, the words of the rule before
+it, are read as INCONCLUSIVE: both meant an interval that reaches zero.
 
 Cache counts: a run *came from the cache* when its record file existed before this notebook
 started, and was *trained now* otherwise. The start time is ``$MTL_NOTEBOOK_STARTED`` (set by
@@ -33,20 +34,23 @@ import pandas as pd
 
 from mtl_lib.experiments.store import write_json_atomic
 
-VERDICTS = ("REPRODUCED", "SAME DIRECTION", "NOT REPRODUCED", "UNDECIDED")
+VERDICTS = ("REPRODUCED", "NOT REPRODUCED", "INCONCLUSIVE")
+#: Words of the earlier verdict rule (saved summaries written before it changed) and how they read now.
+LEGACY_VERDICTS = {"SAME DIRECTION": "INCONCLUSIVE", "UNDECIDED": "INCONCLUSIVE"}
 
 
 def normalise_verdict(value: Any) -> str:
     """One of :data:`VERDICTS` from a bool (reproduced or not) or a verdict string such as
-    ``"SAME DIRECTION, NOT SIGNIFICANT"`` or ``"UNDECIDED (one fold)"``."""
+    ``"INCONCLUSIVE (one fold)"``; the earlier rule's words map by :data:`LEGACY_VERDICTS`."""
     if isinstance(value, bool):
         return "REPRODUCED" if value else "NOT REPRODUCED"
     text = str(value).strip().upper()
-    for verdict in ("NOT REPRODUCED", "SAME DIRECTION", "REPRODUCED", "UNDECIDED"):
+    for verdict in ("NOT REPRODUCED", "REPRODUCED", "INCONCLUSIVE"):
         if text.startswith(verdict):
             return verdict
-    if text.startswith("INCONCLUSIVE"):
-        return "UNDECIDED"
+    for legacy, verdict in LEGACY_VERDICTS.items():
+        if text.startswith(legacy):
+            return verdict
     raise ValueError(
         f"unknown verdict {value!r}: expected a bool or a string starting with one of {', '.join(VERDICTS)}"
     )

@@ -9,7 +9,7 @@ Where the line runs between library and book — the same for every chapter:
   return a figure, with their colours), and the claims — statement, criterion and verdict, as a
   :class:`~mtl_lib.studies._common.Claim` — so that all of it is importable, tested and shared
   between chapters (:mod:`._common` holds what every chapter shares: settings per profile,
-  claims with the verdicts REPRODUCED / SAME DIRECTION / NOT REPRODUCED / UNDECIDED, paired differences).
+  claims with the verdicts REPRODUCED / NOT REPRODUCED / INCONCLUSIVE, interval estimates).
 * **Book** (``notebooks/``, ``book/``): the narrative; which tables and figures to show, in what
   order and with what title; and the prose that reads the verdicts ("What we saw"). A notebook
   cell calls study functions and displays their results; it defines no settings table, no

@@ -22,7 +22,7 @@ from mtl_lib.experiments import RunConfig, final_frame, history_frame
 from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems import PROBLEMS
 from mtl_lib.studies import adatask_regime as regime
-from mtl_lib.studies._common import Claim, paired_difference
+from mtl_lib.studies._common import INCONCLUSIVE, Claim, paired_difference
 
 PROBLEM = "synthetic_regression"
 
@@ -157,44 +157,52 @@ def comparison_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def check_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
-    """The paper's claims that this EW-vs-PCGrad comparison can test, each with a verdict
-    computed from the records."""
+    """The paper's claims that this EW-vs-PCGrad comparison can test, each with a verdict from a
+    95 % interval over seeds (see :mod:`mtl_lib.studies._common`)."""
     scores = per_run_scores(records)
     ew = scores[scores["method"] == "EqualWeight"].set_index("seed")
+    paper = PUBLISHED_TABLE2
     claims = []
 
-    ratio = ew["A"].mean() / ew["B"].mean()
-    paper_ratio = PUBLISHED_TABLE2.loc["EqualWeight", "A"] / PUBLISHED_TABLE2.loc["EqualWeight", "B"]
+    paper_ratio = paper.loc["EqualWeight", "A"] / paper.loc["EqualWeight", "B"]
     claims.append(
-        Claim.check(
+        Claim.threshold(
             "Under equal weighting the dominated task A ends with a clearly larger "
             "task-normalized RMSE than the dominant task B (we require A/B > 1.5).",
             f"A/B = {paper_ratio:.1f}",
-            f"A/B = {ratio:.2f}",
-            bool(ratio > 1.5),
+            (ew["A"] / ew["B"]).tolist(),
+            1.5,
+            "above",
+            paper_value=float(paper_ratio),
+            digits=2,
         )
     )
 
     diff = paired_difference(scores, "PCGrad", "EqualWeight", "A")
-    # a "no effect" claim: it fails only if PCGrad is significantly better (lower) on task A
+    # A "no effect" claim, tested for equivalence: PCGrad relieves A by less than a tenth of
+    # equal weighting's own A error (the paper's PCGrad is 2 % *worse*; AdaTask's relief is 68 %).
+    margin = 0.1 * float(ew["A"].mean())
+    verdict = diff.verdict_no_effect("negative", margin=margin)
     claims.append(
         Claim(
             "PCGrad does not relieve the dominated task: its task-A error is not lower than "
-            "equal weighting's (paired over seeds, 95 % CI of the difference).",
-            "PCGrad 0.2221 vs EqualWeight 0.2172 on task A",
+            "equal weighting's by 10 % of that error or more (paired over seeds, 95 % CI of the difference).",
+            f"PCGrad {paper.loc['PCGrad', 'A']:.4f} vs EqualWeight {paper.loc['EqualWeight', 'A']:.4f} on task A",
             f"PCGrad − EqualWeight on task A = {diff.describe()}",
-            diff.verdict_no_effect("negative"),
+            verdict,
+            f"equivalence: the 95 % interval above −{margin:.4f} (10 % of EqualWeight's A error)",
+            diff.power_note() if verdict == INCONCLUSIVE else "",
         )
     )
 
-    ours_avg = ew["average"].mean()
-    paper_avg = PUBLISHED_TABLE2.loc["EqualWeight", "average"]
+    paper_avg = float(paper.loc["EqualWeight", "average"])
     claims.append(
-        Claim.check(
+        Claim.within(
             "The absolute errors match the paper's (within 25 % on EqualWeight's average).",
             f"{paper_avg:.4f}",
-            f"{ours_avg:.4f}",
-            bool(abs(ours_avg - paper_avg) <= 0.25 * paper_avg),
+            ew["average"].tolist(),
+            paper_avg,
+            0.25 * paper_avg,
         )
     )
     return claims

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -37,7 +38,7 @@ from mtl_lib.metrics import delta_p
 from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems.cityscapes import cityscapes_tasks
 from mtl_lib.studies import adatask_regime as regime
-from mtl_lib.studies._common import Claim, beside_saved, paired_difference, per_profile
+from mtl_lib.studies._common import Claim, beside_saved, estimate, paired_difference, per_profile
 from mtl_lib.studies.adatask_rau.buckets import bucket_labels, pretty_bucket
 from mtl_lib.studies.adatask_rau.plots import BUCKET_COLORS
 from mtl_lib.studies.adatask_synthetic import PUBLISHED_TABLE2, per_run_scores, synthetic_config
@@ -190,12 +191,17 @@ def synthetic_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def synthetic_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
-    """Table 2 and Table 5 claims, verdicts computed from the records."""
+    """Table 2 and Table 5 claims, verdicts computed from the records: every comparison is a
+    paired difference over seeds, an ordering is tested pair by pair, and the paper's own
+    difference is the claimed effect."""
     scores = per_run_scores(records)
-    means = scores.groupby("method")[["A", "B", "average"]].mean()
     t2 = PUBLISHED_TABLE2
-    claims = []
+    table5 = pd.concat([t2, PUBLISHED_TABLE5])
 
+    def paper_gap(a: str, b: str, column: str) -> float:
+        return float(table5.loc[a, column] - table5.loc[b, column])
+
+    claims = []
     on_a = paired_difference(scores, "AdaTask", "EqualWeight", "A")
     claims.append(
         Claim.difference(
@@ -205,17 +211,21 @@ def synthetic_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
             f"AdaTask − EqualWeight on A = {on_a.describe()}",
             on_a,
             expect="negative",
+            paper_effect=paper_gap("AdaTask", "EqualWeight", "A"),
         )
     )
 
-    six = [m for m in ("EqualWeight", "GradNorm", "UW", "PCGrad", "CAGrad", "AdaTask") if m in means.index]
-    best = means.loc[six, "average"].idxmin()
+    six = [m for m in ("EqualWeight", "GradNorm", "UW", "PCGrad", "CAGrad") if m in set(scores["method"])]
     claims.append(
-        Claim.check(
-            "AdaTask has the lowest average error of the six methods of Table 2 (means over seeds).",
+        Claim.pairwise(
+            "AdaTask has the lowest average error of the six methods of Table 2 (each other method − AdaTask "
+            "> 0, paired over seeds).",
             f"AdaTask {t2.loc['AdaTask', 'average']:.4f}, next GradNorm {t2.loc['GradNorm', 'average']:.4f}",
-            f"lowest: {best} ({means.loc[best, 'average']:.4f}); AdaTask {means.loc['AdaTask', 'average']:.4f}",
-            bool(best == "AdaTask"),
+            scores,
+            [(m, "AdaTask") for m in six],
+            "average",
+            "positive",
+            paper_effects={(m, "AdaTask"): paper_gap(m, "AdaTask", "average") for m in six},
         )
     )
 
@@ -227,23 +237,26 @@ def synthetic_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
             f"AdaTask − EqualWeight on B = {on_b.describe()}",
             on_b,
             expect="positive",
+            paper_effect=paper_gap("AdaTask", "EqualWeight", "B"),
         )
     )
 
-    ew_a, lada_a, ada_a = (means.loc[m, "A"] for m in ("EqualWeight", "LAdaTask", "AdaTask"))
+    order = [("EqualWeight", "LAdaTask"), ("LAdaTask", "AdaTask")]
     claims.append(
-        Claim.check(
+        Claim.pairwise(
             "LAdaTask (Table 5) improves task A over EqualWeight, but less than AdaTask "
-            "(EqualWeight > LAdaTask > AdaTask on A, means over seeds).",
+            "(EqualWeight > LAdaTask > AdaTask on A, each step paired over seeds).",
             f"{t2.loc['EqualWeight', 'A']:.4f} > {PUBLISHED_TABLE5.loc['LAdaTask', 'A']:.4f} > {t2.loc['AdaTask', 'A']:.4f}",
-            f"{ew_a:.4f}, {lada_a:.4f}, {ada_a:.4f}",
-            bool(ew_a > lada_a > ada_a),
+            scores,
+            order,
+            "A",
+            "positive",
+            paper_effects={pair: paper_gap(*pair, "A") for pair in order},
         )
     )
     return claims
 
 
-# ----------------------------------------------------------------------------- Table 1
 def cityscapes_scores(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per run: method, seed, the four metrics (keys of :data:`CITYSCAPES_METRICS`) and
     Δp (%) against the EqualWeight run of the same seed (:func:`mtl_lib.metrics.delta_p`)."""
@@ -333,79 +346,121 @@ def plot_overall_buckets(frame: pd.DataFrame, title: str, task: str) -> plt.Figu
     return fig
 
 
+def _per_seed_mean_rau(records: Sequence[dict[str, Any]], task: str, method: str) -> pd.Series:
+    """Mean rAU(task) of the shared parameters per seed under ``method`` (bucket midpoints)."""
+    frame = overall_buckets(records, task)
+    frame = frame[frame["method"] == method]
+    mids = frame["bucket"].map(lambda label: sum(float(x) for x in label.strip("(]").split(",")) / 2)
+    return (frame["share"] * mids).groupby(frame["seed"]).sum()
+
+
+def _per_seed_share(records: Sequence[dict[str, Any]], task: str, method: str, bucket: str) -> list[float]:
+    frame = overall_buckets(records, task)
+    return frame[(frame["method"] == method) & (frame["bucket"] == bucket)]["share"].tolist()
+
+
 def cityscapes_claims(records: Sequence[dict[str, Any]], data_label: str) -> list[Claim]:
     """Table 1 and Fig. 3 claims on the CityScapes problem (``data_label`` names the data, e.g.
-    "stand-in"), verdicts computed from the records."""
+    "stand-in"), verdicts from 95 % intervals over seeds (paired by seed where two methods meet)."""
     scores = cityscapes_scores(records)
-    means = scores.groupby("method")[["depth/abs_err", "depth/rel_err", "delta_p"]].mean()
     t1 = PUBLISHED_TABLE1
     tag = f" [{data_label}]"
     claims = []
 
     b_task, mean_rau = dominant_task(records)
+    names = list(mean_rau)
+    seg, depth = (_per_seed_mean_rau(records, name, "EqualWeight") for name in ("segmentation", "depth"))
+    gap = (seg - depth).dropna().tolist()
     claims.append(
-        Claim.check(
-            "Segmentation is the dominant task (the paper's task B): under EqualWeight it has the larger "
-            "mean rAU." + tag,
-            "task B = segmentation",
-            "mean rAU under EqualWeight: " + ", ".join(f"{k} {v:.2f}" for k, v in mean_rau.items()),
-            bool(b_task == "segmentation"),
+        replace(
+            Claim.threshold(
+                "Segmentation is the dominant task (the paper's task B): under EqualWeight it has the larger "
+                "mean rAU (segmentation − depth > 0 per seed)." + tag,
+                "task B = segmentation",
+                gap,
+                0.0,
+                "above",
+                digits=3,
+            ),
+            ours=f"segmentation − depth mean rAU = {estimate(gap).describe(3)}; means "
+            + ", ".join(f"{k} {mean_rau[k]:.2f}" for k in names),
         )
     )
 
-    ew, ada = means.loc["EqualWeight"], means.loc["AdaTask"]
+    depth_parts = [
+        Claim.pairwise(metric, "", scores, [("AdaTask", "EqualWeight")], f"depth/{metric}", "negative")
+        for metric in ("abs_err", "rel_err")
+    ]
     claims.append(
-        Claim.check(
-            "AdaTask lowers both depth errors (the dominated task) compared with EqualWeight (means over seeds)." + tag,
+        Claim.all_of(
+            "AdaTask lowers both depth errors (the dominated task) compared with EqualWeight (paired over seeds)."
+            + tag,
             f"Abs Err {t1.loc['AdaTask', 'Abs Err']} vs {t1.loc['EqualWeight', 'Abs Err']}, "
             f"Rel Err {t1.loc['AdaTask', 'Rel Err']:.2f} vs {t1.loc['EqualWeight', 'Rel Err']:.2f}",
-            f"Abs Err {ada['depth/abs_err']:.4f} vs {ew['depth/abs_err']:.4f}, "
-            f"Rel Err {ada['depth/rel_err']:.4f} vs {ew['depth/rel_err']:.4f}",
-            bool(ada["depth/abs_err"] < ew["depth/abs_err"] and ada["depth/rel_err"] < ew["depth/rel_err"]),
+            depth_parts,
         )
     )
 
-    singles = [m for m in SINGLE_METHODS if m in means.index]
-    best = means.loc[singles, "delta_p"].idxmax()
+    ada_dp = scores[scores["method"] == "AdaTask"]["delta_p"].dropna().tolist()
+    singles = [m for m in SINGLE_METHODS if m in set(scores["method"]) and m not in ("AdaTask", "EqualWeight")]
+    positive = Claim.threshold(
+        "Δp > 0", "", ada_dp, 0.0, "above", paper_value=float(t1.loc["AdaTask", "Δp (%)"]), unit=" %", digits=2
+    )
+    highest = Claim.pairwise("highest", "", scores, [("AdaTask", m) for m in singles], "delta_p", "positive", digits=2)
     claims.append(
-        Claim.check(
-            "AdaTask has a positive Δp vs EqualWeight, the highest of the single methods (means over seeds)." + tag,
+        Claim.all_of(
+            "AdaTask has a positive Δp vs EqualWeight, the highest of the single methods (Δp > 0 and "
+            "AdaTask − each single method > 0, over seeds)." + tag,
             f"AdaTask {t1.loc['AdaTask', 'Δp (%)']:.2f} %, best baseline UW {t1.loc['UW', 'Δp (%)']:.2f} %",
-            f"AdaTask {means.loc['AdaTask', 'delta_p']:+.2f} %; highest: {best} {means.loc[best, 'delta_p']:+.2f} %",
-            bool(best == "AdaTask" and means.loc["AdaTask", "delta_p"] > 0),
+            [replace(positive, ours=f"AdaTask Δp = {positive.ours}"), highest],
         )
     )
 
-    combined = {m: means.loc[m, "delta_p"] for m in ("AdaTask+PCGrad", "AdaTask+CAGrad")}
+    combos = [(m, "AdaTask") for m in ("AdaTask+PCGrad", "AdaTask+CAGrad")]
+    ada_paper = float(t1.loc["AdaTask", "Δp (%)"])
     claims.append(
-        Claim.check(
-            "Combining helps: AdaTask+PCGrad and AdaTask+CAGrad both have a higher Δp than AdaTask alone." + tag,
+        Claim.pairwise(
+            "Combining helps: AdaTask+PCGrad and AdaTask+CAGrad both have a higher Δp than AdaTask alone "
+            "(paired over seeds)." + tag,
             "10.52 % and 10.59 % vs 9.34 %",
-            ", ".join(f"{m} {v:+.2f} %" for m, v in combined.items())
-            + f" vs AdaTask {means.loc['AdaTask', 'delta_p']:+.2f} %",
-            bool(all(v > means.loc["AdaTask", "delta_p"] for v in combined.values())),
+            scores,
+            combos,
+            "delta_p",
+            "positive",
+            paper_effects={
+                ("AdaTask+PCGrad", "AdaTask"): 10.52 - ada_paper,
+                ("AdaTask+CAGrad", "AdaTask"): 10.59 - ada_paper,
+            },
+            digits=2,
         )
     )
 
-    shares = overall_buckets(records, b_task).groupby(["method", "bucket"])["share"].mean()
-    dominated = {m: shares.get((m, "(0.8, 1]"), math.nan) for m in ("EqualWeight", "GradNorm")}
+    paper_dominated = {"EqualWeight": 0.99, "GradNorm": 0.95}
+    dominated = []
+    for m, paper_share in paper_dominated.items():
+        shares = _per_seed_share(records, b_task, m, "(0.8, 1]")
+        part = Claim.threshold(m, "", shares, 0.9, "above", paper_value=paper_share, scale=100, unit=" %")
+        dominated.append(replace(part, ours=f"{m} {part.ours}"))
     claims.append(
-        Claim.check(
+        Claim.all_of(
             f"EqualWeight and GradNorm leave ≥ 90 % of shared parameters dominated by task B = {b_task} "
-            "(rAU(B) in (80 %, 100 %])." + tag,
+            "(rAU(B) in (80 %, 100 %], interval over seeds)." + tag,
             "99 % and 95 %",
-            ", ".join(f"{m} {100 * v:.1f} %" for m, v in dominated.items()),
-            bool(all(v >= 0.9 for v in dominated.values())),
+            dominated,
         )
     )
 
-    balanced = shares.get(("AdaTask", "(0.4, 0.6]"), math.nan)
     claims.append(
-        Claim.check(
-            f"AdaTask leaves ≥ 90 % of shared parameters balanced, rAU(B = {b_task}) in (40 %, 60 %]." + tag,
+        Claim.threshold(
+            f"AdaTask leaves ≥ 90 % of shared parameters balanced, rAU(B = {b_task}) in (40 %, 60 %] "
+            "(interval over seeds)." + tag,
             "93 % balanced",
-            f"{100 * balanced:.1f} %",
-            bool(balanced >= 0.9),
+            _per_seed_share(records, b_task, "AdaTask", "(0.4, 0.6]"),
+            0.9,
+            "above",
+            paper_value=0.93,
+            scale=100,
+            unit=" %",
         )
     )
     return claims

@@ -52,7 +52,7 @@ from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.experiments.saved_summaries import missing_message, read_summary, write_summary
 from mtl_lib.metrics.stats import mean_ci95
 from mtl_lib.optim import OPTIMIZERS
-from mtl_lib.studies._common import NOT_REPRODUCED, REPRODUCED, UNDECIDED, Claim
+from mtl_lib.studies._common import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim
 from mtl_lib.weighting import WEIGHTINGS
 
 PROBLEM = "multidigits"
@@ -431,9 +431,9 @@ def tuned_ew_verdict(summary: pd.DataFrame) -> str:
 
 def tuned_ew_claim(summary: pd.DataFrame) -> Claim:
     """The chapter's claim from the literature, with its verdict: AGREES → REPRODUCED,
-    DISAGREES → NOT REPRODUCED, anything else (one seed, no tuned EW) → UNDECIDED."""
+    DISAGREES → NOT REPRODUCED, anything else (one seed, no tuned EW) → INCONCLUSIVE."""
     text = tuned_ew_verdict(summary)
-    verdict = REPRODUCED if text.startswith("AGREES") else NOT_REPRODUCED if text.startswith("DISAGREES") else UNDECIDED
+    verdict = REPRODUCED if text.startswith("AGREES") else NOT_REPRODUCED if text.startswith("DISAGREES") else INCONCLUSIVE
     return Claim(
         "Tuned EW matches most specialised methods (Kurin et al. 2022; Xin et al. 2022)",
         "most methods no better than tuned EW",

@@ -43,10 +43,12 @@ build_book = _load("build_book")
         (True, "REPRODUCED"),
         (False, "NOT REPRODUCED"),
         ("REPRODUCED", "REPRODUCED"),
-        ("SAME DIRECTION, NOT SIGNIFICANT", "SAME DIRECTION"),
         ("NOT REPRODUCED", "NOT REPRODUCED"),
-        ("UNDECIDED (one fold)", "UNDECIDED"),
-        ("inconclusive", "UNDECIDED"),
+        ("INCONCLUSIVE (one fold)", "INCONCLUSIVE"),
+        ("inconclusive", "INCONCLUSIVE"),
+        # the earlier rule's words, still in saved summaries written under it
+        ("SAME DIRECTION, NOT SIGNIFICANT", "INCONCLUSIVE"),
+        ("UNDECIDED (one fold)", "INCONCLUSIVE"),
     ],
 )
 def test_normalise_verdict(value, expected) -> None:
@@ -54,7 +56,7 @@ def test_normalise_verdict(value, expected) -> None:
 
 
 def test_unknown_verdict_names_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match="REPRODUCED, SAME DIRECTION"):
+    with pytest.raises(ValueError, match="REPRODUCED, NOT REPRODUCED, INCONCLUSIVE"):
         normalise_verdict("maybe")
 
 
@@ -82,7 +84,7 @@ def test_claim_rows_from_every_claim_shape() -> None:
         "claim": "c", "verdict": "NOT REPRODUCED", "paper": "p", "ours": "o",
     }  # fmt: skip
     row = claim_row(_Comparison("F beats B", "F", "B", 0.05, 0.07, 5))
-    assert row["verdict"] == "SAME DIRECTION"
+    assert row["verdict"] == "INCONCLUSIVE"
     assert row["ours"] == "F − B = +0.050 ± 0.070 over 5 fold(s)"
     assert claim_row(("t", True))["verdict"] == "REPRODUCED"
     assert claim_row({"claim": "m", "verdict": "REPRODUCED"})["paper"] == ""

@@ -1,18 +1,21 @@
-"""The reproduction protocol's verdicts on a paired difference (mtl_lib.studies._common)."""
+"""The reproduction protocol's verdicts (mtl_lib.studies._common): one rule for every claim
+measured over seeds, with power."""
 
 import math
 
 import pandas as pd
 import pytest
+from scipy.stats import t as student_t
 
 from mtl_lib.metrics.stats import t_quantile_975
 from mtl_lib.studies._common import (
+    INCONCLUSIVE,
     NOT_REPRODUCED,
     REPRODUCED,
-    SAME_DIRECTION,
-    UNDECIDED,
+    VERDICTS,
     Claim,
     PairedDifference,
+    estimate,
     paired_difference,
 )
 
@@ -22,57 +25,110 @@ def _difference(mean: float, se: float, n: int = 3) -> PairedDifference:
 
 
 @pytest.mark.parametrize(
-    ("mean", "se", "expected"),
+    ("mean", "se", "paper", "expected"),
     [
-        (10.0, 1.0, REPRODUCED),  # lower end of the interval far above zero
-        (2.0, 1.0, SAME_DIRECTION),  # mean 2 SE above zero, interval (half-width 4.3 SE) reaches below
-        (-3.0, 1.0, NOT_REPRODUCED),  # clearly the other way
-        (0.5, 1.0, UNDECIDED),  # mean within one SE of zero: its sign is noise
-        (-0.5, 1.0, UNDECIDED),
-        (4.3 + 0.5, 1.0, UNDECIDED),  # interval's lower end within one SE of zero
+        (10.0, 1.0, None, REPRODUCED),  # interval (half-width 4.3 SE) wholly above zero
+        (10.0, 1.0, 30.0, REPRODUCED),  # smaller than the paper's effect, but detectably positive
+        (2.0, 1.0, None, INCONCLUSIVE),  # reaches zero, the paper states no size
+        (2.0, 1.0, 5.0, INCONCLUSIVE),  # holds both 0 and the paper's +5
+        (2.0, 1.0, 10.0, NOT_REPRODUCED),  # holds 0 but excludes the paper's +10: smaller than claimed
+        (-1.0, 1.0, 2.0, INCONCLUSIVE),  # mean the other way, yet the interval still holds 0 and +2
+        (-3.0, 1.0, 5.0, NOT_REPRODUCED),  # holds 0 (up to +1.3) but not the paper's +5
+        (-10.0, 1.0, None, NOT_REPRODUCED),  # wholly on the wrong side of zero
     ],
 )
-def test_verdict_bands(mean, se, expected):
-    assert _difference(mean, se).verdict() == expected
-    assert _difference(-mean, se).verdict("negative") == expected  # the claim's sign is symmetric
+def test_the_verdict_rule(mean, se, paper, expected):
+    assert _difference(mean, se).verdict(paper_effect=paper) == expected
+    flipped = None if paper is None else -paper
+    assert _difference(-mean, se).verdict("negative", paper_effect=flipped) == expected  # symmetric
+
+
+def test_the_leaf_case_an_interval_holding_the_papers_effect_is_inconclusive():
+    # "F beats E" over 3 folds: an interval holding the study's own +0.019 and 0 cannot tell
+    diff = PairedDifference(-0.040, 0.065, 3)
+    assert diff.verdict(paper_effect=0.019) == INCONCLUSIVE
+    assert math.isfinite(diff.detectable) and diff.detectable > 0.019  # it could not have seen the paper's effect
+    assert diff.detectable == pytest.approx(0.081, abs=0.001)  # book/reproducing.md: "about 0.08"
+    # -0.044 ± 0.059 ends at +0.015, short of +0.019: the study's effect is excluded
+    assert PairedDifference(-0.044, 0.059, 3).verdict(paper_effect=0.019) == NOT_REPRODUCED
+    assert PairedDifference(0.060, 0.030, 5).verdict(paper_effect=0.019) == REPRODUCED
+
+
+def test_a_threshold_claim_is_judged_against_its_bound():
+    assert estimate([0.95, 0.96, 0.97]).verdict(reference=0.9) == REPRODUCED
+    assert estimate([0.5, 0.55, 0.6]).verdict(reference=0.9) == NOT_REPRODUCED
+    assert estimate([0.6, 0.99, 0.8]).verdict(reference=0.9, paper_effect=0.98) == INCONCLUSIVE
 
 
 def test_verdict_is_scale_free():
     for scale in (1e-6, 1.0, 1e6):
-        assert _difference(2.0 * scale, 1.0 * scale).verdict() == SAME_DIRECTION
-        assert _difference(0.5 * scale, 1.0 * scale).verdict() == UNDECIDED
+        assert _difference(10.0 * scale, 1.0 * scale).verdict() == REPRODUCED
+        assert _difference(2.0 * scale, 1.0 * scale).verdict(paper_effect=10.0 * scale) == NOT_REPRODUCED
+        assert _difference(2.0 * scale, 1.0 * scale).verdict() == INCONCLUSIVE
 
 
-def test_identical_runs_and_single_pairs_keep_the_plain_rule():
-    # no spread at all (two methods that coincide): a definite "no difference", not the edge
-    assert PairedDifference(0.0, 0.0, 5).verdict() == NOT_REPRODUCED
-    assert PairedDifference(0.1, math.nan, 1).verdict() == SAME_DIRECTION
-    assert PairedDifference(-0.1, math.nan, 1).verdict() == NOT_REPRODUCED
-    assert PairedDifference(math.nan, math.nan, 0).verdict() == NOT_REPRODUCED
+def test_no_interval_is_inconclusive():
+    assert PairedDifference(0.1, math.nan, 1).verdict() == INCONCLUSIVE
+    assert PairedDifference(math.nan, math.nan, 0).verdict() == INCONCLUSIVE
+    assert math.isinf(PairedDifference(0.1, math.nan, 1).detectable)
 
 
-def test_claim_carries_the_edge_verdict():
+def test_detectable_effect_is_the_80_percent_power_formula():
+    diff = _difference(0.0, 2.0, n=5)
+    expected = (student_t.ppf(0.975, 4) + student_t.ppf(0.8, 4)) * diff.standard_error
+    assert diff.detectable == pytest.approx(expected)
+    assert diff.standard_error == pytest.approx(2.0, rel=1e-3)
+
+
+def test_claim_reports_power_when_inconclusive():
     frame = pd.DataFrame({"method": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2,
                           "value": [1.0, 2.0, 3.05, 1.0, 2.1, 2.9]})  # fmt: skip
     diff = paired_difference(frame, "a", "b", "value")
     assert diff.n == 3 and abs(diff.mean - 0.0167) < 1e-3
-    claim = Claim.difference("a beats b", "+1", diff.describe(), diff)
-    assert claim.verdict == UNDECIDED and not claim.reproduced
+    claim = Claim.difference("a beats b", "+1", diff.describe(), diff, paper_effect=1.0)
+    assert claim.verdict == NOT_REPRODUCED  # the interval excludes the paper's +1
+    claim = Claim.difference("a beats b", "+0.1", diff.describe(), diff, paper_effect=0.1)
+    assert claim.verdict == INCONCLUSIVE and "detects effects" in claim.power and not claim.reproduced
+
+
+def test_an_ordering_is_tested_pair_by_pair_not_on_means():
+    # "a is lowest": a's mean is lowest, yet b's lead over a is within noise -> INCONCLUSIVE
+    frame = pd.DataFrame({"method": ["a"] * 3 + ["b"] * 3 + ["c"] * 3, "seed": [0, 1, 2] * 3,
+                          "value": [1.0, 2.0, 3.0, 1.1, 1.9, 3.2, 5.0, 6.0, 7.1]})  # fmt: skip
+    claim = Claim.pairwise("a lowest", "", frame, [("b", "a"), ("c", "a")], "value", "positive")
+    assert claim.verdict == INCONCLUSIVE
+    assert "c − a" in claim.ours and "b − a" in claim.power
+    wrong = Claim.pairwise("c lowest", "", frame, [("a", "c")], "value", "positive")
+    assert wrong.verdict == NOT_REPRODUCED
+
+
+def test_within_and_all_of():
+    assert Claim.within("x", "", [1.0, 1.01, 0.99], 1.0, 0.1).verdict == REPRODUCED
+    assert Claim.within("x", "", [2.0, 2.01, 1.99], 1.0, 0.1).verdict == NOT_REPRODUCED
+    assert Claim.within("x", "", [0.5, 1.5, 1.0], 1.0, 0.1).verdict == INCONCLUSIVE
+    yes, no, maybe = (Claim("p", "", "", v) for v in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE))
+    assert Claim.all_of("c", "", [yes, yes]).verdict == REPRODUCED
+    assert Claim.all_of("c", "", [yes, maybe]).verdict == INCONCLUSIVE
+    assert Claim.all_of("c", "", [maybe, no]).verdict == NOT_REPRODUCED
+
+
+def test_exact_checks_keep_yes_or_no():
+    assert {Claim.check("c", "", "", h).verdict for h in (True, False)} == {REPRODUCED, NOT_REPRODUCED}
+    assert set(VERDICTS) == {REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE}
 
 
 @pytest.mark.parametrize(
-    ("mean", "se", "expected"),
+    ("mean", "se", "margin", "expected"),
     [
-        (-10.0, 1.0, NOT_REPRODUCED),  # significantly on the excluded side
-        (-1.0, 1.0, REPRODUCED),  # interval reaches well across zero: no detectable effect
-        (3.0, 1.0, REPRODUCED),
-        (-4.3 - 0.5, 1.0, UNDECIDED),  # the interval's far end within one SE of zero
-        (-4.3 + 0.5, 1.0, UNDECIDED),
+        (-10.0, 1.0, 1.0, NOT_REPRODUCED),  # significantly on the excluded side
+        (10.0, 1.0, 0.0, REPRODUCED),  # wholly on the other side
+        (0.0, 0.1, 1.0, REPRODUCED),  # within the margin: equivalence shown
+        (-1.0, 1.0, 1.0, INCONCLUSIVE),  # reaches past the margin, and past zero: cannot tell
     ],
 )
-def test_no_effect_verdict(mean, se, expected):
-    assert _difference(mean, se).verdict_no_effect("negative") == expected
-    assert _difference(-mean, se).verdict_no_effect("positive") == expected
+def test_no_effect_verdict(mean, se, margin, expected):
+    assert _difference(mean, se).verdict_no_effect("negative", margin=margin) == expected
+    assert _difference(-mean, se).verdict_no_effect("positive", margin=margin) == expected
 
 
 # ----------------------------------------------------------------------------- saved sweeps
@@ -85,7 +141,7 @@ def _saved_claims():
         Claim("A new claim.", "?", "1", "REPRODUCED"),
     ]
     saved = [
-        {"source": "T", "claim": "A beats B.", "paper": "yes", "ours": "+0.1 ± 0.5", "verdict": "UNDECIDED"},
+        {"source": "T", "claim": "A beats B.", "paper": "yes", "ours": "+0.1 ± 0.5", "verdict": "INCONCLUSIVE"},
         {"source": "T", "claim": "C is balanced.", "paper": "93 %", "ours": "55 %", "verdict": "NOT REPRODUCED"},
         {"source": "F", "claim": "Other chapter.", "paper": "", "ours": "", "verdict": "REPRODUCED"},
     ]
@@ -98,12 +154,12 @@ def test_compare_claims_pairs_by_text_and_reports_changes_and_gaps():
     mine, saved = _saved_claims()
     table = compare_claims(mine, saved, "quick", "paper (saved)")
     assert list(table.index) == [1, 2, 3]
-    assert table.loc[1, "verdict (paper (saved))"] == "UNDECIDED" and table.loc[1, "same verdict"] is False
+    assert table.loc[1, "verdict (paper (saved))"] == "INCONCLUSIVE" and table.loc[1, "same verdict"] is False
     assert table.loc[2, "same verdict"] is True and table.loc[2, "ours (paper (saved))"] == "55 %"
     assert table.loc[3, "same verdict"] is None
     text = claims_agreement(table, "quick", "paper (saved)")
     assert text.startswith("1 of 2 verdicts agree")
-    assert "(1) REPRODUCED → UNDECIDED" in text and "claims 3." in text
+    assert "(1) REPRODUCED → INCONCLUSIVE" in text and "claims 3." in text
 
 
 def test_beside_saved_reads_the_summary_filters_by_source_or_says_how_to_make_it(tmp_path, monkeypatch):
@@ -117,7 +173,7 @@ def test_beside_saved_reads_the_summary_filters_by_source_or_says_how_to_make_it
     write_summary("toy", "paper", {"claims": saved})
     text, table = beside_saved(mine, "toy", "quick", command="python make_toy.py", source="T")
     assert "'paper' sweep" in text and "1 of 2 verdicts agree" in text
-    assert table["verdict (paper (saved))"].tolist()[:2] == ["UNDECIDED", "NOT REPRODUCED"]
+    assert table["verdict (paper (saved))"].tolist()[:2] == ["INCONCLUSIVE", "NOT REPRODUCED"]
 
 
 def test_the_committed_synthetic_paper_summary_is_well_formed():
@@ -126,6 +182,7 @@ def test_the_committed_synthetic_paper_summary_is_well_formed():
     from pathlib import Path
 
     from mtl_lib.experiments import read_summary, summaries_dir
+    from mtl_lib.experiments.build_status import LEGACY_VERDICTS
     from mtl_lib.studies._common import VERDICTS
 
     saved = read_summary("synthetic_verdicts", "paper", folder=Path(__file__).parents[2] / "data" / "paper_verdicts")
@@ -133,4 +190,5 @@ def test_the_committed_synthetic_paper_summary_is_well_formed():
     assert saved["provenance"]["commit"] and saved["runs"] == 66
     texts = {c["claim"] for c in saved["claims"]}
     assert len(texts) == 12 and {c["source"] for c in saved["claims"]} == {"Tables 2/5", "Fig. 2 / rAU"}
-    assert all(c["verdict"] in VERDICTS for c in saved["claims"])
+    # written under the earlier rule: its SAME DIRECTION / UNDECIDED read as INCONCLUSIVE
+    assert all(c["verdict"] in VERDICTS or c["verdict"] in LEGACY_VERDICTS for c in saved["claims"])
