@@ -1,18 +1,20 @@
-"""Executors for :func:`~mtl_lib.experiments.runner.sweep` beyond this machine's cores.
+"""Executors for :func:`~mtl_lib.experiments.sweeps.sweep` beyond this machine's cores.
 
 A sweep hands each run to ``executor.submit(fn, *args)`` and polls the returned object's
 ``done()`` / ``result()``; it claims each run first and is the only process that writes
 records, so resume and failure semantics are the same whatever the executor. These adapters
 are a few lines each around existing engines — nothing here schedules anything itself:
 
-* :func:`local_executor`: a ``ProcessPoolExecutor`` (spawned workers, one torch thread each)
-  — what ``sweep(workers=N)`` builds by itself;
 * :func:`dask_executor`: Dask distributed, on a ``LocalCluster`` or a running scheduler's
-  address (``Client(...).get_executor()``);
+  address (``Client(...).get_executor()``). A cluster whose workers keep dying (out of
+  memory, a worker that cannot import ``mtl_lib``) fails the sweep with :class:`ExecutorFailed`
+  once it has lost more than ``max_worker_losses`` workers, or has had none for
+  ``no_workers_timeout_s``, instead of waiting for ever (:meth:`DaskExecutor.check_health`);
 * :func:`submitit_executor`: Slurm through submitit (one job per run), or submitit's local
   executor (subprocesses on this machine) for tests.
 
-Dask and submitit are the ``[cluster]`` extra (``pip install -e '.[cluster]'``); the book build
+The local pool is not here: ``sweep(workers=N)`` builds its own, whose workers cannot outlive
+the sweep (:mod:`mtl_lib.experiments.workers`). Dask and submitit are the ``[cluster]`` extra (``pip install -e '.[cluster]'``); the book build
 never needs them. Workers must import the same ``mtl_lib`` (install it, or export
 ``PYTHONPATH``) and, on a cluster, see the results folder (a shared file system).
 """
@@ -20,12 +22,15 @@ never needs them. Workers must import the same ``mtl_lib`` (install it, or expor
 from __future__ import annotations
 
 import importlib
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import time
 from pathlib import Path
 from typing import Any
 
 EXECUTORS = ("local", "dask", "submitit")
+
+
+class ExecutorFailed(RuntimeError):
+    """The executor cannot run the sweep's jobs any more (its workers keep dying)."""
 
 
 def _require(module: str) -> Any:
@@ -38,19 +43,52 @@ def _require(module: str) -> Any:
         ) from error
 
 
-def local_executor(workers: int) -> ProcessPoolExecutor:
-    """``workers`` spawned local processes (spawn: safe with torch and inside notebooks)."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-
-
 class DaskExecutor:
     """A Dask client's ``concurrent.futures`` executor that also owns the client (and the
     ``LocalCluster`` it started), so ``shutdown`` / ``with`` closes them."""
 
-    def __init__(self, client: Any, cluster: Any = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        cluster: Any = None,
+        *,
+        max_worker_losses: int = 6,
+        no_workers_timeout_s: float = 120.0,
+        check_every_s: float = 1.0,
+    ) -> None:
         self.client, self.cluster = client, cluster
         # pure=False: two submissions are two runs, even with equal arguments
         self._executor = client.get_executor(pure=False)
+        self.max_worker_losses, self.no_workers_timeout_s = max_worker_losses, no_workers_timeout_s
+        self.check_every_s = check_every_s
+        self.seen: set[str] = set()
+        self.lost: set[str] = set()
+        self._last_check = 0.0
+        self._without_workers_since: float | None = None
+
+    def check_health(self) -> None:
+        """Raise :class:`ExecutorFailed` when the cluster has lost more than
+        ``max_worker_losses`` workers (a worker a nanny restarts comes back under a new address,
+        so each death counts), or has had no worker for ``no_workers_timeout_s``. The sweep
+        calls it while it waits; it asks the scheduler at most every ``check_every_s``."""
+        now = time.monotonic()
+        if now - self._last_check < self.check_every_s:
+            return
+        self._last_check = now
+        current = set(self.client.nthreads())
+        self.lost |= self.seen - current
+        self.seen |= current
+        hint = "see the workers' logs: out of memory, or a worker that cannot import mtl_lib (set PYTHONPATH)?"
+        if len(self.lost) > self.max_worker_losses:
+            raise ExecutorFailed(
+                f"the Dask cluster lost {len(self.lost)} workers (more than {self.max_worker_losses}); {hint}"
+            )
+        if current:
+            self._without_workers_since = None
+        elif self._without_workers_since is None:
+            self._without_workers_since = now
+        elif now - self._without_workers_since > self.no_workers_timeout_s:
+            raise ExecutorFailed(f"the Dask cluster has had no worker for {self.no_workers_timeout_s:.0f} s; {hint}")
 
     def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return self._executor.submit(fn, *args, **kwargs)

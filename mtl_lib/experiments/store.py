@@ -1,19 +1,20 @@
 """Results records on disk: one JSON file per run, written atomically, read defensively.
 
-A results folder holds, per run, ``<run_id>.json`` (its record) and, while some process
-trains it, ``<run_id>.claim``. Three things can go wrong with such a folder and none of them
-may stop a sweep or lose a finished record:
+A results folder holds, per run, ``<run_id>.json`` (its record), while some process trains it
+``<run_id>.claim`` (see :mod:`mtl_lib.experiments.claims`), and while its training is under way
+``<run_id>.ckpt`` (its last end-of-epoch checkpoint, removed once the record is written). None
+of the things that go wrong with such a folder may stop a sweep or lose a finished record:
 
-* a record is damaged (truncated, empty, not a JSON object, no final metrics, another
-  config): :func:`inspect_record` says why, :func:`set_aside` moves it to
-  ``<results>/_damaged/<name>.<UTC timestamp>`` (never deleted) and the run is redone;
+* a record is damaged (truncated, empty, not a JSON object, another config, or valid JSON that
+  fails the record schema of :mod:`mtl_lib.experiments.schema`): :func:`inspect_record` says
+  why, :func:`set_aside` moves it to ``<results>/_damaged/<name>.<UTC timestamp>`` (never
+  deleted) and the run is redone;
+* a record cannot be read (another user's file of mode 0600): it is *unreadable*, reported with
+  its owner and mode, and neither moved nor overwritten;
+* the folder is read-only: what can be read is used, damaged records are reported and left
+  where they are, and a sweep with runs left to train says so before training anything;
 * a write was killed half-way: the temporary file it left (``.<name>.<host>.<pid>.*.tmp``)
-  is removed by :func:`clean_temporary_files` once its writer is dead or it is old;
-* two sweeps share the folder: before training a run, a sweep creates its claim file with
-  ``O_CREAT | O_EXCL`` (atomic on local and NFSv3+ file systems), holding pid, host and time.
-  Another sweep skips a claimed run. A claim is stale — and taken over — when its process is
-  dead (same host) or the claim has not been refreshed for ``stale_after_s`` (other hosts,
-  whose processes cannot be checked; live sweeps refresh their claims while they train).
+  is removed once its writer is dead or it is old.
 
 Records are standard JSON: ``NaN`` and ``±Infinity`` are not JSON, so :func:`write_json_atomic`
 writes them as ``null`` and lists where they were under the key ``"_nonfinite"``
@@ -27,22 +28,35 @@ import json
 import math
 import os
 import socket
+import stat
 import tempfile
-import time
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+# claims and temporary files live in their own module; their names stay importable from here
+from mtl_lib.experiments.claims import (
+    CLAIM_SUFFIX,
+    STALE_CLAIM_S,
+    TEMP_MAX_AGE_S,
+    claim_is_stale,
+    claim_path,
+    clean_temporary_files,
+    read_claim,
+    refresh_claim,
+    release_claim,
+    try_claim,
+)
+from mtl_lib.experiments.schema import record_problem
+
+if TYPE_CHECKING:
+    from mtl_lib.experiments.config import RunConfig
 
 NONFINITE_KEY = "_nonfinite"
 DAMAGED_FOLDER = "_damaged"
-CLAIM_SUFFIX = ".claim"
-#: A temporary file whose writer cannot be checked (another host) is removed after this long;
-#: a record write takes milliseconds.
-TEMP_MAX_AGE_S = 600.0
-#: A claim not refreshed for this long is stale. Sweeps refresh their claims every few seconds
-#: while they wait for runs, and at every epoch when training in-process.
-STALE_CLAIM_S = 6 * 3600.0
+CHECKPOINT_SUFFIX = ".ckpt"
 
 
 # --------------------------------------------------------------------------- JSON, NaN-safe
@@ -124,11 +138,11 @@ def default_results_dir(*parts: str) -> Path:
     return here.joinpath("results", *parts)
 
 
-# --------------------------------------------------------------------------- damaged records
+# --------------------------------------------------------------------------- checking records
 @dataclass(frozen=True)
 class RecordCheck:
-    """What is in a record file: ``status`` is ``missing``, ``finished``, ``failed`` or
-    ``damaged`` (then ``reason`` says why)."""
+    """What is in a record file: ``status`` is ``missing``, ``finished``, ``failed``,
+    ``damaged`` or ``unreadable`` (then ``reason`` says why)."""
 
     status: str
     record: dict[str, Any] | None = None
@@ -138,41 +152,48 @@ class RecordCheck:
 def inspect_record(path: str | Path, identity: dict[str, Any] | None = None) -> RecordCheck:
     """Read ``path`` and classify it without raising.
 
-    A record is damaged when it is empty, not valid JSON (e.g. truncated), not a JSON object,
-    has no ``config`` or a config other than ``identity``, or — when it says it finished — has
-    no final metrics. Records written before statuses existed count as finished."""
+    *Unreadable*: this process may not read it (permissions). *Damaged*: empty, not valid JSON
+    (e.g. truncated), a config other than ``identity``, or failing the record schema
+    (:func:`~mtl_lib.experiments.schema.record_problem`: types, required fields, finite
+    metrics). Records written before statuses existed count as finished."""
     path = Path(path)
-    if not path.exists():
-        return RecordCheck("missing")
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as error:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return RecordCheck("missing")
+    except PermissionError as error:
+        return RecordCheck("unreadable", reason=_permission_reason(path, error))
+    except OSError as error:
         return RecordCheck("damaged", reason=f"unreadable ({type(error).__name__}: {error})")
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as error:
+        return RecordCheck("damaged", reason=f"not valid JSON (not text: {error})")
     if not text.strip():
         return RecordCheck("damaged", reason="empty file")
     try:
         record = from_json_safe(json.loads(text))
     except (json.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as error:
         return RecordCheck("damaged", reason=f"not valid JSON (truncated?): {error}")
-    if not isinstance(record, dict):
-        return RecordCheck("damaged", reason=f"not a JSON object but a {type(record).__name__}")
-    if not isinstance(record.get("config"), dict):
-        return RecordCheck("damaged", reason="no 'config' object")
-    if identity is not None and record["config"] != identity:
-        return RecordCheck("damaged", reason="it holds a different config than the run it is named after")
-    status = record.get("status", "finished")
-    if status == "failed":
-        if not isinstance(record.get("error"), dict):
-            return RecordCheck("damaged", reason="a failed record without its 'error'")
-        return RecordCheck("failed", record)
-    if status != "finished":
-        return RecordCheck("damaged", reason=f"unknown status {status!r}")
-    final = record.get("final")
-    if not isinstance(final, dict) or not final:
-        return RecordCheck("damaged", reason="no final metrics ('final' missing or empty)")
-    if not isinstance(record.get("history"), list) or not record["history"]:
-        return RecordCheck("damaged", reason="no training history")
-    return RecordCheck("finished", record)
+    if isinstance(record, dict) and isinstance(record.get("config"), dict):
+        if identity is not None and record["config"] != identity:
+            return RecordCheck("damaged", reason="it holds a different config than the run it is named after")
+    problem = record_problem(record)
+    if problem:
+        return RecordCheck("damaged", reason=problem)
+    return RecordCheck(record.get("status", "finished"), record)
+
+
+def _permission_reason(path: Path, error: OSError) -> str:
+    try:
+        info = path.stat()
+        owner = f"owned by uid {info.st_uid}, mode {stat.filemode(info.st_mode)}"
+    except OSError:
+        owner = "owner unknown"
+    return (
+        f"this user (uid {os.geteuid()}) may not read it ({owner}): ask its owner to run "
+        f"'chmod a+r {path}', or use a results folder of your own"
+    )
 
 
 def set_aside(path: str | Path) -> Path:
@@ -191,133 +212,126 @@ def set_aside(path: str | Path) -> Path:
     return target
 
 
-# --------------------------------------------------------------------------- temporary files
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
+# --------------------------------------------------------------------------- a run's files
+def record_path(config: RunConfig, results_dir: str | Path) -> Path:
+    return Path(results_dir) / f"{config.run_id()}.json"
+
+
+def checkpoint_path(config: RunConfig, results_dir: str | Path) -> Path:
+    """Where a run's end-of-epoch checkpoint lives while it trains (beside its record)."""
+    return Path(results_dir) / f"{config.run_id()}{CHECKPOINT_SUFFIX}"
+
+
+def error_line(record: dict[str, Any] | None) -> str:
+    """A failed record's error as one line: ``Type: message``."""
+    error = (record or {}).get("error") or {}
+    return f"{error.get('type', '?')}: {error.get('message', '')}".strip()
+
+
+def load_finished(config: RunConfig, results_dir: str | Path) -> dict[str, Any] | None:
+    """The saved record of ``config`` if that run finished; ``None`` if it has not run, failed
+    (warned, with its error), or its record is damaged or unreadable (warned, with the path and
+    why)."""
+    path = record_path(config, results_dir)
+    check = inspect_record(path, config.identity())
+    if check.status == "damaged":
+        warnings.warn(
+            f"damaged record {path}: {check.reason}; the sweep will set it aside and re-run it",
+            stacklevel=2,
+        )
+    elif check.status == "unreadable":
+        warnings.warn(f"unreadable record {path}: {check.reason}", stacklevel=2)
+    elif check.status == "failed":
+        warnings.warn(f"run {config.run_id()} failed: {error_line(check.record)}", stacklevel=2)
+    return check.record if check.status == "finished" else None
+
+
+def load_records(results_dir: str | Path, *, include_failed: bool = False) -> list[dict[str, Any]]:
+    """Every finished record in ``results_dir`` (for tables made from existing results).
+
+    Failed runs are left out with a warning naming them (``include_failed=True`` keeps them);
+    damaged and unreadable files are warned about by path and left where they are (a sweep sets
+    damaged ones aside)."""
+    records, failed = [], []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        check = inspect_record(path)
+        if check.status in ("damaged", "unreadable"):
+            warnings.warn(f"{check.status} record {path}: {check.reason}", stacklevel=2)
+        elif check.status == "finished":
+            records.append(check.record)
+        elif check.status == "failed":
+            failed.append(check.record)
+    if failed and not include_failed:
+        ids = ", ".join(str(r.get("run_id", "?")) for r in failed)
+        warnings.warn(f"{len(failed)} failed run(s) in {results_dir} left out: {ids}", stacklevel=2)
+    return records + (failed if include_failed else [])
+
+
+def settle_existing(config: RunConfig, results_dir: Path, retry_failed: bool, quiet: bool = False) -> RecordCheck:
+    """What a sweep does with ``config``'s record: ``finished`` (or ``failed`` with
+    ``retry_failed=False``) is reused, ``unreadable`` is reported and left alone, anything else
+    (re-)runs (``missing``). A damaged record is moved aside (warned, with its old and new
+    paths); when the folder forbids that, it is reported and left in place."""
+    path = record_path(config, results_dir)
+    check = inspect_record(path, config.identity())
+    if check.status == "failed" and retry_failed:
+        if not quiet:
+            warnings.warn(f"retrying failed run {config.run_id()} ({error_line(check.record)})", stacklevel=3)
+        return RecordCheck("missing")
+    if check.status != "damaged":
+        return check
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        moved = set_aside(path)
+    except FileNotFoundError:  # another sweep moved it first
+        return RecordCheck("missing")
+    except PermissionError as error:
+        warnings.warn(
+            f"damaged record {path} ({check.reason}) cannot be moved aside ({error}); left in place",
+            stacklevel=3,
+        )
+        return RecordCheck("missing", reason="damaged, left in place")
+    warnings.warn(f"damaged record {path} ({check.reason}) moved to {moved}; its run will be redone", stacklevel=3)
+    return RecordCheck("missing")
+
+
+def writable(folder: Path) -> bool:
+    """Whether this process can create files in ``folder`` (tried, not guessed from the mode
+    bits, which say nothing on read-only mounts or for root)."""
+    try:
+        fd, name = tempfile.mkstemp(
+            prefix=f".write-test.{socket.gethostname()}.{os.getpid()}.", suffix=".tmp", dir=folder
+        )
+    except OSError:
         return False
-    except PermissionError:  # exists, owned by someone else
-        return True
+    os.close(fd)
+    Path(name).unlink(missing_ok=True)
     return True
 
 
-def clean_temporary_files(folder: str | Path, max_age_s: float = TEMP_MAX_AGE_S) -> list[Path]:
-    """Remove temporary files left by killed writes in ``folder``: those whose writer (pid in
-    the name) is dead on this host, and those older than ``max_age_s`` (any host). A file a
-    live writer on this host is still writing is kept. Returns the removed paths."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    host = socket.gethostname()
-    removed = []
-    now = time.time()
-    for tmp in folder.glob(".*.tmp"):
-        try:
-            age = now - tmp.stat().st_mtime
-        except FileNotFoundError:
-            continue  # its writer just renamed it
-        parts = tmp.name.split(".")
-        # .<name parts>.<host>.<pid>.<random>.tmp — host and pid sit at fixed places from the end
-        writer_host, writer_pid = (parts[-4], parts[-3]) if len(parts) >= 6 else ("", "")
-        dead_here = writer_host == host and writer_pid.isdigit() and not _pid_alive(int(writer_pid))
-        if dead_here or age > max_age_s:
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
-    return removed
-
-
-# --------------------------------------------------------------------------- claims
-def claim_path(results_dir: str | Path, run_id: str) -> Path:
-    return Path(results_dir) / f"{run_id}{CLAIM_SUFFIX}"
-
-
-def _claim_payload() -> bytes:
-    info = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
-    return json.dumps(info).encode()
-
-
-def read_claim(path: str | Path) -> dict[str, Any] | None:
-    try:
-        info = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {}  # half-written or garbage: judged by age alone
-    return info if isinstance(info, dict) else {}
-
-
-def claim_is_stale(path: str | Path, stale_after_s: float = STALE_CLAIM_S) -> bool:
-    """Whether the claim at ``path`` belongs to nobody any more (see the module docstring)."""
-    info = read_claim(path)
-    if info is None:
-        return True
-    try:
-        age = time.time() - Path(path).stat().st_mtime
-    except FileNotFoundError:
-        return True
-    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
-        if not _pid_alive(info["pid"]):
-            return True
-    return age > stale_after_s
-
-
-def try_claim(results_dir: str | Path, run_id: str, stale_after_s: float = STALE_CLAIM_S) -> Path | None:
-    """Claim ``run_id`` for this process: the claim file's path, or ``None`` when another live
-    process holds it. A stale claim is removed under a short-lived recovery lock (itself an
-    ``O_EXCL`` file), so two processes recovering the same stale claim cannot both win."""
-    path = claim_path(results_dir, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if not claim_is_stale(path, stale_after_s):
-                return None
-            if not _remove_stale_claim(path, stale_after_s):
-                return None
-            continue
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(_claim_payload())
-        return path
-    return None
-
-
-def _remove_stale_claim(path: Path, stale_after_s: float) -> bool:
-    lock = path.with_name(f".{path.name}.recovering")
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        try:
-            if time.time() - lock.stat().st_mtime > 60:  # a recoverer died within milliseconds' work
-                lock.unlink(missing_ok=True)
-        except FileNotFoundError:
-            pass
-        return False
-    try:
-        os.close(fd)
-        if claim_is_stale(path, stale_after_s):  # still stale now that we hold the lock
-            path.unlink(missing_ok=True)
-            return True
-        return False
-    finally:
-        lock.unlink(missing_ok=True)
-
-
-def refresh_claim(path: str | Path) -> None:
-    """Mark a held claim as alive (its age is measured from its modification time)."""
-    try:
-        os.utime(path)
-    except FileNotFoundError:
-        pass
-
-
-def release_claim(path: str | Path | None) -> None:
-    """Give up a claim this process holds (only if it is still ours)."""
-    if path is None:
-        return
-    info = read_claim(path)
-    if info is not None and info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
-        Path(path).unlink(missing_ok=True)
+__all__ = [
+    "CLAIM_SUFFIX",
+    "STALE_CLAIM_S",
+    "TEMP_MAX_AGE_S",
+    "RecordCheck",
+    "checkpoint_path",
+    "claim_is_stale",
+    "claim_path",
+    "clean_temporary_files",
+    "default_results_dir",
+    "error_line",
+    "from_json_safe",
+    "inspect_record",
+    "load_finished",
+    "load_records",
+    "read_claim",
+    "read_json",
+    "record_path",
+    "refresh_claim",
+    "release_claim",
+    "set_aside",
+    "settle_existing",
+    "to_json_safe",
+    "try_claim",
+    "writable",
+    "write_json_atomic",
+]

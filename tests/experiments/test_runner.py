@@ -11,7 +11,7 @@ from mtl_lib.experiments import (
     sweep,
     write_json_atomic,
 )
-from mtl_lib.experiments import runner as runner_module
+from mtl_lib.experiments import single_run as runner_module
 
 TINY = dict(n_train=64, n_test=32, hidden=(16, 16))
 

@@ -24,9 +24,14 @@ from mtl_lib.experiments.store import (
     write_json_atomic,
 )
 
+_X = RunConfig(problem="x")
+#: the smallest record that passes the schema (mtl_lib.experiments.schema)
 GOOD = {
     "status": "finished",
-    "config": {"problem": "x"},
+    "run_id": _X.run_id(),
+    "method": _X.method_label,
+    "seed": 0,
+    "config": _X.identity(),
     "history": [{"epoch": 1, "A/loss": 0.5}],
     "final": {"epoch": 1, "A/loss": 0.5},
 }
@@ -81,8 +86,8 @@ def test_wrong_config_is_damaged_and_good_record_is_not(tmp_path):
     path = tmp_path / "run.json"
     path.write_text(_good_text())
     assert inspect_record(path).status == "finished"
-    assert inspect_record(path, {"problem": "x"}).status == "finished"
-    check = inspect_record(path, {"problem": "y"})
+    assert inspect_record(path, _X.identity()).status == "finished"
+    check = inspect_record(path, RunConfig(problem="y").identity())
     assert check.status == "damaged" and "different config" in check.reason
     assert inspect_record(tmp_path / "absent.json").status == "missing"
 
@@ -247,15 +252,15 @@ def test_sweep_sets_damaged_record_aside_and_reruns_it(tmp_path, case, content, 
 
 
 def test_sweep_carries_on_after_a_truncated_record_and_reruns_only_it(tmp_path, monkeypatch):
-    from mtl_lib.experiments import runner
+    from mtl_lib.experiments import single_run
 
     configs = [_tiny(seed) for seed in range(3)]
     first = sweep(configs, tmp_path, progress=False, workers=1)
     victim = tmp_path / f"{configs[1].run_id()}.json"
     victim.write_text(victim.read_text()[:100])  # a disk-full / killed copy
     trained = []
-    real = runner.run
-    monkeypatch.setattr(runner, "run", lambda c, **kw: trained.append(c.seed) or real(c, **kw))
+    real = single_run.run
+    monkeypatch.setattr(single_run, "run", lambda c, **kw: trained.append(c.seed) or real(c, **kw))
     with pytest.warns(UserWarning, match=str(victim.name)):
         second = sweep(configs, tmp_path, progress=False, workers=1)
     assert trained == [1]

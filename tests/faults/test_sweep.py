@@ -187,33 +187,33 @@ def test_nan_mid_run_is_a_failed_record_and_is_retried(tmp_path):
 def test_loading_existing_results_leaves_failed_and_damaged_out_by_name(tmp_path):
     from mtl_lib.experiments import load_records, write_json_atomic
 
-    good = {
-        "run_id": "good",
-        "status": "finished",
-        "config": {},
-        "history": [{"e": 1}],
-        "final": {"e": 1},
-    }
-    bad = {"run_id": "bad", "status": "failed", "config": {}, "history": [], "error": {"type": "X"}}
-    write_json_atomic(tmp_path / "good.json", good)
-    write_json_atomic(tmp_path / "bad.json", bad)
+    def record(seed: int, **fields) -> dict:
+        config = RunConfig(problem="x", seed=seed)
+        base = {"run_id": config.run_id(), "method": "EW", "seed": seed, "config": config.identity()}
+        return {**base, **fields}
+
+    good = record(0, status="finished", history=[{"epoch": 1, "A/loss": 1.0}], final={"epoch": 1, "A/loss": 1.0})
+    bad = record(1, status="failed", history=[], error={"type": "X"})
+    write_json_atomic(tmp_path / "a-good.json", good)
+    write_json_atomic(tmp_path / "b-bad.json", bad)
     (tmp_path / "broken.json").write_text("{")
     with pytest.warns(UserWarning) as caught:
         assert load_records(tmp_path) == [good]
     messages = " ".join(str(w.message) for w in caught)
-    assert "left out: bad" in messages and str(tmp_path / "broken.json") in messages
+    assert f"left out: {bad['run_id']}" in messages and str(tmp_path / "broken.json") in messages
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert [r["run_id"] for r in load_records(tmp_path, include_failed=True)] == ["good", "bad"]
+        loaded = load_records(tmp_path, include_failed=True)
+    assert [r["run_id"] for r in loaded] == [good["run_id"], bad["run_id"]]
 
 
 def test_exception_in_a_run_is_recorded_not_raised(tmp_path, monkeypatch):
-    from mtl_lib.experiments import runner
+    from mtl_lib.experiments import single_run
 
     def broken(*args, **kwargs):
         raise RuntimeError("solver broke down")
 
-    monkeypatch.setattr(runner, "_train", broken)
+    monkeypatch.setattr(single_run, "_train", broken)
     with pytest.warns(UserWarning, match="RuntimeError: solver broke down"):
         (record,) = sweep([_tiny()], tmp_path, progress=False, workers=1)
     assert record["status"] == "failed" and record["error"]["message"] == "solver broke down"
