@@ -10,7 +10,8 @@ skips a claimed run. A claim is **stale** — and taken over — when:
 * its content is not a claim (zero bytes, garbage, half a JSON object): judged by content, after
   :data:`CLAIM_WRITE_GRACE_S` (the window of a writer on a file system without hard links);
 * its writer ran on this host and is gone: the pid is dead, or it now belongs to another process
-  (its start time in ``/proc/<pid>/stat`` differs from the recorded one), or the machine has
+  (its start time in ``/proc/<pid>/stat`` differs from the recorded one; for claims written
+  without one, the process started after the claim was last written), or the machine has
   rebooted since (another boot id);
 * its writer ran on another host (whose processes cannot be checked) and has not renewed its
   lease for ``stale_after_s``: the sweep holding a claim renews it (touches the file) every
@@ -73,6 +74,18 @@ def process_start_time(pid: int) -> int | None:
         return None
 
 
+def process_started_at(pid: int) -> float | None:
+    """Wall-clock time (seconds since the epoch) at which process ``pid`` started, or ``None``."""
+    ticks = process_start_time(pid)
+    try:
+        boot = next(
+            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+        )
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    return None if ticks is None else boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
 def boot_id() -> str | None:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -80,8 +93,10 @@ def boot_id() -> str | None:
         return None
 
 
-def writer_gone(info: dict[str, Any]) -> bool:
-    """Whether the process a claim (or lease) names is certainly gone. Only decidable on this
+def writer_gone(info: dict[str, Any], written_at: float | None = None) -> bool:
+    """Whether the process a claim names is certainly gone: dead, or its pid now belongs to
+    another process (another start time than recorded; or, for claims that recorded none, a
+    process started after the claim was last written at ``written_at``). Only decidable on this
     host; ``False`` for other hosts."""
     pid = info.get("pid")
     if info.get("host") != socket.gethostname() or not isinstance(pid, int) or isinstance(pid, bool):
@@ -91,7 +106,11 @@ def writer_gone(info: dict[str, Any]) -> bool:
     if not pid_alive(pid):
         return True
     started = info.get("start_time")
-    return isinstance(started, int) and process_start_time(pid) not in (None, started)
+    if isinstance(started, int) and not isinstance(started, bool):
+        return process_start_time(pid) not in (None, started)
+    now_started = process_started_at(pid)
+    # one second of slack: the start time is known to a clock tick, the mtime to the file system's
+    return written_at is not None and now_started is not None and now_started > written_at + 1.0
 
 
 # --------------------------------------------------------------------------- temporary files
@@ -158,12 +177,13 @@ def claim_is_stale(path: str | Path, stale_after_s: float = STALE_CLAIM_S) -> bo
     if info is None:
         return True
     try:
-        age = time.time() - Path(path).stat().st_mtime
+        written_at = Path(path).stat().st_mtime
     except FileNotFoundError:
         return True
+    age = time.time() - written_at
     if not info:
         return age > CLAIM_WRITE_GRACE_S
-    return writer_gone(info) or age > stale_after_s
+    return writer_gone(info, written_at) or age > stale_after_s
 
 
 def try_claim(results_dir: str | Path, run_id: str, stale_after_s: float = STALE_CLAIM_S) -> Path | None:

@@ -10,8 +10,8 @@ Given a ``checkpoint`` path, a run saves its whole training state there after ev
 random generators — and the training loader's shuffling generator), written atomically, and a
 later run of the same config resumes from it: the epochs already done are not redone and the
 final numbers are those of an uninterrupted run. The sweep passes ``<results>/<run_id>.ckpt``
-and removes it once the run's record is written. Runs whose diagnostics or callbacks carry
-state without a ``state_dict`` are not checkpointed (they would resume with half their data).
+and removes it once the run's record is written. Runs with a callback (a diagnostic, a schedule) that has no
+``state_dict`` are not checkpointed: they would resume with half their state.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import math
 import os
 import pickle
 import platform
+import socket
 import tempfile
 import time
 import traceback
@@ -122,8 +123,8 @@ def _train(
     done = keeper.resume() if keeper else 0
     if keeper:
         trainer.callbacks.append(keeper)
-        partial["history"] = trainer.history  # load_state_dict may have replaced the list
-    history = trainer.fit(problem.train_data, eval_data=problem.eval_data, phases=_after(phases, done))
+    resume = {"resume": True} if done else {}  # the whole schedule; the epochs done are skipped
+    history = trainer.fit(problem.train_data, eval_data=problem.eval_data, phases=phases, **resume)
     diagnostics: dict[str, Any] = {}
     for probe in probes:
         diagnostics.update(probe.results(trainer, problem.eval_data))
@@ -188,17 +189,6 @@ def _build_trainer(
     return trainer, probes
 
 
-def _after(phases: Sequence[tuple[str, int]], done: int) -> list[tuple[str, int]]:
-    """The phases left once the first ``done`` epochs are trained."""
-    left = []
-    for name, epochs in phases:
-        skipped = min(done, epochs)
-        done -= skipped
-        if epochs > skipped:
-            left.append((name, epochs - skipped))
-    return left
-
-
 # --------------------------------------------------------------------------- checkpoints
 def _loader_generators(data: Any) -> list[torch.Generator]:
     """The shuffling generators of a training loader (``TensorBatches.generator``), and of the
@@ -235,15 +225,14 @@ class _Checkpoint:
         if not self.path.exists():
             return 0
         try:
-            state = torch.load(self.path, map_location="cpu", weights_only=False)
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
             if state.get("format") != CHECKPOINT_FORMAT or state.get("identity") != self.identity:
                 raise ValueError("it belongs to another config or format")
             self.trainer.load_state_dict(state["trainer"])
-            for callback, saved in zip(self.trainer.callbacks, state["callbacks"], strict=True):
-                callback.load_state_dict(saved)
             for generator, saved in zip(self.generators, state["loader_generators"], strict=True):
                 generator.set_state(saved)
         except (OSError, EOFError, KeyError, TypeError, ValueError, RuntimeError, pickle.UnpicklingError) as error:
+            # CheckpointError (a ValueError): another configuration; anything else: a damaged file
             warnings.warn(f"checkpoint {self.path} not used ({error}); training from the start", stacklevel=2)
             return 0
         return int(state["epoch"])
@@ -254,10 +243,10 @@ class _Checkpoint:
             "identity": self.identity,
             "epoch": trainer.epoch,
             "trainer": trainer.state_dict(),
-            "callbacks": [c.state_dict() for c in trainer.callbacks if c is not self],
             "loader_generators": [g.get_state() for g in self.generators],
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        prefix = f".{self.path.name}.{socket.gethostname()}.{os.getpid()}."  # see store.clean_temporary_files
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
                 torch.save(state, handle)
