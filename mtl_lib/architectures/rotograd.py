@@ -253,6 +253,24 @@ class RotoGradRotationStep(Callback):
         self.optimizer_kwargs = {"lr": lr, **dict(optimizer_kwargs or {})}
         self.optimizer: torch.optim.Optimizer | None = None
         self.steps = 0
+        self._saved_optimizer_state: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The rotation optimizer's state and the step count (``Trainer.state_dict`` saves it)."""
+        optimizer = self._saved_optimizer_state if self.optimizer is None else self.optimizer.state_dict()
+        return {"steps": self.steps, "optimizer": optimizer}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the optimizer state is loaded when the optimizer is built."""
+        self.steps = int(state["steps"])
+        self.optimizer = None
+        self._saved_optimizer_state = state["optimizer"]
+
+    def _build_optimizer(self, model: RotoGrad) -> None:
+        self.optimizer = build_optimizer(self.optimizer_spec, model.rotation_parameters(), **self.optimizer_kwargs)
+        if self._saved_optimizer_state is not None:
+            self.optimizer.load_state_dict(self._saved_optimizer_state)
+            self._saved_optimizer_state = None
 
     @staticmethod
     def _model(trainer: Any) -> RotoGrad:
@@ -263,9 +281,7 @@ class RotoGradRotationStep(Callback):
 
     def on_train_start(self, trainer: Any) -> None:
         if self.optimizer is None:
-            self.optimizer = build_optimizer(
-                self.optimizer_spec, self._model(trainer).rotation_parameters(), **self.optimizer_kwargs
-            )
+            self._build_optimizer(self._model(trainer))
 
     def on_step_end(self, trainer: Any, step: int, losses: Any) -> None:
         self.step(self._model(trainer))
@@ -275,7 +291,7 @@ class RotoGradRotationStep(Callback):
         if model.pending_rotation_targets is None:
             return
         if self.optimizer is None:
-            self.optimizer = build_optimizer(self.optimizer_spec, model.rotation_parameters(), **self.optimizer_kwargs)
+            self._build_optimizer(model)
         (parameter,) = model.rotation_parameters()
         with torch.enable_grad():
             generator = parameter.detach().requires_grad_(True)

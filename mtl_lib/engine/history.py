@@ -22,6 +22,32 @@ def metric_key(task: str, metric: str) -> str:
     return f"{task}/{metric}"
 
 
+def schedule(epochs: int | None, phases: Sequence[tuple[str, int]] | None) -> list[tuple[str, int]]:
+    """The training schedule as ``[(phase, epochs), ...]``: ``epochs`` alone is one phase
+    called ``"train"``; both given must agree."""
+    if phases is None:
+        if epochs is None:
+            raise ValueError("give either epochs or phases")
+        return [("train", epochs)]
+    if epochs is not None and epochs != sum(n for _, n in phases):
+        raise ValueError(f"epochs={epochs} disagrees with phases {list(phases)}")
+    return list(phases)
+
+
+def remaining_phases(phases: Sequence[tuple[str, int]], done: int) -> list[tuple[str, int, bool]]:
+    """``(phase, epochs left, already started)`` for each phase not finished after ``done``
+    epochs of the schedule (a resumed run continues a started phase without restarting it)."""
+    left: list[tuple[str, int, bool]] = []
+    start = 0
+    for phase, n_epochs in phases:
+        end = start + n_epochs
+        if end > done or (n_epochs == 0 and start >= done):
+            trained = max(0, done - start)
+            left.append((phase, n_epochs - trained, trained > 0))
+        start = end
+    return left
+
+
 def epoch_record(
     *,
     epoch: int,

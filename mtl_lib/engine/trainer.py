@@ -19,6 +19,7 @@ the non-finite checks (:mod:`~mtl_lib.engine.finite_checks`), evaluation
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -32,9 +33,10 @@ from mtl_lib.core.model import MultiTaskModel
 from mtl_lib.core.runtime import resolve_device
 from mtl_lib.core.tasks import Task
 from mtl_lib.engine.backward import backward_through_jacobian, backward_through_representation
+from mtl_lib.engine.checkpoint import load_trainer_state, trainer_state
 from mtl_lib.engine.evaluation import evaluate_tasks
 from mtl_lib.engine.finite_checks import NONFINITE_POLICIES, NonFiniteGuard, StepPosition, check_nonfinite_policy
-from mtl_lib.engine.history import epoch_record, progress_summary
+from mtl_lib.engine.history import epoch_record, progress_summary, remaining_phases, schedule
 from mtl_lib.engine.ingredients import (
     AUTOCAST,
     JACOBIAN_OF,
@@ -297,23 +299,28 @@ class Trainer:
         epochs: int | None = None,
         eval_data: Iterable[Batch] | None = None,
         phases: Sequence[tuple[str, int]] | None = None,
+        *,
+        resume: bool = False,
     ) -> list[dict[str, Any]]:
         """Train for ``epochs`` (or through the named ``phases``, each a number of epochs);
-        evaluate on ``eval_data`` after every epoch. Returns (and extends) ``self.history``."""
-        if phases is None:
-            if epochs is None:
-                raise ValueError("give either epochs or phases")
-            phases = [("train", epochs)]
-        elif epochs is not None and epochs != sum(n for _, n in phases):
-            raise ValueError(f"epochs={epochs} disagrees with phases {list(phases)}")
+        evaluate on ``eval_data`` after every epoch. Returns (and extends) ``self.history``.
+
+        ``resume=True`` (after :meth:`load_state_dict`): ``epochs``/``phases`` are the *whole*
+        schedule, and the :attr:`epoch` epochs already trained are not trained again; a phase
+        already under way continues without a second ``on_phase_start``."""
+        phases = schedule(epochs, phases)
+        done = self.epoch if resume else 0
         total = sum(n for _, n in phases)
+        if done > total:
+            raise ValueError(f"resume=True: {done} epochs are already done, more than the schedule's {total}")
         names = [task.name for task in self.tasks]
         self._hook("on_train_start")
-        bar = tqdm(total=total, desc="epochs", disable=not self.progress, leave=False)
+        bar = tqdm(total=total, initial=done, desc="epochs", disable=not self.progress, leave=False)
         try:
-            for phase, n_epochs in phases:
+            for phase, n_epochs, started in remaining_phases(phases, done):
                 self.phase = phase
-                self._hook("on_phase_start", phase)
+                if not started:
+                    self._hook("on_phase_start", phase)
                 for _ in range(n_epochs):
                     record = self._run_epoch(train_data, eval_data)
                     bar.update(1)
@@ -358,6 +365,38 @@ class Trainer:
         self.history.append(record)
         self._hook("on_epoch_end", self.epoch, record)
         return record
+
+    # ----------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly: model, weighting, aggregator and
+        optimizer state (AdaTask's per-task state included), counters, history, Jacobian path
+        and random generators (see :mod:`mtl_lib.engine.checkpoint`). Take it between epochs
+        (after :meth:`fit`, or in an ``on_epoch_end`` hook); tensors are references, not copies
+        (``copy.deepcopy`` or ``torch.save`` it to keep it)."""
+        return trainer_state(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` into this trainer, built with the same configuration;
+        then ``fit(..., resume=True)`` with the run's whole schedule trains the epochs left."""
+        load_trainer_state(self, state)
+
+    def _counters_state(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "step_count": self.step_count,
+            "phase": self.phase,
+            "history": copy.deepcopy(self.history),
+            "jacobian_path": self._jacobian.state_dict(),
+            "nonfinite": self._guard.state_dict(),
+        }
+
+    def _load_counters_state(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.step_count = int(state["step_count"])
+        self.phase = state["phase"]
+        self.history[:] = copy.deepcopy(state["history"])  # the same list: callers may hold it
+        self._jacobian.load_state_dict(state["jacobian_path"])
+        self._guard.load_state_dict(state["nonfinite"])
 
     def evaluate(self, eval_data: Iterable[Batch]) -> dict[str, float]:
         """Every task's metrics over the whole of ``eval_data``, as ``{"task/metric": value}``."""
