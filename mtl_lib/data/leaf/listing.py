@@ -139,6 +139,130 @@ def _raise_all(problems: list[str], where: str, what: str) -> None:
         raise ValueError(f"{len(problems)} {what} in {where}:\n  {shown}{more}")
 
 
+def _hidden(parts: Sequence[str]) -> bool:
+    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+
+
+@dataclass
+class _Survey:
+    """What one pass over a source's files and folders found, before any of it is judged."""
+
+    entries: list[_Entry] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    unknown: dict[str, list[str]] = field(default_factory=dict)  # unknown plant folder name -> where seen
+    class_folders: set[tuple[int, int]] = field(default_factory=set)
+    plants_seen: set[int] = field(default_factory=set)
+
+    def _plant(self, name: str, where: str) -> int | None:
+        species = _plant_of(name)
+        if species is None:
+            self.unknown.setdefault(name.strip(), []).append(where)
+        else:
+            self.plants_seen.add(species)
+        return species
+
+    def note_folder(self, parts: Sequence[str]) -> None:
+        """Record plant and class folders (also those without any file)."""
+        if not parts or _hidden(parts):
+            return
+        if len(parts) >= 2 and _is_health(parts[-1]):
+            species = self._plant(parts[-2], "/".join(parts[:-1]))
+            if species is not None:
+                self.class_folders.add((species, HEALTH_NAMES.index(parts[-1].strip().lower())))
+        elif _looks_like_plant(parts[-1]):
+            self._plant(parts[-1], "/".join(parts))
+
+    def add_file(self, parts: Sequence[str], size: int, locator: str, stamp: str) -> None:
+        if _hidden(parts):
+            return
+        self.note_folder(parts[:-1])
+        name = parts[-1]
+        if not (name.lower().endswith(IMAGE_SUFFIXES) or _NAME_RE.match(name) is not None):
+            return  # README.txt, Thumbs.db, ...: not part of the dataset
+        if len(parts) >= 3 and _is_health(parts[-2]):
+            species = _plant_of(parts[-3])
+            if species is None:
+                return  # an unknown plant folder: reported below, as a folder
+            health = HEALTH_NAMES.index(parts[-2].strip().lower())
+            problem = _check_file(parts, species, health)
+            if problem is not None:
+                self.problems.append(problem)
+            else:
+                relpath = f"{PLANT_FOLDERS[species]}/{HEALTH_NAMES[health]}/{name}"
+                self.entries.append(_Entry(relpath, species, health, size, locator, stamp))
+        elif _NAME_RE.match(name):
+            self.outside.append("/".join(parts))
+        else:
+            self.ignored.append("/".join(parts))
+
+    def raise_misplaced(self, where: str) -> None:
+        """Files that break the class table or the layout stop the load; stray images only warn."""
+        _raise_all(self.problems, where, "leaf image(s) disagree with the class table")
+        _raise_all(
+            [f"{p!r}" for p in self.outside],
+            where,
+            f"dataset file(s) lie outside the layout {_LAYOUT} (move them into their class folder)",
+        )
+        if self.ignored:
+            warnings.warn(
+                f"ignored {len(self.ignored)} image file(s) in {where} outside the layout {_LAYOUT}: "
+                f"{self.ignored[:10]}{' ...' if len(self.ignored) > 10 else ''}",
+                stacklevel=4,
+            )
+        seen: dict[str, str] = {}
+        for entry in self.entries:
+            if entry.relpath in seen:
+                raise ValueError(
+                    f"{where} holds {entry.relpath!r} twice ({seen[entry.relpath]!r} and {entry.locator!r}); "
+                    "give one copy of the dataset"
+                )
+            seen[entry.relpath] = entry.locator
+
+    def missing_and_empty(self) -> tuple[list[str], list[str]]:
+        """Plant or class folders the source lacks, and class folders it has without images."""
+        with_images = {(e.species, e.health) for e in self.entries}
+        species_with_images = {s for s, _ in with_images}
+        missing: list[str] = []
+        empty: list[str] = []
+        for species, health, _, _ in CLASS_TABLE:
+            folder = f"{PLANT_FOLDERS[species]}/{HEALTH_NAMES[health]}"
+            if species not in self.plants_seen and species not in species_with_images:
+                if PLANT_FOLDERS[species] not in missing:
+                    missing.append(PLANT_FOLDERS[species])
+            elif (species, health) not in self.class_folders:
+                missing.append(folder)
+            elif (species, health) not in with_images:
+                empty.append(folder)
+        return missing, empty
+
+
+def _check_complete(listing: Listing, unknown: dict[str, list[str]], allow_subset: bool) -> None:
+    """Refuse an incomplete dataset (or, with ``allow_subset``, warn and load what is there)."""
+    if not (listing.is_subset and listing.entries):
+        return
+    lines = []
+    if listing.missing:
+        lines.append("missing: " + ", ".join(listing.missing))
+    if listing.empty:
+        lines.append("class folders without images: " + ", ".join(listing.empty))
+    if unknown:
+        lines.append(
+            "plant folders that are not in the dataset: "
+            + ", ".join(f"{_unknown_help(u)} at {unknown[u][0]!r}" for u in sorted(unknown))
+        )
+    report = f"{listing.where} is not the complete leaf dataset:\n  " + "\n  ".join(lines)
+    if not allow_subset:
+        raise ValueError(
+            f"{report}\nThe dataset has the twelve plant folders {list(PLANT_FOLDERS)}, each "
+            "with its healthy/diseased class folders (Bael only diseased, Basil only healthy). "
+            "Complete or rename the folders, or pass allow_subset=True (--allow-subset) to "
+            "load only what is there."
+        )
+    warnings.warn(f"{report}\nLoading the subset (allow_subset=True).", stacklevel=4)
+
+
 def _list_entries(
     files: Iterable[tuple[Sequence[str], int, str, str]],
     folders: Iterable[Sequence[str]],
@@ -147,120 +271,15 @@ def _list_entries(
 ) -> Listing:
     """Check every ``(path parts, size, locator, stamp)`` file and every folder (path parts) of
     a source against the dataset's layout and class table; see the module docstring."""
-    entries: list[_Entry] = []
-    problems: list[str] = []
-    outside: list[str] = []
-    ignored: list[str] = []
-    unknown: dict[str, list[str]] = {}  # unknown plant folder name -> where it was seen
-    class_folders: set[tuple[int, int]] = set()
-    plants_seen: set[int] = set()
-
-    def hidden(parts: Sequence[str]) -> bool:
-        return any(p.startswith(".") or p == "__MACOSX" for p in parts)
-
-    def note_folder(parts: Sequence[str]) -> None:
-        """Record plant and class folders (also those without any file)."""
-        if not parts or hidden(parts):
-            return
-        if len(parts) >= 2 and _is_health(parts[-1]):
-            species = _plant_of(parts[-2])
-            if species is None:
-                unknown.setdefault(parts[-2].strip(), []).append("/".join(parts[:-1]))
-            else:
-                plants_seen.add(species)
-                class_folders.add((species, HEALTH_NAMES.index(parts[-1].strip().lower())))
-        elif _looks_like_plant(parts[-1]):
-            species = _plant_of(parts[-1])
-            if species is None:
-                unknown.setdefault(parts[-1].strip(), []).append("/".join(parts))
-            else:
-                plants_seen.add(species)
-
+    survey = _Survey()
     for parts in folders:
-        note_folder(parts)
+        survey.note_folder(parts)
     for parts, size, locator, stamp in files:
-        if hidden(parts):
-            continue
-        note_folder(parts[:-1])
-        name = parts[-1]
-        image_like = name.lower().endswith(IMAGE_SUFFIXES) or _NAME_RE.match(name) is not None
-        if not image_like:
-            continue  # README.txt, Thumbs.db, ...: not part of the dataset
-        if len(parts) >= 3 and _is_health(parts[-2]):
-            species = _plant_of(parts[-3])
-            if species is None:
-                continue  # an unknown plant folder: reported below, as a folder
-            health = HEALTH_NAMES.index(parts[-2].strip().lower())
-            problem = _check_file(parts, species, health)
-            if problem is not None:
-                problems.append(problem)
-            else:
-                relpath = f"{PLANT_FOLDERS[species]}/{HEALTH_NAMES[health]}/{name}"
-                entries.append(_Entry(relpath, species, health, size, locator, stamp))
-        elif _NAME_RE.match(name):
-            outside.append("/".join(parts))
-        else:
-            ignored.append("/".join(parts))
-
-    _raise_all(problems, where, "leaf image(s) disagree with the class table")
-    _raise_all(
-        [f"{p!r}" for p in outside],
-        where,
-        f"dataset file(s) lie outside the layout {_LAYOUT} (move them into their class folder)",
-    )
-    if ignored:
-        warnings.warn(
-            f"ignored {len(ignored)} image file(s) in {where} outside the layout {_LAYOUT}: "
-            f"{ignored[:10]}{' ...' if len(ignored) > 10 else ''}",
-            stacklevel=3,
-        )
-    seen: dict[str, str] = {}
-    for e in entries:
-        if e.relpath in seen:
-            raise ValueError(
-                f"{where} holds {e.relpath!r} twice ({seen[e.relpath]!r} and {e.locator!r}); "
-                "give one copy of the dataset"
-            )
-        seen[e.relpath] = e.locator
-
-    with_images = {(e.species, e.health) for e in entries}
-    missing, empty = [], []
-    for species, health, _, _ in CLASS_TABLE:
-        folder = f"{PLANT_FOLDERS[species]}/{HEALTH_NAMES[health]}"
-        if species not in plants_seen and species not in {s for s, _ in with_images}:
-            if PLANT_FOLDERS[species] not in missing:
-                missing.append(PLANT_FOLDERS[species])
-        elif (species, health) not in class_folders:
-            missing.append(folder)
-        elif (species, health) not in with_images:
-            empty.append(folder)
-    listing = Listing(
-        sorted(entries, key=lambda e: e.relpath),
-        where,
-        missing,
-        empty,
-        sorted(unknown),
-    )
-    if listing.is_subset and listing.entries:
-        lines = []
-        if missing:
-            lines.append("missing: " + ", ".join(missing))
-        if empty:
-            lines.append("class folders without images: " + ", ".join(empty))
-        if unknown:
-            lines.append(
-                "plant folders that are not in the dataset: "
-                + ", ".join(f"{_unknown_help(u)} at {unknown[u][0]!r}" for u in sorted(unknown))
-            )
-        report = f"{where} is not the complete leaf dataset:\n  " + "\n  ".join(lines)
-        if not allow_subset:
-            raise ValueError(
-                f"{report}\nThe dataset has the twelve plant folders {list(PLANT_FOLDERS)}, each "
-                "with its healthy/diseased class folders (Bael only diseased, Basil only healthy). "
-                "Complete or rename the folders, or pass allow_subset=True (--allow-subset) to "
-                "load only what is there."
-            )
-        warnings.warn(f"{report}\nLoading the subset (allow_subset=True).", stacklevel=3)
+        survey.add_file(parts, size, locator, stamp)
+    survey.raise_misplaced(where)
+    missing, empty = survey.missing_and_empty()
+    listing = Listing(sorted(survey.entries, key=lambda e: e.relpath), where, missing, empty, sorted(survey.unknown))
+    _check_complete(listing, survey.unknown, allow_subset)
     return listing
 
 
