@@ -10,7 +10,10 @@ Conventions follow the multi-task literature on NYUv2 / CityScapes:
 * segmentation (mIoU, pixel accuracy) and depth (absolute / relative error)
   follow MTAN (Liu et al., 2019) and the evaluation code reused by CAGrad
   (Liu et al., 2021);
-* the task-normalized RMSE follows GradNorm (Chen et al., 2018);
+* task-normalized errors: RMSE divided by a scale of the targets (``task_normalized_rmse``,
+  one reading of AdaTask's "Task-Normalized RMSE, following GradNorm"), and GradNorm's own
+  normalisation, the ratio of a task's test loss to its value at initialisation
+  (``loss_ratio``, and its square root ``rmse_ratio``; Chen et al., ICML 2018, §4);
 * the average relative improvement :math:`\\Delta_p` follows CAGrad / AdaTask
   (Maninis et al., 2019 introduced the quantity).
 """
@@ -27,9 +30,11 @@ __all__ = [
     "confusion_matrix",
     "delta_p",
     "depth_errors",
+    "loss_ratio",
     "miou",
     "pixel_accuracy",
     "rmse",
+    "rmse_ratio",
     "task_normalized_rmse",
     "weighted_f1",
 ]
@@ -161,14 +166,50 @@ def rmse(pred: Tensor, target: Tensor) -> float:
 
 
 def task_normalized_rmse(pred: Tensor, target: Tensor, scale: float) -> float:
-    """Task-normalized RMSE ``rmse(pred, target) / scale`` (GradNorm, Chen et
-    al. 2018), which makes errors of regression tasks with different units
-    comparable.  ``scale`` is chosen by the caller, e.g. the standard
-    deviation of that task's training targets; it must be ``> 0``."""
+    """Task-normalized RMSE ``rmse(pred, target) / scale``, which makes errors of
+    regression tasks with different units comparable.  ``scale`` is chosen by
+    the caller, e.g. the standard deviation (or the root mean square) of that
+    task's training targets; it must be ``> 0``.  (GradNorm's own normalisation
+    is the loss ratio, :func:`loss_ratio`.)"""
     scale = float(scale)
     if not scale > 0:  # also rejects NaN
         raise ValueError(f"scale must be > 0, got {scale}")
     return rmse(pred, target) / scale
+
+
+def _mse(pred: Tensor, target: Tensor, what: str) -> float:
+    _check_same_shape(pred, target, what)
+    if pred.numel() == 0:
+        raise ValueError(f"{what} of an empty tensor is undefined")
+    return (pred.double() - target.double()).square().mean().item()
+
+
+def _initial(initial_loss: float) -> float:
+    initial = float(initial_loss)
+    if not (initial > 0 and initial < float("inf")):  # also rejects NaN
+        raise ValueError(
+            f"initial_loss must be a finite number > 0 (the task's squared loss at initialisation), got {initial}"
+        )
+    return initial
+
+
+def loss_ratio(pred: Tensor, target: Tensor, initial_loss: float) -> float:
+    """GradNorm's task-normalized loss ``L(T) / L(0)``, with ``L`` the mean
+    squared error ``mean((pred - target)^2)`` over all elements and
+    ``initial_loss`` = ``L(0)``, the same loss of the *initialised* model on the
+    same evaluation set (Chen, Badrinarayanan, Lee & Rabinovich, "GradNorm",
+    ICML 2018, arXiv 1711.02257, §4 "A Toy Example": the loss ratio
+    ``L_i(t)/L_i(0)`` that also drives its weights).  1 means no progress since
+    initialisation; unlike RMSE / std it does not depend on the targets' units,
+    only on how far the initial network was from them."""
+    return _mse(pred, target, "loss_ratio") / _initial(initial_loss)
+
+
+def rmse_ratio(pred: Tensor, target: Tensor, initial_loss: float) -> float:
+    """``RMSE(T) / RMSE(0) = sqrt(L(T) / L(0))``: the square root of
+    :func:`loss_ratio` (``initial_loss`` is ``L(0)``, a mean squared error), an
+    RMSE-scaled reading of GradNorm's task normalisation."""
+    return (_mse(pred, target, "rmse_ratio") / _initial(initial_loss)) ** 0.5
 
 
 # --------------------------------------------------------------------------- #

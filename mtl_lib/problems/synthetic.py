@@ -1,4 +1,30 @@
-"""AdaTask's synthetic two-task regression as a problem: data, the 4-layer ELU MLP, tasks."""
+"""AdaTask's synthetic two-task regression as a problem: data, the 4-layer ELU MLP, tasks.
+
+Every run records, per task and at every evaluation, four task-normalized errors, so that a
+table can be read under any of them without retraining (:data:`TASK_NORMALIZATIONS` maps each
+definition to its record key ``"<task>/<key>"``):
+
+==============  ==============  ==========================================================
+definition      record key      formula (on the evaluation set; L = mean squared error)
+==============  ==============  ==========================================================
+``std``         ``nrmse``       RMSE(T) / std of the task's training targets
+``rms``         ``nrmse_rms``   RMSE(T) / root mean square of the task's training targets
+``loss_ratio``  ``loss_ratio``  L(T) / L(0)
+``rmse_ratio``  ``rmse_ratio``  RMSE(T) / RMSE(0) = sqrt(L(T) / L(0))
+==============  ==============  ==========================================================
+
+AdaTask (Yang et al., AAAI 2023) reports "Task-Normalized RMSE, following GradNorm" without a
+formula; the first two are readings of "RMSE normalized by the targets' scale", the last two
+follow GradNorm itself (Chen et al., ICML 2018, arXiv 1711.02257, §4 "A Toy Example"), whose
+task-normalized test-time loss is each task's loss relative to its value at initialisation.
+Here ``L(0)`` is measured once per run, when the problem is built: the freshly initialised
+network (seeded by the run's seed, before any step) on the whole test set. An architecture
+wrapper added later by the run config (``RunConfig.architecture``) is not part of that forward
+pass; RotoGrad's rotations start at the identity, so for it the two agree.
+
+:data:`DEFAULT_TASK_NORMALIZATION` (``"std"``) is the definition the chapters have used; a
+study switches with one parameter through :func:`task_normalized_key`.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +37,45 @@ from torch import nn
 
 from mtl_lib import metrics
 from mtl_lib.architectures import synthetic_mlp
+from mtl_lib.core.model import MultiTaskModel
+from mtl_lib.core.options import require_choice
 from mtl_lib.core.tasks import Task
 from mtl_lib.data import TensorBatches, make_synthetic_regression
+from mtl_lib.metrics.scores import loss_ratio, rmse_ratio
 from mtl_lib.problems.base import PROBLEMS, ProblemInstance
+
+#: Definition of "task-normalized error" → the metric key every synthetic run records.
+TASK_NORMALIZATIONS: dict[str, str] = {
+    "std": "nrmse",
+    "rms": "nrmse_rms",
+    "loss_ratio": "loss_ratio",
+    "rmse_ratio": "rmse_ratio",
+}
+#: The definition the chapters' verdicts have been computed with (kept so that they do not change).
+DEFAULT_TASK_NORMALIZATION = "std"
+
+
+def task_normalized_key(definition: str = DEFAULT_TASK_NORMALIZATION) -> str:
+    """The record key (``"<task>/<key>"``) of a definition of task-normalized error (see the
+    module docstring); an unknown definition lists the valid ones."""
+    require_choice("synthetic_regression", "task normalization", definition, TASK_NORMALIZATIONS)
+    return TASK_NORMALIZATIONS[definition]
+
+
+@torch.no_grad()
+def initial_test_losses(model: MultiTaskModel, x_test: torch.Tensor, y_test: Sequence[torch.Tensor]) -> list[float]:
+    """Each task's mean squared error of ``model`` (as initialised) on the test set: ``L(0)``
+    of GradNorm's loss ratio. Runs in evaluation mode in chunks with float64 sums, and leaves
+    the model's mode and every random generator untouched."""
+    was_training = model.training
+    model.eval()
+    sums = [0.0] * len(y_test)
+    for start in range(0, len(x_test), 4096):
+        outputs = model(x_test[start : start + 4096])
+        for k, (prediction, target) in enumerate(zip(outputs, y_test)):
+            sums[k] += float((prediction.double() - target[start : start + 4096].double()).square().sum())
+    model.train(was_training)
+    return [total / y.numel() for total, y in zip(sums, y_test)]
 
 
 @functools.lru_cache(maxsize=4)
@@ -45,9 +107,10 @@ def synthetic_regression_problem(
     **unknown: Any,
 ) -> ProblemInstance:
     """AdaTask's synthetic regression (see :mod:`mtl_lib.data.synthetic`), the 4-layer ELU MLP,
-    MSE training loss; metrics: RMSE, task-normalized RMSE (RMSE / std of the task's
-    training targets) and ``nrmse_rms`` (RMSE / root mean square of the training targets). ``rotograd=True`` wraps the model in RotoGrad (rotations trained by
-    their own optimizer through a callback)."""
+    MSE training loss; metrics per task: ``rmse`` and the four task-normalized errors of the
+    module docstring (``nrmse``, ``nrmse_rms``, ``loss_ratio``, ``rmse_ratio``).
+    ``rotograd=True`` wraps the model in RotoGrad (rotations trained by their own optimizer
+    through a callback)."""
     if unknown:
         raise TypeError(f"unknown synthetic_regression options {sorted(unknown)}")
     data = _cached_synthetic(n_train, n_test, data_seed, input_dist, spread, target_scaling)
@@ -58,22 +121,20 @@ def synthetic_regression_problem(
 
         model = RotoGrad(model)
         callbacks.append(RotoGradRotationStep())
+    initial = initial_test_losses(model, data.x_test, data.y_test)
     tasks = []
-    for name, scale, rms in zip(data.task_names, data.target_scale, data.target_rms):
-        tasks.append(
-            Task(
-                name=name,
-                loss=nn.functional.mse_loss,
-                metrics={
-                    "rmse": metrics.rmse,
-                    "nrmse": functools.partial(metrics.task_normalized_rmse, scale=scale),
-                    # the same error over the targets' root mean square (mean included): the
-                    # other reading of "task-normalized" the calibration considers
-                    "nrmse_rms": functools.partial(metrics.task_normalized_rmse, scale=rms),
-                },
-                higher_is_better={"rmse": False, "nrmse": False, "nrmse_rms": False},
-            )
-        )
+    for name, scale, rms, l0 in zip(data.task_names, data.target_scale, data.target_rms, initial):
+        scores = {
+            "rmse": metrics.rmse,
+            "nrmse": functools.partial(metrics.task_normalized_rmse, scale=scale),
+            # the same error over the targets' root mean square (mean included)
+            "nrmse_rms": functools.partial(metrics.task_normalized_rmse, scale=rms),
+            # GradNorm's normalisation: relative to this run's initialised network
+            "loss_ratio": functools.partial(loss_ratio, initial_loss=l0),
+            "rmse_ratio": functools.partial(rmse_ratio, initial_loss=l0),
+        }
+        tasks.append(Task(name=name, loss=nn.functional.mse_loss, metrics=scores,
+                          higher_is_better=dict.fromkeys(scores, False)))  # fmt: skip
     train = TensorBatches(data.x_train, *data.y_train, batch_size=batch_size, seed=seed).to(device)
     test = TensorBatches(data.x_test, *data.y_test, batch_size=1024, shuffle=False).to(device)
     return ProblemInstance(

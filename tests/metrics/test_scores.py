@@ -18,6 +18,7 @@ from mtl_lib.metrics import (
     task_normalized_rmse,
     weighted_f1,
 )
+from mtl_lib.metrics.scores import loss_ratio, rmse_ratio
 
 
 def one_hot_logits(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -142,6 +143,50 @@ def test_task_normalized_rmse():
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="scale"):
             task_normalized_rmse(pred, target, bad)
+
+
+# The four definitions of a task-normalized error (issue 22), each on one hand-computed example:
+# pred - target = [0, 2, 0, 0] → squared errors [0, 4, 0, 0], L = MSE = 1, RMSE = 1.
+HAND_PRED = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+HAND_TARGET = torch.tensor([[1.0, 0.0], [3.0, 4.0]])
+
+
+def test_rmse_over_target_std_hand_example():
+    # targets 1, 0, 3, 4: mean 2, deviations -1 -2 1 2, unbiased variance 10/3
+    std = float(HAND_TARGET.std())
+    assert std == pytest.approx(math.sqrt(10 / 3))
+    assert task_normalized_rmse(HAND_PRED, HAND_TARGET, std) == pytest.approx(1 / math.sqrt(10 / 3))
+
+
+def test_rmse_over_target_rms_hand_example():
+    # root mean square of 1, 0, 3, 4 = sqrt(26 / 4)
+    rms = float(HAND_TARGET.square().mean().sqrt())
+    assert rms == pytest.approx(math.sqrt(6.5))
+    assert task_normalized_rmse(HAND_PRED, HAND_TARGET, rms) == pytest.approx(1 / math.sqrt(6.5))
+
+
+def test_loss_ratio_hand_example():
+    # L(T) = 1; with L(0) = 4 the ratio is 1/4, with L(0) = 1 no progress (1)
+    assert loss_ratio(HAND_PRED, HAND_TARGET, initial_loss=4.0) == pytest.approx(0.25)
+    assert loss_ratio(HAND_PRED, HAND_TARGET, initial_loss=1.0) == pytest.approx(1.0)
+    assert loss_ratio(HAND_TARGET, HAND_TARGET, initial_loss=4.0) == 0.0
+
+
+def test_rmse_ratio_hand_example_is_the_square_root_of_the_loss_ratio():
+    # RMSE(T) / RMSE(0) = 1 / 2 when L(0) = 4
+    assert rmse_ratio(HAND_PRED, HAND_TARGET, initial_loss=4.0) == pytest.approx(0.5)
+    assert rmse_ratio(HAND_PRED, HAND_TARGET, 9.0) == pytest.approx(math.sqrt(loss_ratio(HAND_PRED, HAND_TARGET, 9.0)))
+
+
+@pytest.mark.parametrize("metric", [loss_ratio, rmse_ratio])
+def test_loss_ratios_refuse_a_meaningless_initial_loss_and_bad_shapes(metric):
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="initial_loss must be a finite number > 0"):
+            metric(HAND_PRED, HAND_TARGET, bad)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        metric(HAND_PRED, HAND_TARGET.flatten(), 1.0)
+    with pytest.raises(ValueError, match="empty"):
+        metric(torch.zeros(0), torch.zeros(0), 1.0)
 
 
 # --------------------------------------------------------------------------- #

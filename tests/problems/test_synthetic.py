@@ -1,0 +1,117 @@
+"""The synthetic regression problem records every definition of a task-normalized error (issue 22)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mtl_lib.engine import Trainer
+from mtl_lib.metrics import rmse
+from mtl_lib.problems.synthetic import (
+    DEFAULT_TASK_NORMALIZATION,
+    TASK_NORMALIZATIONS,
+    _cached_synthetic,
+    synthetic_regression_problem,
+    task_normalized_key,
+)
+
+SMALL = {"n_train": 256, "n_test": 128, "hidden": (16, 16, 16, 16)}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _build(seed: int = 0, **options):
+    torch.manual_seed(seed)  # what the runner's seed_everything does before building a problem
+    return synthetic_regression_problem(seed=seed, batch_size=64, device=torch.device("cpu"), **{**SMALL, **options})
+
+
+def _data():
+    return _cached_synthetic(SMALL["n_train"], SMALL["n_test"], 0, "uniform", "variance", "pooled")
+
+
+def _trainer(problem) -> Trainer:
+    return Trainer(problem.model, problem.tasks, optimizer="adam", lr=1e-3, device="cpu", progress=False)
+
+
+def test_every_definition_is_recorded_per_task():
+    problem = _build()
+    for task in problem.tasks:
+        assert set(TASK_NORMALIZATIONS.values()) <= set(task.metrics)
+    history = _trainer(problem).fit(problem.train_data, epochs=1, eval_data=problem.eval_data)
+    for task in ("A", "B"):
+        for key in TASK_NORMALIZATIONS.values():
+            assert math.isfinite(history[-1][f"{task}/{key}"])
+
+
+def test_each_definition_equals_its_formula_on_the_problem():
+    problem, data = _build(), _data()
+    generator = torch.Generator().manual_seed(1)
+    for k, task in enumerate(problem.tasks):
+        target = data.y_test[k]
+        prediction = target + torch.randn(target.shape, generator=generator)
+        error = rmse(prediction, target)
+        with torch.no_grad():
+            initial = float((problem.model(data.x_test)[k].double() - target.double()).square().mean())
+        assert task.metrics["nrmse"](prediction, target) == pytest.approx(error / float(data.y_train[k].std()))
+        assert task.metrics["nrmse_rms"](prediction, target) == pytest.approx(
+            error / float(data.y_train[k].square().mean().sqrt())
+        )
+        mse = float((prediction.double() - target.double()).square().mean())
+        assert task.metrics["loss_ratio"](prediction, target) == pytest.approx(mse / initial, rel=1e-6)
+        assert task.metrics["rmse_ratio"](prediction, target) == pytest.approx(math.sqrt(mse / initial), rel=1e-6)
+
+
+def test_loss_ratio_is_one_at_initialisation_and_falls_with_training():
+    """L(0) is the initialised network's loss on the test set: evaluating before any step gives
+    exactly 1 (both ratios), and training lowers them."""
+    problem = _build()
+    trainer = _trainer(problem)
+    at_start = trainer.evaluate(problem.eval_data)
+    for task in ("A", "B"):
+        assert at_start[f"{task}/loss_ratio"] == pytest.approx(1.0, rel=1e-5)
+        assert at_start[f"{task}/rmse_ratio"] == pytest.approx(1.0, rel=1e-5)
+    history = trainer.fit(problem.train_data, epochs=3, eval_data=problem.eval_data)
+    assert all(history[-1][f"{task}/loss_ratio"] < 1.0 for task in ("A", "B"))
+    for task in ("A", "B"):
+        assert history[-1][f"{task}/rmse_ratio"] == pytest.approx(math.sqrt(history[-1][f"{task}/loss_ratio"]))
+
+
+def test_initial_loss_is_per_run_seed_and_leaves_the_random_stream_alone():
+    """Each seed's network has its own L(0); measuring it draws no random numbers, so the
+    training of existing runs (and their recorded nrmse) is unchanged."""
+    first, other = _build(seed=0), _build(seed=1)
+    data = _data()
+    pred = data.y_test[0] * 0.5
+    assert first.tasks[0].metrics["loss_ratio"](pred, data.y_test[0]) != other.tasks[0].metrics["loss_ratio"](
+        pred, data.y_test[0]
+    )
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    synthetic_regression_problem(seed=0, batch_size=64, device=torch.device("cpu"), **SMALL)
+    after_build = torch.rand(3)
+    torch.manual_seed(0)
+    from mtl_lib.architectures import synthetic_mlp
+
+    synthetic_mlp(hidden=SMALL["hidden"], task_names=("A", "B"))
+    assert torch.equal(after_build, torch.rand(3)) and not torch.equal(after_build, expected)
+
+
+def test_the_default_definition_is_the_one_the_chapters_used():
+    assert DEFAULT_TASK_NORMALIZATION == "std" and task_normalized_key() == "nrmse"
+    assert [task_normalized_key(d) for d in ("std", "rms", "loss_ratio", "rmse_ratio")] == [
+        "nrmse",
+        "nrmse_rms",
+        "loss_ratio",
+        "rmse_ratio",
+    ]
+    with pytest.raises(ValueError, match=r"'loss_ratio'.*did you mean 'loss_ratio'"):
+        task_normalized_key("loss-ratio")
