@@ -19,6 +19,14 @@ exactly opposite gradients, where n is orthogonal to the range of G — no direc
 positive projections and the weights are 0 (TorchJD does the same with an absolute 1e-12; ours is
 relative so that it does not depend on the scale of the losses).
 
+Sign (ours): the paper fixes the scale by Σ α_k = 1, i.e. α = v/Σv. For K ≥ 3 Σv can be
+negative — the affine hull of the gradients meets the equal-angle line on its negative side —
+and then every projection dᵀu_k is negative: the update *increases every loss*. Found by the
+properties table (:mod:`mtl_lib.studies.method_properties`): on random conflicting Jacobians
+(K = 3) rescaling one task by 0.1 turned IMTL-G's direction around (cos −1.0 with the unscaled
+one; TorchJD 0.18's IMTLG does the same, ``benchmarks/misbehaving.py``). We divide by |Σv|,
+which equals the paper's α whenever Σv > 0 and keeps the equal projections positive otherwise.
+
 Scale: the paper's weights sum to 1; we multiply them by K (sum scale), so identical gradients g
 give K·g. TorchJD's IMTLG returns the paper's scale (ours / K).
 """
@@ -50,7 +58,10 @@ class IMTLG(GramianWeightedAggregator):
         if abs(float(total)) <= 1e-12 * float(v.abs().sum()) or float(v.abs().sum()) == 0.0:
             weights = torch.zeros_like(v)
         else:
-            weights = v * (k / total)
+            # |Σv|, not Σv: v = G⁺n has projections dᵀu_k = +1 on every unit gradient; dividing by
+            # a negative Σv (possible from K = 3, e.g. after rescaling one task) would turn that
+            # into −1 on every task, i.e. ascent on all losses (the paper's and TorchJD's α)
+            weights = v * (k / abs(total))
         return weights.to(device=gram.device, dtype=gram.dtype)
 
     @staticmethod

@@ -63,3 +63,17 @@ def test_zero_and_opposite_gradients_stay_finite():
 @pytest.mark.parametrize("num_tasks", [2, 3])
 def test_trains_through_the_engine(num_tasks):
     train_20_steps("imtl_g", num_tasks)
+
+
+def test_equal_projections_stay_positive_when_the_weights_sum_is_negative():
+    # Issue 24 (properties table): after rescaling one task, Σv < 0 for this Jacobian; the
+    # paper's α = v/Σv then gives equal *negative* projections (every loss increases).
+    from mtl_lib.studies.method_properties import conflicting_jacobians
+
+    jac = conflicting_jacobians(10)[14].clone()
+    jac[2] *= 0.1
+    out = IMTLG()(jac)
+    units = jac / jac.norm(dim=1, keepdim=True)
+    projections = units @ out.direction
+    assert torch.all(projections > 0), projections.tolist()
+    torch.testing.assert_close(projections, projections.mean().expand(3))
