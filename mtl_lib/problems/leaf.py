@@ -6,7 +6,7 @@ Options (``RunConfig.problem_kwargs``):
 * ``data_dir`` — the Chouhan et al. (2019) images (folder or .zip) or ``"cache"`` for an already
   prepared cache; ``None`` (default) uses the generated **stand-in** (``scale`` shrinks it,
   ``standin_difficulty`` = (species level, health level) sets how hard it is, see
-  :func:`mtl_lib.data.leaf.render.difficulty_levels`);
+  :func:`mtl_lib.data.leaf.looks.difficulty_levels`);
 * ``fold`` / ``n_folds`` / ``split_seed`` — which part of the stratified split is the test part;
 * ``modulation`` / ``lass`` — the study's add-ons (PCGrad is the run's aggregator:
   ``"pcgrad_wrapper"`` reproduces the study's optimizer-wrapper semantics);
