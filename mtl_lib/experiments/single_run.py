@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 import platform
 import socket
 import tempfile
@@ -221,20 +220,28 @@ class _Checkpoint:
         return cls(Path(path), config.identity(), trainer, data)
 
     def resume(self) -> int:
-        """Load the checkpoint if there is one for this config: the epochs it has trained."""
+        """Load the checkpoint if there is one for this config: the epochs it has trained. A
+        checkpoint that cannot be read, or is another config's, is warned about and ignored;
+        one that is this config's but does not load fails the run (the trainer is then half
+        restored), and the sweep removes it with the failed record."""
         if not self.path.exists():
             return 0
         try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
-            if state.get("format") != CHECKPOINT_FORMAT or state.get("identity") != self.identity:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's remarks on a damaged file's pickle protocol
+                state = torch.load(self.path, map_location="cpu", weights_only=True)
+            usable = isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT
+            if not usable or state.get("identity") != self.identity:
                 raise ValueError("it belongs to another config or format")
-            self.trainer.load_state_dict(state["trainer"])
-            for generator, saved in zip(self.generators, state["loader_generators"], strict=True):
-                generator.set_state(saved)
-        except (OSError, EOFError, KeyError, TypeError, ValueError, RuntimeError, pickle.UnpicklingError) as error:
-            # CheckpointError (a ValueError): another configuration; anything else: a damaged file
+            generators = list(state["loader_generators"])
+            if len(generators) != len(self.generators):
+                raise ValueError("its training data has other loaders")
+        except Exception as error:  # noqa: BLE001 — a checkpoint only saves time: on any fault, start over
             warnings.warn(f"checkpoint {self.path} not used ({error}); training from the start", stacklevel=2)
             return 0
+        self.trainer.load_state_dict(state["trainer"])
+        for generator, saved in zip(self.generators, generators):
+            generator.set_state(saved)
         return int(state["epoch"])
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, record: Any) -> None:
