@@ -33,7 +33,6 @@ def task_jacobians(
     Parameters a task does not reach get zeros (not ``None``), so rows always line up.
     ``batched=False`` forces the K-pass loop (used by the benchmark and as the fallback).
     """
-    global _warned_fallback
     if losses.dim() != 1:
         raise ValueError(f"losses must be a (K,) vector, got shape {tuple(losses.shape)}")
     num_tasks = losses.shape[0]
@@ -50,21 +49,61 @@ def task_jacobians(
             )
             return _fill_unused(grads, params, num_tasks)
         except RuntimeError as error:
-            if not _warned_fallback:
-                warnings.warn(
-                    "batched backward (is_grads_batched=True) is not supported by an operator in "
-                    f"this model ({str(error).splitlines()[0][:200]}); computing the task Jacobian "
-                    "with one backward pass per task instead (slower, same result).",
-                    BatchedJacobianFallbackWarning,
-                    stacklevel=2,
-                )
-                _warned_fallback = True
+            _warn_fallback(error)
     rows = []
     for k in range(num_tasks):
         keep = retain_graph or k < num_tasks - 1
         grads = torch.autograd.grad(losses[k], params, retain_graph=keep, allow_unused=True)
         rows.append(_fill_unused(grads, params, None))
     return [torch.stack([row[i] for row in rows]) for i in range(len(params))]
+
+
+def vector_jacobian_rows(
+    output: torch.Tensor,
+    params: Sequence[torch.Tensor],
+    output_grads: torch.Tensor,
+    *,
+    retain_graph: bool = False,
+    batched: bool = True,
+) -> list[torch.Tensor]:
+    """Row k of the result is ``(∂output/∂θ)ᵀ output_grads[k]``, per parameter ``(K, *shape)``.
+
+    With ``output`` the shared representation z and ``output_grads[k] = ∂L_k/∂z`` this is the
+    task Jacobian of the trunk's parameters by the chain rule, without a vmapped pass through
+    the task heads (:mod:`mtl_lib.core.heads`). ``batched`` as in :func:`task_jacobians`."""
+    num_rows = output_grads.shape[0]
+    if batched:
+        try:
+            grads = torch.autograd.grad(
+                output,
+                params,
+                grad_outputs=output_grads,
+                is_grads_batched=True,
+                retain_graph=retain_graph,
+                allow_unused=True,
+            )
+            return _fill_unused(grads, params, num_rows)
+        except RuntimeError as error:
+            _warn_fallback(error)
+    rows = []
+    for k in range(num_rows):
+        keep = retain_graph or k < num_rows - 1
+        grads = torch.autograd.grad(output, params, grad_outputs=output_grads[k], retain_graph=keep, allow_unused=True)
+        rows.append(_fill_unused(grads, params, None))
+    return [torch.stack([row[i] for row in rows]) for i in range(len(params))]
+
+
+def _warn_fallback(error: RuntimeError) -> None:
+    global _warned_fallback
+    if not _warned_fallback:
+        warnings.warn(
+            "batched backward (is_grads_batched=True) is not supported by an operator in "
+            f"this model ({str(error).splitlines()[0][:200]}); computing the task Jacobian "
+            "with one backward pass per task instead (slower, same result).",
+            BatchedJacobianFallbackWarning,
+            stacklevel=3,
+        )
+        _warned_fallback = True
 
 
 def _fill_unused(
@@ -85,14 +124,19 @@ def flatten_rows(per_param: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def unflatten_into_grads(vector: torch.Tensor, params: Sequence[torch.Tensor]) -> None:
-    """Write a flat ``(P,)`` vector into ``param.grad`` for each parameter, in order."""
+    """Write a flat ``(P,)`` vector into ``param.grad`` for each parameter, in order.
+
+    One copy of the whole vector (so later in-place edits of a ``.grad``, e.g. gradient
+    clipping, do not reach the aggregation the vector came from), then a view per parameter."""
+    total = sum(param.numel() for param in params)
+    if total != vector.numel():
+        raise ValueError(f"vector has {vector.numel()} entries, parameters have {total}")
+    owned = vector.detach().clone()
     offset = 0
     for param in params:
         n = param.numel()
-        param.grad = vector[offset : offset + n].view_as(param).clone()
+        param.grad = owned[offset : offset + n].view_as(param)
         offset += n
-    if offset != vector.numel():
-        raise ValueError(f"vector has {vector.numel()} entries, parameters have {offset}")
 
 
 def per_task_rows(aggregation: Any, jacobian: torch.Tensor | None) -> torch.Tensor | None:

@@ -68,13 +68,20 @@ def backward_through_jacobian(
     weighting: Any,
     aggregator: Aggregator | None,
     optimizer: Any,
+    split: Any = None,
 ) -> tuple[torch.Tensor, Aggregation]:
-    """Per-task gradients of every parameter; the aggregator's direction on the shared ones."""
+    """Per-task gradients of every parameter; the aggregator's direction on the shared ones.
+
+    ``split`` (a :class:`~mtl_lib.engine.fast_paths.TaskSplit`): when it applies, the rows of the
+    shared parameters come from a vmapped pass through the trunk only and the task/weighting
+    parameters' gradients from one plain pass (no K rows for them)."""
     task_flat = layout.task_flat
     all_params = layout.all()
-    grads = path.task_jacobians(terms, all_params)
+    whole_model = aggregator is not None and aggregator.acts_on_all_parameters
+    own = None if split is None or whole_model else split.gradients(terms, layout, path)
+    grads = own if own is not None else path.task_jacobians(terms, all_params)
     n_shared = len(layout.shared)
-    if aggregator is not None and aggregator.acts_on_all_parameters:
+    if whole_model:
         return _apply_whole_model_aggregation(
             grads, all_params, n_shared + len(task_flat), terms, aggregator, optimizer
         )
@@ -92,10 +99,10 @@ def backward_through_jacobian(
     offset = n_shared
     for k, params in enumerate(layout.per_task):
         for param, grad in zip(params, grads[offset : offset + len(params)]):
-            param.grad = grad[k]
+            param.grad = grad if own is not None else grad[k]
         offset += len(params)
     for param, grad in zip(layout.weighting, grads[offset:]):
-        param.grad = grad.sum(0)
+        param.grad = grad if own is not None else grad.sum(0)
     return jacobian, aggregation
 
 

@@ -29,12 +29,14 @@ from tqdm import tqdm
 
 from mtl_lib.aggregators import Aggregation, Aggregator
 from mtl_lib.core.errors import NonFiniteError
+from mtl_lib.core.gramian import LayerwiseGramian
 from mtl_lib.core.model import MultiTaskModel
 from mtl_lib.core.runtime import resolve_device
 from mtl_lib.core.tasks import Task
 from mtl_lib.engine.backward import backward_through_jacobian, backward_through_representation
 from mtl_lib.engine.checkpoint import load_trainer_state, trainer_state
 from mtl_lib.engine.evaluation import evaluate_tasks
+from mtl_lib.engine.fast_paths import TaskSplit, backward_through_gramian, check_gramian_level
 from mtl_lib.engine.finite_checks import NONFINITE_POLICIES, NonFiniteGuard, StepPosition, check_nonfinite_policy
 from mtl_lib.engine.history import epoch_record, progress_summary, remaining_phases, schedule
 from mtl_lib.engine.ingredients import (
@@ -69,6 +71,9 @@ class Trainer:
     ``jacobian_of="representation"`` runs a Gramian-weighted aggregator (MGDA, IMTL-G, ...) on
     the gradients with respect to the shared representation z = model.encode(x) instead of the
     shared parameters, and back-propagates Σ_k w_k L_k once (MGDA-UB's cheaper "upper bound").
+    ``jacobian_of="gramian"`` runs such an aggregator on the exact Gramian JJᵀ of the shared
+    parameters, formed layer by layer without the K×P Jacobian (:mod:`mtl_lib.core.gramian`),
+    and back-propagates the weighted sum once; same weights and direction as ``"parameters"``.
 
     ``batched_jacobian`` chooses how the task Jacobian is computed: ``True`` one vmapped
     backward (``is_grads_batched``), ``False`` K sequential ``autograd.grad`` calls (same
@@ -145,6 +150,7 @@ class Trainer:
             batched_jacobian,
             needed=self.needs_task_gradients or jacobian_of == "representation",
         )
+        self._split, self._gramian = self._fast_paths(jacobian_of)
         #: bf16 autocast of the forward pass (losses are computed and returned in float32).
         self.autocast = autocast
         self.callbacks = list(callbacks)
@@ -240,7 +246,8 @@ class Trainer:
         # Kept for methods that re-evaluate the step's batch after the update (FAMO, at
         # on_step_end through :meth:`losses_after_step`).
         self.last_batch = batch
-        losses = self.compute_losses(batch, features)
+        with self._capture():
+            losses = self.compute_losses(batch, features)
         try:
             terms = self.weighting(losses)
             self.optimizer.zero_grad(set_to_none=True)
@@ -262,6 +269,10 @@ class Trainer:
             self.last_jacobian, self.last_aggregation = backward_through_representation(
                 terms, features[0], self._jacobian, self.aggregator
             )
+        elif self._gramian is not None:
+            self.last_jacobian, self.last_aggregation = backward_through_gramian(
+                terms, self.layout, self._gramian, self._split, self.aggregator
+            )
         elif self.needs_task_gradients:
             self.last_jacobian, self.last_aggregation = backward_through_jacobian(
                 terms,
@@ -270,9 +281,33 @@ class Trainer:
                 weighting=self.weighting,
                 aggregator=self.aggregator,
                 optimizer=self.optimizer,
+                split=self._split,
             )
         else:
             terms.sum().backward()
+
+    def _fast_paths(self, jacobian_of: str) -> tuple[TaskSplit | None, LayerwiseGramian | None]:
+        """The head split (task gradients without K rows for the heads) and, for
+        ``jacobian_of="gramian"``, the layer-wise Gramian engine (:mod:`~mtl_lib.engine.fast_paths`)."""
+        if jacobian_of == "representation" or not self.needs_task_gradients:
+            return None, None
+        if jacobian_of != "gramian":
+            return TaskSplit(self.model, self.layout), None
+        check_gramian_level(self.aggregator, self.weighting, consumes_task_gradients(self.optimizer))
+        return TaskSplit(self.model, self.layout), LayerwiseGramian(self.model, self.layout.shared)
+
+    def _capture(self) -> contextlib.ExitStack:
+        """Arms the fast paths' forward hooks for the step's forward pass."""
+        stack = contextlib.ExitStack()
+        for engine in (self._split.heads if self._split is not None else None, self._gramian):
+            if engine is not None:
+                stack.enter_context(engine.capture())
+        return stack
+
+    @property
+    def task_split(self) -> dict[str, Any]:
+        """Whether the task gradients are split at the heads, and why not (see fast_paths)."""
+        return dict(self._split.info) if self._split is not None else {"task_split": "none", "reason": "not needed"}
 
     def _position(self) -> StepPosition:
         return StepPosition(epoch=self.epoch, batch=self._batch_in_epoch, step=self.step_count + 1)
