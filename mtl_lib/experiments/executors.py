@@ -61,29 +61,40 @@ class DaskExecutor:
         self._executor = client.get_executor(pure=False)
         self.max_worker_losses, self.no_workers_timeout_s = max_worker_losses, no_workers_timeout_s
         self.check_every_s = check_every_s
-        self.seen: set[str] = set()
-        self.lost: set[str] = set()
+        self.lost: list[str] = []  # addresses of the workers that died since this executor began
+        self._deaths_before = len(self._deaths())
         self._last_check = 0.0
         self._without_workers_since: float | None = None
 
+    def _deaths(self) -> list[str]:
+        """Every unexpected worker removal the scheduler has logged (a nanny's restart of a
+        killed worker included: it keeps its address, so watching addresses would miss it)."""
+        events = self.client.get_events("all")
+        return [
+            str(message.get("worker"))
+            for _, message in events
+            if isinstance(message, dict) and message.get("action") == "remove-worker" and not message.get("expected")
+        ]
+
     def check_health(self) -> None:
-        """Raise :class:`ExecutorFailed` when the cluster has lost more than
-        ``max_worker_losses`` workers (a worker a nanny restarts comes back under a new address,
-        so each death counts), or has had no worker for ``no_workers_timeout_s``. The sweep
-        calls it while it waits; it asks the scheduler at most every ``check_every_s``."""
+        """Raise :class:`ExecutorFailed` when more than ``max_worker_losses`` workers died since
+        this executor began (each death counts, restarted or not), or the cluster has had no
+        worker for ``no_workers_timeout_s``. The sweep calls it while it waits; it asks the
+        scheduler at most every ``check_every_s``. Dask itself gives up on one task after its
+        ``allowed-failures`` (a ``KilledWorker``, recorded as that run's failure); this bounds
+        the whole sweep."""
         now = time.monotonic()
         if now - self._last_check < self.check_every_s:
             return
         self._last_check = now
-        current = set(self.client.nthreads())
-        self.lost |= self.seen - current
-        self.seen |= current
+        self.lost = self._deaths()[self._deaths_before :]
         hint = "see the workers' logs: out of memory, or a worker that cannot import mtl_lib (set PYTHONPATH)?"
         if len(self.lost) > self.max_worker_losses:
             raise ExecutorFailed(
-                f"the Dask cluster lost {len(self.lost)} workers (more than {self.max_worker_losses}); {hint}"
+                f"the Dask cluster lost {len(self.lost)} worker(s) (more than max_worker_losses="
+                f"{self.max_worker_losses}); {hint}"
             )
-        if current:
+        if self.client.nthreads():
             self._without_workers_since = None
         elif self._without_workers_since is None:
             self._without_workers_since = now
@@ -106,19 +117,22 @@ class DaskExecutor:
         self.shutdown()
 
 
-def dask_executor(address: str | None = None, workers: int = 2, threads_per_worker: int = 1) -> DaskExecutor:
+def dask_executor(
+    address: str | None = None, workers: int = 2, threads_per_worker: int = 1, **health: Any
+) -> DaskExecutor:
     """Dask distributed: connect to the scheduler at ``address`` (``tcp://host:8786``), or start a
-    ``LocalCluster`` of ``workers`` processes with ``threads_per_worker`` threads each."""
+    ``LocalCluster`` of ``workers`` processes with ``threads_per_worker`` threads each.
+    ``health``: :class:`DaskExecutor`'s ``max_worker_losses`` / ``no_workers_timeout_s``."""
     distributed = _require("distributed")
     if address:
-        return DaskExecutor(distributed.Client(address))
+        return DaskExecutor(distributed.Client(address), **health)
     cluster = distributed.LocalCluster(
         n_workers=workers,
         threads_per_worker=threads_per_worker,
         processes=True,
         dashboard_address=None,
     )
-    return DaskExecutor(distributed.Client(cluster), cluster)
+    return DaskExecutor(distributed.Client(cluster), cluster, **health)
 
 
 def submitit_executor(
