@@ -18,6 +18,14 @@ Defaults (TorchJD 0.18's, after the authors' experiments and LibMTL): ``lambda_ 
 ``lr = 10``, ``momentum = 0.5``, ``n_iter = 20``, w̃ uniform. Scale: the combined weights sum to
 1 (TorchJD); ×K gives the library's sum scale, and d(sJ) = s·d(J) (``scale_equivariance = 1``).
 
+Inner step size (a setting, issue 24): heavy-ball momentum SGD on a quadratic converges only for
+lr·λ_max(Â) < 2(1 + μ) = 3, and Â has mean diagonal 1, so λ_max(Â) ≥ 1 and the authors' lr = 10
+is always beyond it: the inner iterates bounce between the simplex's vertices instead of
+converging. On the survey's gradient pair (λ_max(Â) = 1.69) w sticks at (0, 1) and the direction
+conflicts with g₁ (⟨d, g₁⟩ = −0.258, 60.7° from EW); with ``lr=1`` (or 0.1 with 200
+iterations) w = (0.232, 0.768), the minimiser, and d decreases both losses (⟨d, g_k⟩ = 1.509,
+MGDA's direction here). The default stays the authors'; ``benchmarks/misbehaving.py sdmgrad``.
+
 Normalisation (ours): TorchJD and the authors divide by mean² + 1e-8; that absolute 1e-8 makes
 the inner problem vanish once gradient norms fall below ~1e-4 (Â → 0, so w never leaves its
 start), so we only guard an exactly zero A (Â = 0). Identical wherever the 1e-8 is negligible.
