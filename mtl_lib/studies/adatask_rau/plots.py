@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from mtl_lib.studies._figures import fit_to_column
 from mtl_lib.studies.adatask_rau.buckets import bucket_labels, pretty_bucket
 from mtl_lib.studies.adatask_rau.config import PUBLISHED_FIG1, RANDOM, TOP
 
@@ -18,10 +19,10 @@ def _finish_bucket_panels(fig: plt.Figure, axes: np.ndarray, title: str) -> plt.
     """Shared y label, one legend of the buckets (dominated by B on top) and the title."""
     axes[0][0].set_ylabel("% of shared parameters")
     handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles[::-1], names[::-1], title="rAU(B)", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.legend(handles[::-1], names[::-1], title="rAU(B)", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    return fig
+    return fit_to_column(fig)  # the text column's width; labels stay ≥ 9 pt on the page
 
 
 def plot_buckets(frame: pd.DataFrame, title: str) -> plt.Figure:
@@ -118,10 +119,10 @@ def plot_noise(summary: pd.DataFrame, title: str) -> plt.Figure:
         ax.set_yscale("symlog", linthresh=1.0)
     axes[1].xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v * 100:g} %"))
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    return fig
+    return fit_to_column(fig)  # the text column's width; labels stay ≥ 9 pt on the page
 
 
 def plot_learning_rates(summary: pd.DataFrame, title: str) -> plt.Figure:
@@ -142,10 +143,10 @@ def plot_learning_rates(summary: pd.DataFrame, title: str) -> plt.Figure:
         ax.set_xlabel("step")
     axes[0][0].set_ylabel("effective learning rate η/(√G + ε)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    return fig
+    return fit_to_column(fig)  # the text column's width; labels stay ≥ 9 pt on the page
 
 
 __all__ = [
