@@ -45,32 +45,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import book_pages  # noqa: E402
 import check_links  # noqa: E402
 import tag_notebooks  # noqa: E402
+from book_pages import SAVED_COLUMN, VERDICT_CELL, markdown_table, status_markdown, verdict_cell  # noqa: E402, F401
 
 PROFILES = ("smoke", "quick", "paper")
 #: Saved summaries of sweeps run at ``paper`` (see ``mtl_lib.experiments.saved_summaries``).
 SAVED_DIR = ROOT / "data" / "paper_verdicts"
-SAVED_COLUMN = "at `paper` (saved sweep)"
-#: Seconds of CPU per notebook at `quick` on this project's 2-core machine (the first fresh
-#: quick build of 2026-12-01, scaled by the size cuts that followed), used only to order a
-#: first build, longest first; later builds use the times they measured (<out>/timings.json).
-#: synthetic_regression reads the runs adatask_tables trains (one store), so it goes last.
-ESTIMATED_S = {
-    "adatask_tables": 350,
-    "leaf_combinations": 260,
-    "survey_gradient_balancing": 250,
-    "multidigits": 165,
-    "adatask_rau": 160,
-    "survey_benchmark": 150,
-    "survey_loss_balancing": 55,
-    "survey_pareto": 20,
-    "synthetic_regression": 15,
-    "calibration": 8,
-}
+#: A notebook never timed by a build and without a study: ordered as if it took this long.
+UNKNOWN_ESTIMATE_S = 300
 SUMMARY_MARKER = "<!-- mtl-book:verdict-summary -->"
 STATUS_MARKER = "<!-- mtl-book:build-status -->"
-VERDICT_CELL = "mtl_book_verdicts"  # metadata key of the generated verdict cell
 
 
 @dataclass
@@ -90,17 +76,6 @@ class NotebookRun:
     version: str = ""
     verdicts: dict[str, Any] | None = field(default=None)
     log: str = ""
-
-
-def markdown_table(header: list[str], rows: list[tuple[Any, ...]]) -> str:
-    """A Markdown pipe table; ``|`` and newlines inside cells are escaped."""
-
-    def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def log(message: str) -> None:
@@ -214,60 +189,18 @@ def execute(nb: Path, run: NotebookRun, stage: Path, env: dict[str, str], out_di
     return run
 
 
+def estimated_seconds() -> dict[str, float]:
+    """Notebook stem → its study's build estimate (``Study.estimated_s``: CPU seconds at `quick`
+    on this project's 2-core machine), used only to order a first build, longest first; later
+    builds use the times they measured (<out>/timings.json)."""
+    from mtl_lib.studies import registry
+
+    return {notebook: study.estimated_s for notebook, study in registry.by_notebook().items()}
+
+
 def saved_verdicts(folder: Path | None = None) -> dict[str, dict[str, str]]:
-    """Claim text → its verdict in a saved ``paper`` sweep, from every saved summary that lists
-    claims. A chapter's claim is paired with it when the texts are the same."""
-    out: dict[str, dict[str, str]] = {}
-    for path in sorted(Path(folder or SAVED_DIR).glob("*.json")):
-        summary = json.loads(path.read_text())
-        for claim in summary.get("claims", []):
-            out[claim["claim"]] = {"verdict": claim["verdict"], "file": path.name}
-    return out
-
-
-def _saved_cell(claim: dict[str, Any], saved: dict[str, dict[str, str]]) -> str:
-    match = saved.get(claim["claim"])
-    return f"**{match['verdict']}**" if match else ""
-
-
-def verdict_cell(
-    verdicts: dict[str, Any] | None, name: str, saved: dict[str, dict[str, str]] | None = None
-) -> dict[str, Any]:
-    saved = saved or {}
-    if verdicts is None:
-        text = (f"```{{warning}}\nThis execution of `{name}` recorded no verdicts "
-                "(its `report_verdicts` call did not run).\n```")  # fmt: skip
-    else:
-        profile, data = verdicts["profile"], verdicts["data"]
-        lines = []
-        if verdicts.get("reproduces"):
-            lines.append(f"**What this page reproduces.** {verdicts['reproduces']}\n")
-        claims = verdicts["claims"]
-        with_saved = False
-        if claims:
-            lines.append(f"**Verdicts** (profile `{profile}`, data: {data}; details at the end of the page):\n")
-            # the paper/ours columns only where some claim fills them
-            extra = [k for k in ("paper", "ours") if any(c[k] for c in claims)]
-            with_saved = profile != "paper" and any(c["claim"] in saved for c in claims)
-            lines.append(markdown_table(
-                ["claim", "verdict", *extra, *([SAVED_COLUMN] if with_saved else [])],
-                [(c["claim"], f"**{c['verdict']}**", *(c[k] for k in extra),
-                  *([_saved_cell(c, saved)] if with_saved else [])) for c in claims],
-            ))  # fmt: skip
-        else:
-            lines.append(f"This page tests no claim of the documents (profile `{profile}`, data: {data}).")
-        if verdicts.get("stand_in"):
-            lines.append("\n*Measured on generated **stand-in** data, not on the real data set.*")
-        if profile != "paper":
-            lines.append(f"\n*Profile `{profile}` is smaller than the documents' settings: "
-                         "these verdicts are provisional.*")  # fmt: skip
-            if with_saved:
-                lines.append("*The last column is the verdict of a `paper` sweep run outside the "
-                             "build and saved in `data/paper_verdicts/` (shown again, with its "
-                             "provenance, at the end of the page).*")  # fmt: skip
-        text = "\n".join(lines)
-    return {"cell_type": "markdown", "id": "mtl-book-verdicts", "metadata": {VERDICT_CELL: True},
-            "source": text}  # fmt: skip
+    """Claim id → its verdict in a saved ``paper`` sweep (see :func:`book_pages.saved_verdicts`)."""
+    return book_pages.saved_verdicts(Path(folder or SAVED_DIR))
 
 
 def assemble_notebook(
@@ -285,98 +218,15 @@ def assemble_notebook(
 
 def toc_parts() -> dict[str, str]:
     """notebook name → the caption of its part in _toc.yml (the source document)."""
-    import yaml
-
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    out: dict[str, str] = {}
-
-    def walk(entries: list[dict[str, Any]], caption: str) -> None:
-        for entry in entries:
-            if "file" in entry and entry["file"].startswith("notebooks/"):
-                out[entry["file"].split("/", 1)[1]] = caption
-            walk(entry.get("sections", []), caption)
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters", []), part.get("caption", ""))
-    return out
+    return book_pages.toc_parts(ROOT / "_toc.yml")
 
 
 def summary_markdown(runs: list[NotebookRun], saved: dict[str, dict[str, str]] | None = None) -> str:
-    """The front page's table of every claim, grouped by source document and page, with the
-    verdict of a saved ``paper`` sweep beside a claim that has one."""
-    saved = saved or {}
-    parts = toc_parts()
-    blocks, counts, caption = [], {}, None
-    paired = agreed = 0
-    for run in sorted(runs, key=lambda r: list(parts).index(r.name) if r.name in parts else 99):
-        if parts.get(run.name, "Other pages") != caption:
-            caption = parts.get(run.name, "Other pages")
-            blocks.append(f"### {caption}")
-        v = run.verdicts
-        if v is None:
-            blocks.append(f"{{doc}}`/notebooks/{run.name}`: *no verdicts recorded by this build*")
-            continue
-        data = f"**stand-in**: {v['data']}" if v.get("stand_in") else v["data"]
-        head = f"{{doc}}`/notebooks/{run.name}` (profile `{v['profile']}`; data: {data})"
-        if not v["claims"]:
-            blocks.append(head + ": tests no claim of the documents.")
-            continue
-        for c in v["claims"]:
-            counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
-        with_saved = v["profile"] != "paper" and any(c["claim"] in saved for c in v["claims"])
-        if with_saved:
-            matches = [saved[c["claim"]]["verdict"] == c["verdict"] for c in v["claims"] if c["claim"] in saved]
-            paired, agreed = paired + len(matches), agreed + sum(matches)
-        rows = [(c["claim"], f"**{c['verdict']}**", *([_saved_cell(c, saved)] if with_saved else []))
-                for c in v["claims"]]  # fmt: skip
-        header = ["claim", "verdict", *([SAVED_COLUMN] if with_saved else [])]
-        blocks.append(head + "\n\n" + markdown_table(header, rows))
-    total = sum(counts.values())
-    intro = (f"Generated by the build from the notebooks' own verdicts: {total} claims, "
-             + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())) + ". "
-             "A verdict at `smoke` or `quick` is provisional; {doc}`status` says when and how "
-             "each page was computed.")  # fmt: skip
-    if paired:
-        intro += (f" {paired} of the claims also have a verdict from a `paper` sweep run outside the "
-                  f"build and saved in `data/paper_verdicts/` (last column); {agreed} of those "
-                  f"{paired} agree with this build's.")  # fmt: skip
-    return "\n\n".join([intro, *blocks])
+    """The front page's table of every claim (see :func:`book_pages.summary_markdown`)."""
+    return book_pages.summary_markdown(runs, saved, toc_parts())
 
 
-def status_markdown(runs: list[NotebookRun], build: dict[str, Any]) -> str:
-    rows = []
-    for run in runs:
-        v = run.verdicts or {}
-        cache = v.get("cache")
-        if cache:
-            show = lambda x: "?" if x is None else str(x)  # noqa: E731
-            runs_cell = f"{show(cache.get('from_cache'))} / {show(cache.get('trained_now'))}"
-        else:
-            runs_cell = "none stored"
-        rows.append((
-            f"{{doc}}`{run.name.replace('_', ' ')} </notebooks/{run.name}>`",
-            f"`{run.profile}`",
-            f"{run.wall_s:.0f} s ({run.cpu_s:.0f} s)",
-            run.finished.removesuffix(" UTC"),
-            "executed" if run.executed else "reused",
-            f"{run.version} @ `{run.commit}`",
-            f"**stand-in** ({v.get('data', '?')})" if v.get("stand_in") else v.get("data", "?"),
-            runs_cell,
-        ))  # fmt: skip
-    table = markdown_table(
-        ["notebook", "profile", "wall (CPU)", "finished (UTC)", "this build", "mtl_lib @ commit",
-         "data", "runs cached / trained"], rows,
-    )  # fmt: skip
-    return (
-        f"Built {build['finished']} at profile `{build['profile']}` on {build['cores']} core(s): "
-        f"{build['jobs']} notebook(s) at a time, {build['threads']} torch thread(s) and "
-        f"{build['workers']} sweep worker(s) each; notebook execution took "
-        f"{build['execute_s']:.0f} s of wall time. Library {build['version']}, commit "
-        f"`{build['commit']}`.\n\n" + table
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("profile", nargs="?", default="quick", choices=PROFILES)
     parser.add_argument("--cores", type=int, default=int(os.environ.get("MTL_BUILD_CORES", os.cpu_count() or 1)))
@@ -384,132 +234,183 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="execute every notebook, even unchanged ones")
     parser.add_argument("--out", type=Path, default=ROOT / "_build", help="build folder (default _build)")
     parser.add_argument("--no-strict", action="store_true", help="render without -W (warnings do not fail)")
-    args = parser.parse_args(argv)
-    t_start = time.time()
+    return parser.parse_args(argv)
 
-    out = args.out.resolve()
-    stage, logs, cache = out / "stage", out / "logs", out / "nbcache"
-    results = Path(os.environ.get("MTL_RESULTS_DIR") or out / "results").resolve()
-    verdicts_dir = out / "verdicts"
-    for folder in (logs, cache, results, verdicts_dir):
-        folder.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(stage, ignore_errors=True)
-    (stage / "notebooks").mkdir(parents=True)
 
-    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    if not notebooks:
-        log("no notebooks found in notebooks/")
-        return 1
-    timings_file = out / "timings.json"
-    timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
-    shared = inputs_digest()
-    commit, version = git_commit(), library_version()
+@dataclass
+class Build:
+    """One build's folders and settings."""
 
+    profile: str
+    out: Path
+    results: Path
+    force: bool = False
+
+    @property
+    def stage(self) -> Path:
+        return self.out / "stage"
+
+    @property
+    def cache(self) -> Path:
+        return self.out / "nbcache"
+
+    @property
+    def verdicts(self) -> Path:
+        return self.out / "verdicts"
+
+    def prepare(self) -> None:
+        for folder in (self.out / "logs", self.cache, self.results, self.verdicts):
+            folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.stage, ignore_errors=True)
+        (self.stage / "notebooks").mkdir(parents=True)
+
+
+def reuse_or_plan(build: Build, notebooks: list[Path], shared: str) -> tuple[dict[str, NotebookRun], list]:
+    """Every notebook's run: reused from the notebook cache when its inputs did not change (its
+    executed copy staged at once), else to execute (returned as (path, run) pairs)."""
     runs: dict[str, NotebookRun] = {}
     todo: list[tuple[Path, NotebookRun]] = []
     for nb in notebooks:
-        name = nb.stem
-        run = NotebookRun(name, args.profile, notebook_key(nb, args.profile, shared))
-        runs[name] = run
-        meta_file = cache / f"{name}.{args.profile}.json"
-        cached = cache / f"{name}.{args.profile}.ipynb"
-        if not args.force and meta_file.exists() and cached.exists():
-            meta = json.loads(meta_file.read_text())
-            if meta.get("key") == run.key and meta.get("ok"):
-                runs[name] = NotebookRun(**{**meta, "executed": False})
-                shutil.copy2(cached, stage / "notebooks" / nb.name)
-                log(f"reuse {name} (inputs unchanged since {meta['finished']})")
-                continue
-        todo.append((nb, run))
+        run = NotebookRun(nb.stem, build.profile, notebook_key(nb, build.profile, shared))
+        runs[nb.stem] = run
+        meta_file = build.cache / f"{nb.stem}.{build.profile}.json"
+        cached = build.cache / f"{nb.stem}.{build.profile}.ipynb"
+        meta = json.loads(meta_file.read_text()) if not build.force and meta_file.exists() and cached.exists() else {}
+        if meta.get("key") == run.key and meta.get("ok"):
+            runs[nb.stem] = NotebookRun(**{**meta, "executed": False})
+            shutil.copy2(cached, build.stage / "notebooks" / nb.name)
+            log(f"reuse {nb.stem} (inputs unchanged since {meta['finished']})")
+        else:
+            todo.append((nb, run))
+    return runs, todo
 
-    def expected(item: tuple[Path, NotebookRun]) -> float:
-        name = item[1].name
-        return timings.get(args.profile, {}).get(name, ESTIMATED_S.get(name, 300))
 
-    todo.sort(key=expected, reverse=True)  # longest first
-    jobs = max(1, min(args.jobs or args.cores, len(todo) or 1))
-    threads, workers = plan_threads(args.cores, jobs)
-    log(f"profile={args.profile} results={results} cores={args.cores}: {len(todo)} notebook(s) to "
-        f"execute, {jobs} at a time, {threads} thread(s) and {workers} sweep worker(s) each")  # fmt: skip
+def notebook_env(build: Build, threads: int, workers: int) -> dict[str, str]:
+    """The environment of every notebook's papermill process."""
     env = dict(os.environ)
     env.update(
-        MTL_RESULTS_DIR=str(results), MTL_VERDICTS_DIR=str(verdicts_dir),
+        MTL_RESULTS_DIR=str(build.results), MTL_VERDICTS_DIR=str(build.verdicts),
         OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), MTL_TORCH_THREADS=str(threads),
         MTL_SWEEP_WORKERS=str(workers), PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
         PATH=os.pathsep.join([str(ROOT / ".venv" / "bin"), env.get("PATH", "")]),
         PYDEVD_DISABLE_FILE_VALIDATION="1",
     )  # fmt: skip
-    t_exec = time.time()
+    return env
+
+
+def execute_all(build: Build, todo: list, jobs: int, env: dict[str, str], plan: dict[str, Any]) -> list[NotebookRun]:
+    """Execute the notebooks ``jobs`` at a time (the caller sorted them longest first)."""
     for _, run in todo:
-        run.threads, run.sweep_workers, run.commit, run.version = threads, workers, commit, version
-        (verdicts_dir / f"{run.name}.json").unlink(missing_ok=True)
+        run.threads, run.sweep_workers, run.commit, run.version = (
+            plan["threads"], plan["workers"], plan["commit"], plan["version"],
+        )  # fmt: skip
+        (build.verdicts / f"{run.name}.json").unlink(missing_ok=True)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        done = list(pool.map(lambda item: execute(item[0], item[1], stage, env, out), todo))
-    execute_s = time.time() - t_exec
-    if done:
-        log(f"notebooks took {execute_s:.0f} s of wall time; from their CPU times an idle machine "
-            f"would take about {idle_projection([r.cpu_s for r in done], jobs):.0f} s")  # fmt: skip
+        return list(pool.map(lambda item: execute(item[0], item[1], build.stage, env, build.out), todo))
 
-    for run in done:
-        if run.ok:  # CPU time orders the next build: a busy machine distorts wall times unevenly
-            timings.setdefault(run.profile, {})[run.name] = round(run.cpu_s or run.wall_s, 1)
-    timings_file.write_text(json.dumps(timings, indent=1, sort_keys=True))
 
-    failed = [r.name for r in runs.values() if not r.ok]
-    if failed:
-        log(f"FAILED notebooks: {', '.join(failed)}; logs in {logs}")
-        return 1
-
-    # assemble the staged book
+def assemble(build: Build, runs: list[NotebookRun], summary: dict[str, Any]) -> bool:
+    """Stage the book: the executed notebooks with their verdict cells, the front page's claim
+    table and the status page's table. False when a page lacks its marker line."""
     for f in (ROOT / "notebooks").iterdir():
         if f.is_file() and f.suffix not in (".ipynb", ".md"):  # text notebooks reach the book as executed .ipynb
-            shutil.copy2(f, stage / "notebooks" / f.name)
+            shutil.copy2(f, build.stage / "notebooks" / f.name)
     for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(ROOT / name, stage / name)
-    shutil.copytree(ROOT / "book", stage / "book")
-    ordered = sorted(runs.values(), key=lambda r: r.name)
+        shutil.copy2(ROOT / name, build.stage / name)
+    shutil.copytree(ROOT / "book", build.stage / "book")
     saved = saved_verdicts()
-    for run in ordered:
-        assemble_notebook(stage / "notebooks" / f"{run.name}.ipynb", run.verdicts, run.name, saved)
-    intro, status = stage / "book" / "intro.md", stage / "book" / "status.md"
+    for run in runs:
+        assemble_notebook(build.stage / "notebooks" / f"{run.name}.ipynb", run.verdicts, run.name, saved)
+    intro, status = build.stage / "book" / "intro.md", build.stage / "book" / "status.md"
     for page, marker in ((intro, SUMMARY_MARKER), (status, STATUS_MARKER)):
         if marker not in page.read_text():
             log(f"book/{page.name} lacks the line {marker}: the build writes its table there")
-            return 1
-    intro.write_text(intro.read_text().replace(SUMMARY_MARKER, summary_markdown(ordered, saved)))
-    build = {
-        "profile": args.profile, "cores": args.cores, "jobs": jobs, "threads": threads, "workers": workers,
-        "execute_s": execute_s, "finished": utc(time.time()), "commit": commit, "version": version,
-    }  # fmt: skip
-    status.write_text(status.read_text().replace(STATUS_MARKER, status_markdown(ordered, build)))
-    (out / "status.json").write_text(json.dumps({"build": build, "notebooks": [asdict(r) for r in ordered]}, indent=1))
+            return False
+    intro.write_text(intro.read_text().replace(SUMMARY_MARKER, summary_markdown(runs, saved)))
+    status.write_text(status.read_text().replace(STATUS_MARKER, status_markdown(runs, summary)))
+    (build.out / "status.json").write_text(
+        json.dumps({"build": summary, "notebooks": [asdict(r) for r in runs]}, indent=1)
+    )
+    return True
 
-    # render strictly, then check the links offline
+
+def render(build: Build, env: dict[str, str], strict: bool) -> int:
+    """``jupyter-book build`` (strict: any warning fails), then the offline link check."""
     t_render = time.time()
     jb = ROOT / ".venv" / "bin" / "jupyter-book"
     # jupyter-book writes to <path-output>/_build/html: _build/html for the default out folder
-    path_output = out.parent if out.name == "_build" else out
-    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(stage)]
-    cmd += ["--path-output", str(path_output)]
-    if not args.no_strict:
+    path_output = build.out.parent if build.out.name == "_build" else build.out
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(build.stage), "--path-output", str(path_output)]
+    if strict:
         cmd += ["-W", "--keep-going"]
     rc = subprocess.run(cmd, env=env).returncode
-    html = path_output / "_build" / "html"
     log(f"jupyter-book build took {time.time() - t_render:.0f} s (exit {rc})")
     if rc != 0:
         log("jupyter-book failed (warnings count as errors): fix the messages above, "
             "or pass --no-strict to look at the book anyway")  # fmt: skip
         return rc
-    problems = check_links.check_site(html)
+    problems = check_links.check_site(path_output / "_build" / "html")
     for problem in problems:
         log(f"broken link: {problem}")
-    if problems:
+    return 1 if problems else 0
+
+
+def record_timings(build: Build, done: list[NotebookRun], timings: dict[str, Any]) -> None:
+    for run in done:
+        if run.ok:  # CPU time orders the next build: a busy machine distorts wall times unevenly
+            timings.setdefault(run.profile, {})[run.name] = round(run.cpu_s or run.wall_s, 1)
+    (build.out / "timings.json").write_text(json.dumps(timings, indent=1, sort_keys=True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    t_start = time.time()
+    out = args.out.resolve()
+    build = Build(args.profile, out, Path(os.environ.get("MTL_RESULTS_DIR") or out / "results").resolve(), args.force)
+    build.prepare()
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    if not notebooks:
+        log("no notebooks found in notebooks/ (run scripts/sync_notebooks.py to write them from the .md files)")
         return 1
+    timings_file = out / "timings.json"
+    timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
+    runs, todo = reuse_or_plan(build, notebooks, inputs_digest())
+    estimates = estimated_seconds()
+    measured = timings.get(args.profile, {})
+    todo.sort(
+        key=lambda item: measured.get(item[1].name, estimates.get(item[1].name, UNKNOWN_ESTIMATE_S)), reverse=True
+    )
+    jobs = max(1, min(args.jobs or args.cores, len(todo) or 1))
+    threads, workers = plan_threads(args.cores, jobs)
+    log(f"profile={args.profile} results={build.results} cores={args.cores}: {len(todo)} notebook(s) to "
+        f"execute, {jobs} at a time, {threads} thread(s) and {workers} sweep worker(s) each")  # fmt: skip
+    env = notebook_env(build, threads, workers)
+    plan = {"threads": threads, "workers": workers, "commit": git_commit(), "version": library_version()}
+    t_exec = time.time()
+    done = execute_all(build, todo, jobs, env, plan)
+    execute_s = time.time() - t_exec
+    if done:
+        log(f"notebooks took {execute_s:.0f} s of wall time; from their CPU times an idle machine "
+            f"would take about {idle_projection([r.cpu_s for r in done], jobs):.0f} s")  # fmt: skip
+    record_timings(build, done, timings)
+    failed = [r.name for r in runs.values() if not r.ok]
+    if failed:
+        log(f"FAILED notebooks: {', '.join(failed)}; logs in {out / 'logs'}")
+        return 1
+    ordered = sorted(runs.values(), key=lambda r: r.name)
+    summary = {"profile": args.profile, "cores": args.cores, "jobs": jobs, "execute_s": execute_s,
+               "finished": utc(time.time()), **plan}  # fmt: skip
+    if not assemble(build, ordered, summary):
+        return 1
+    rc = render(build, env, strict=not args.no_strict)
+    if rc:
+        return rc
     log("per-notebook wall time: " + ", ".join(
         f"{r.name} {r.wall_s:.0f} s (CPU {r.cpu_s:.0f} s){'' if r.executed else ' (reused)'}"
         for r in sorted(runs.values(), key=lambda r: -r.wall_s)
     ))  # fmt: skip
-    log(f"book written to: {html / 'index.html'}")
+    path_output = out.parent if out.name == "_build" else out
+    log(f"book written to: {path_output / '_build' / 'html' / 'index.html'}")
     log(f"total wall time {time.time() - t_start:.0f} s (notebooks {execute_s:.0f} s)")
     return 0
 

@@ -13,8 +13,9 @@ Rules (applied to every code cell; idempotent, so it can be re-run after anyone 
 * the verdict report call (``report_verdicts(``) → ``remove-cell``: the build shows its table
   at the top of the page instead.
 
-Figures get a caption (cell metadata ``mystnb.figure.caption``) from :data:`CAPTIONS`, matched
-by notebook and a piece of the cell's code, unless the cell already has one.
+Figures get a caption (cell metadata ``mystnb.figure.caption``) from the notebook's study
+(``Study.captions`` in :mod:`mtl_lib.studies.registry`), matched by a piece of the cell's code,
+unless the cell already has one.
 
 Existing tags are kept; a cell that already has a visibility tag (``remove-*``, ``hide-*``)
 is left alone, so an author can override a rule by tagging the cell by hand.
@@ -40,71 +41,25 @@ VISIBILITY = (
 )
 
 
-#: (notebook stem, a piece of the figure cell's code, caption). Captions say what is drawn;
-#: what it shows is computed and stated by the notebook itself. Only cells whose one output is
-#: the figure: MyST-NB puts a cell's caption under every output of the cell.
-CAPTIONS: list[tuple[str, str, str]] = [
-    (
-        "synthetic_regression",
-        "sns.relplot(",
-        "Test task-normalized RMSE per epoch for each task "
-        "(columns) and method (colours): mean over seeds with its 95 % interval. Lower is better.",
-    ),
-    (
-        "adatask_rau",
-        "study.plot_noise(",
-        "Increase of each task's test RMSE when Gaussian noise hits "
-        "the shared parameters with the highest rAU(B), against the same noise on as many random "
-        "parameters (the control); mean over noise draws.",
-    ),
-    (
-        "adatask_rau",
-        "study.plot_buckets(",
-        "Share of shared parameters in each rAU(B) bucket at "
-        "the end of training, per method, for all shared parameters and for each layer; mean over seeds.",
-    ),
-    (
-        "adatask_rau",
-        "study.plot_bucket_history(",
-        "Share of shared parameters in each rAU(B) "
-        "bucket over training (first seed), per method: the form of the paper's Fig. 2.",
-    ),
-    (
-        "leaf_combinations",
-        "plt.subplots(3, 8",
-        "The first image of each (species, health) class in the data in use, titled species / health.",
-    ),
-    (
-        "leaf_combinations",
-        "study.plot_figures(",
-        "Accuracy and weighted F1 of each task for "
-        "approaches A–H (bars: ours, mean over folds; black ticks: the study's published values).",
-    ),
-    (
-        "survey_pareto",
-        "solutions = {",
-        "Solutions found by each scalarisation, one per preference "
-        "vector (colour), against the Pareto front of the Fonseca–Fleming problem (red).",
-    ),
-    (
-        "survey_*",
-        "survey.show_method(",
-        "Left: the method's update direction on the fixed "
-        "gradient pair. Middle and right: toy runs from several starts in parameter space and in "
-        "objective space, with the Pareto set / front in red.",
-    ),
-]
+def captions() -> dict[str, tuple[tuple[str, str], ...]]:
+    """Notebook stem → its study's (piece of a figure cell's code, caption) pairs, as each study
+    declares them (:attr:`mtl_lib.studies.registry.Study.captions`). Captions say what is drawn;
+    what it shows is computed and stated by the notebook itself. Only cells whose one output is
+    the figure: MyST-NB puts a cell's caption under every output of the cell."""
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from mtl_lib.studies import registry
+
+    return {study.notebook: study.captions for study in registry.studies().values()}
 
 
 def caption_for(notebook: str, cell: dict) -> str | None:
+    """The caption of the first rule of ``notebook``'s study whose piece of code is in ``cell``."""
     if cell.get("cell_type") != "code":
         return None
     source = _source(cell)
-    for stem, piece, caption in CAPTIONS:
-        matches = notebook.startswith(stem[:-1]) if stem.endswith("*") else notebook == stem
-        if matches and piece in source:
-            return caption
-    return None
+    return next((caption for piece, caption in captions().get(notebook, ()) if piece in source), None)
 
 
 def _source(cell: dict) -> str:

@@ -34,7 +34,11 @@ import pandas as pd
 
 from mtl_lib.experiments.store import write_json_atomic
 
-VERDICTS = ("REPRODUCED", "NOT REPRODUCED", "INCONCLUSIVE")
+REPRODUCED = "REPRODUCED"
+NOT_REPRODUCED = "NOT REPRODUCED"
+INCONCLUSIVE = "INCONCLUSIVE"
+#: The book's verdict words, defined once (the studies' claims re-export them).
+VERDICTS: tuple[str, ...] = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
 #: Words of the earlier verdict rule (saved summaries written before it changed) and how they read now.
 LEGACY_VERDICTS = {"SAME DIRECTION": "INCONCLUSIVE", "UNDECIDED": "INCONCLUSIVE"}
 
@@ -57,7 +61,8 @@ def normalise_verdict(value: Any) -> str:
 
 
 def claim_row(claim: Any) -> dict[str, str]:
-    """A claim as a plain row: ``claim``, ``verdict``, ``paper``, ``ours``.
+    """A claim as a plain row: ``claim``, ``verdict``, ``paper``, ``ours`` and its stable ``id``
+    (empty for a claim without one).
 
     Accepts the studies' claim objects (with ``claim`` and either ``verdict`` or
     ``reproduced``; ``paper``/``ours`` when they have them), a mapping with the same keys, or a
@@ -66,7 +71,7 @@ def claim_row(claim: Any) -> dict[str, str]:
         get = claim.get
     elif isinstance(claim, tuple):
         text, verdict = claim[0], claim[1]
-        return {"claim": str(text), "verdict": normalise_verdict(verdict), "paper": "", "ours": ""}
+        return {"claim": str(text), "verdict": normalise_verdict(verdict), "paper": "", "ours": "", "id": ""}
     else:
 
         def get(key: str, default: Any = None) -> Any:
@@ -90,6 +95,7 @@ def claim_row(claim: Any) -> dict[str, str]:
         "verdict": normalise_verdict(verdict),
         "paper": "" if get("paper") is None else str(get("paper")),
         "ours": "" if ours is None else str(ours),
+        "id": str(get("id") or ""),
     }
 
 
@@ -184,7 +190,8 @@ def report_verdicts(
 
 def verdict_table(rows: Sequence[Mapping[str, str]], *, profile: str, data: str) -> pd.DataFrame:
     """Rows as a table: claim, verdict, paper, ours, profile, data."""
-    frame = pd.DataFrame(list(rows), columns=["claim", "verdict", "paper", "ours"])
+    frame = pd.DataFrame([{k: r.get(k, "") for k in ("claim", "verdict", "paper", "ours")} for r in rows],
+                         columns=["claim", "verdict", "paper", "ours"])  # fmt: skip
     frame["profile"] = profile
     frame["data"] = data
     frame.index = range(1, len(frame) + 1)

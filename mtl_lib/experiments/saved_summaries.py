@@ -8,19 +8,27 @@ where it came from. Nothing in such a file is typed by hand: :func:`write_summar
 code that computed the numbers, and it stamps the file with provenance (when, which commit, which
 library/torch versions, which host).
 
+Every summary is read through one schema check (:mod:`mtl_lib.experiments.summary_schema`): a
+damaged file gives one error line naming it and the command that remakes it. Claims are keyed by
+a stable ``id`` (never by their wording); :func:`rekey_claims` gave the summaries written before
+ids existed theirs, recording that in their provenance.
+
 ``$MTL_SUMMARIES_DIR`` overrides the folder (the tests use it).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from mtl_lib.experiments.store import read_json, write_json_atomic
+from mtl_lib.experiments.summary_schema import SavedSummaryError, summary_problem
 
 #: Folder of the committed summaries, relative to the book's root.
 RELATIVE_DIR = Path("data", "paper_verdicts")
@@ -97,18 +105,64 @@ def write_summary(
     return path
 
 
-def read_summary(name: str, profile: str = "paper", folder: str | Path | None = None) -> dict[str, Any] | None:
-    """The saved summary, or None when there is none (see :func:`missing_message`)."""
+def read_summary(
+    name: str,
+    profile: str = "paper",
+    folder: str | Path | None = None,
+    *,
+    command: str | None = None,
+    required: Mapping[str, type | tuple[type, ...]] | None = None,
+    check: Callable[[dict[str, Any]], str | None] | None = None,
+) -> dict[str, Any] | None:
+    """The saved summary, or None when there is none (see :func:`missing_message`). A file that is
+    not valid JSON or fails :func:`~mtl_lib.experiments.summary_schema.summary_problem` (with the
+    chapter's ``required`` keys, then the chapter's own ``check``, which returns a problem or
+    None) raises one :class:`SavedSummaryError` line naming the file, the problem and ``command``,
+    the command that remakes it."""
     path = summary_path(name, profile, folder)
     if not path.is_file():
         return None
-    summary = read_json(path)
-    if summary.get("name") != name or summary.get("profile") != profile:
-        raise ValueError(
-            f"{path} says it is {summary.get('name')!r} at {summary.get('profile')!r}, not {name!r} at "
-            f"{profile!r}: the file was renamed or edited by hand; re-create it with the command that writes it"
-        )
+    remake = (
+        f"remake it: {command}" if command else "remake it with the command that writes it (python -m mtl_lib studies)"
+    )
+    try:
+        summary = read_json(path)
+    except json.JSONDecodeError as error:
+        raise SavedSummaryError(
+            f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); {remake}"
+        ) from None
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError) as error:
+        raise SavedSummaryError(f"{path}: unreadable ({type(error).__name__}: {error}); {remake}") from None
+    problem = summary_problem(summary, name, profile, required)
+    if problem is None and check is not None:
+        problem = check(summary)
+    if problem:
+        raise SavedSummaryError(f"{path}: {problem}; {remake}")
     return summary
+
+
+def rekey_claims(path: str | Path, ids_by_text: Mapping[str, str], *, note: str) -> int:
+    """Give every claim of the saved summary at ``path`` its stable ``id`` (from its text through
+    ``ids_by_text``), in place, and record that in ``provenance["rekeyed"]`` (when, and ``note``);
+    nothing else changes: no number is recomputed, ``written_at`` stays the original one. Claims
+    that already have an id keep it; a claim whose text is not in ``ids_by_text`` is an error.
+    Returns how many claims were given an id."""
+    path = Path(path)
+    summary = read_json(path)
+    claims = summary.get("claims", [])
+    unknown = [c["claim"] for c in claims if not c.get("id") and c["claim"] not in ids_by_text]
+    if unknown:
+        raise ValueError(f"{path}: no id for the claim(s) {unknown}: add them to the mapping")
+    changed = 0
+    for claim in claims:
+        if not claim.get("id"):
+            claim["id"] = ids_by_text[claim["claim"]]
+            changed += 1
+    if changed:
+        stamp = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "claims": changed, "note": note}
+        summary["provenance"].setdefault("rekeyed", []).append(stamp)
+        write_json_atomic(path, summary)
+    return changed
 
 
 def missing_message(name: str, profile: str, command: str, folder: str | Path | None = None) -> str:
@@ -133,7 +187,9 @@ def describe(summary: dict[str, Any]) -> str:
     if isinstance(seconds, dict):
         seconds = sum(seconds.values())
     cost = f"; {seconds / 3600:.2f} run-hours of training" if isinstance(seconds, (int, float)) else ""
+    rekeyed = prov.get("rekeyed") or []
+    keyed = f"; claims re-keyed by id {rekeyed[-1]['at'][:10]}, nothing recomputed" if rekeyed else ""
     return (
         f"saved summary of the '{summary['profile']}' sweep, written {prov.get('written_at', '?')} "
-        f"on host {prov.get('host', '?')} (commit {commit}, torch {prov.get('torch_version', '?')}){cost}"
+        f"on host {prov.get('host', '?')} (commit {commit}, torch {prov.get('torch_version', '?')}){cost}{keyed}"
     )

@@ -21,52 +21,20 @@ pair by pair (:meth:`Claim.pairwise`), never on means alone.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import pandas as pd
 from scipy.stats import t as student_t
 
-from mtl_lib.core.profiles import PROFILES, select
-from mtl_lib.experiments.saved_summaries import describe, missing_message, read_summary
+from mtl_lib.experiments.build_status import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
 from mtl_lib.metrics.stats import mean_ci95, t_quantile_975
-
-REPRODUCED = "REPRODUCED"
-NOT_REPRODUCED = "NOT REPRODUCED"
-INCONCLUSIVE = "INCONCLUSIVE"
-VERDICTS: tuple[str, ...] = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+from mtl_lib.studies._profiles import per_profile, settings_by_profile
+from mtl_lib.studies._saved import beside_saved, claims_agreement, compare_claims
 
 #: Power and level at which :attr:`PairedDifference.detectable` is the smallest detectable effect.
 POWER, LEVEL = 0.80, 0.05
-
-
-# ----------------------------------------------------------------------------- settings per profile
-def per_profile(table: Mapping[str, Mapping[str, Any]]) -> Callable[[str], dict[str, Any]]:
-    """``settings = per_profile(SETTINGS)``: a function from a profile name to a fresh copy of
-    that profile's row of ``table`` (a ``{profile: {setting: value}}`` mapping). The table is
-    checked for every profile when the study module is imported, not when a notebook asks."""
-    missing = [p for p in PROFILES if p not in table]
-    if missing:
-        raise ValueError(f"settings table lacks profiles {missing}; every study defines {list(PROFILES)}")
-
-    def settings(profile: str) -> dict[str, Any]:
-        """This study's run sizes at ``profile`` (``smoke``, ``quick`` or ``paper``)."""
-        return dict(select(profile, table))
-
-    return settings
-
-
-def settings_by_profile(settings: Callable[[str], Mapping[str, Any]], current: str | None = None) -> pd.DataFrame:
-    """Every profile's settings side by side (one column per profile, ``current`` marked), so that
-    prose never has to quote a setting: it points at this table."""
-    columns = {}
-    for profile in PROFILES:
-        label = f"{profile} (this page)" if profile == current else profile
-        columns[label] = pd.Series(
-            {k: v if isinstance(v, (int, float, str)) else str(v) for k, v in settings(profile).items()}
-        )
-    return pd.DataFrame(columns).fillna("")
 
 
 # ----------------------------------------------------------------------------- paired differences
@@ -191,10 +159,17 @@ class Claim:
     verdict: str
     test: str = ""
     power: str = ""
+    #: Stable id (``"<source>.<what>"``, lower case): saved summaries and the book's front page
+    #: pair a claim with its saved verdict by it, so rewording a claim changes nothing there.
+    id: str = ""
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+    def identified(self, claim_id: str) -> Claim:
+        """This claim with the stable id ``claim_id`` (declared in its study's ``Study.claims``)."""
+        return replace(self, id=claim_id)
 
     @classmethod
     def check(cls, claim: str, paper: str, ours: str, holds: bool, *, test: str = "exact computation") -> Claim:
@@ -357,6 +332,14 @@ class Claim:
         return f"{text} ({self.power})" if self.power else text
 
 
+def identify(claims: Sequence[Claim], ids: Sequence[str]) -> list[Claim]:
+    """``claims`` with the stable ids ``ids``, in order: a study builds its claims in a fixed order
+    and lists their ids once (its ``CLAIM_IDS``, also its ``Study.claims``)."""
+    if len(claims) != len(ids):
+        raise ValueError(f"{len(claims)} claims but {len(ids)} ids {list(ids)}: update the study's CLAIM_IDS")
+    return [claim.identified(claim_id) for claim, claim_id in zip(claims, ids)]
+
+
 def verdict_summary(claims: Sequence[Claim], profile: str) -> str:
     """One paragraph from the claim objects: how many reproduced, then the others by verdict,
     numbered as in the chapter's table, each INCONCLUSIVE one with the effect size it could see."""
@@ -372,67 +355,18 @@ def verdict_summary(claims: Sequence[Claim], profile: str) -> str:
     return text
 
 
-# ----------------------------------------------------------------------------- saved sweeps
-def compare_claims(claims: Sequence[Claim], saved: Sequence[Mapping[str, str]], here: str, there: str) -> pd.DataFrame:
-    """Each claim checked in this execution beside the same claim (same text) in a saved
-    summary's ``claims`` (e.g. the ``paper`` sweep): verdict and measurement at both, and whether
-    the verdicts agree (None when the saved summary lacks the claim)."""
-    by_text = {row["claim"]: row for row in saved}
-    rows = []
-    for claim in claims:
-        other = by_text.get(claim.claim)
-        rows.append({
-            "claim": claim.claim,
-            f"verdict ({here})": claim.verdict,
-            f"ours ({here})": claim.ours,
-            f"verdict ({there})": other["verdict"] if other else None,
-            f"ours ({there})": other["ours"] if other else None,
-            "same verdict": None if other is None else other["verdict"] == claim.verdict,
-        })  # fmt: skip
-    frame = pd.DataFrame(rows)
-    frame.index = range(1, len(frame) + 1)
-    return frame
-
-
-def claims_agreement(comparison: pd.DataFrame, here: str, there: str) -> str:
-    """One sentence: how many verdicts agree between the two, and the claims the saved summary lacks."""
-    known = comparison[comparison["same verdict"].notna()]
-    text = f"{int(known['same verdict'].astype(bool).sum())} of {len(known)} verdicts agree between '{here}' and '{there}'."
-    changed = known[~known["same verdict"].astype(bool)]
-    if len(changed):
-        text += (
-            " Changed: "
-            + "; ".join(
-                f"({i}) {row[f'verdict ({here})']} → {row[f'verdict ({there})']}" for i, row in changed.iterrows()
-            )
-            + "."
-        )
-    missing = [str(i) for i in comparison.index if i not in known.index]
-    if missing:
-        text += f" Not in the saved summary (re-run it to add them): claims {', '.join(missing)}."
-    return text
-
-
-def beside_saved(
-    claims: Sequence[Claim],
-    name: str,
-    here: str,
-    *,
-    command: str,
-    source: str | None = None,
-    saved_profile: str = "paper",
-) -> tuple[str, pd.DataFrame | None]:
-    """This execution's ``claims`` beside the saved summary ``name`` at ``saved_profile`` (only its
-    claims from ``source`` when given): a text (where the summary came from and how many verdicts
-    agree) and the :func:`compare_claims` table; without a saved summary, the text says how to
-    make one (``command``) and the table is None."""
-    saved = read_summary(name, saved_profile)
-    if saved is None:
-        return missing_message(name, saved_profile, command), None
-    rows = [c for c in saved["claims"] if source is None or c.get("source") == source]
-    there = f"{saved_profile} (saved)"
-    comparison = compare_claims(claims, rows, here, there)
-    return f"{describe(saved)}\n{claims_agreement(comparison, here, there)}", comparison
+# ----------------------------------------------------------------------------- records
+def cost_per_step(record: Mapping[str, Any]) -> float:
+    """A run's training time per step in its fastest epoch: the minimum is the estimate least
+    affected by one-off costs (first-call initialisation, LaSS's mask search) and by other load on
+    the machine. ``inf`` for a record with no step."""
+    previous, best = 0, math.inf
+    for epoch in record["history"]:
+        steps = epoch["steps"] - previous
+        previous = epoch["steps"]
+        if steps:
+            best = min(best, epoch["train_time_s"] / steps)
+    return best
 
 
 __all__ = [
@@ -447,7 +381,9 @@ __all__ = [
     "beside_saved",
     "claims_agreement",
     "compare_claims",
+    "cost_per_step",
     "estimate",
+    "identify",
     "paired_difference",
     "per_profile",
     "settings_by_profile",

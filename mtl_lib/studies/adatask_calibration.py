@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,7 +249,7 @@ def frozen_setting(path: str | Path = FROZEN_PATH) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(
             f"no frozen calibration at {path}; run mtl_lib.studies.adatask_calibration.calibrate "
-            "and freeze (the notebook adatask_calibration.ipynb does both)"
+            "and freeze (notebooks/calibration.md does both)"
         )
     return json.loads(path.read_text())["setting"]
 
@@ -259,11 +259,3 @@ def summary_table(calibration: Calibration, top: int = 10) -> pd.DataFrame:
     table = calibration.table.head(top).copy()
     table.insert(0, "rank", range(1, len(table) + 1))
     return table
-
-
-def runs_used(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run of the search (its setting, seed, wall time): what was tried."""
-    return pd.DataFrame(
-        [{"setting": setting_key(r["config"]), "seed": r["seed"], "epochs": r["config"]["epochs"],
-          "wall_time_s": round(r.get("wall_time_s", float("nan")), 1)} for r in records]
-    )  # fmt: skip

@@ -22,7 +22,8 @@ from mtl_lib.experiments import RunConfig, final_frame, history_frame
 from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems import PROBLEMS
 from mtl_lib.studies import adatask_regime as regime
-from mtl_lib.studies._common import INCONCLUSIVE, Claim, paired_difference
+from mtl_lib.studies._common import INCONCLUSIVE, Claim, identify, paired_difference
+from mtl_lib.studies.registry import Study, one_stage
 
 PROBLEM = "synthetic_regression"
 
@@ -156,6 +157,14 @@ def comparison_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("method")
 
 
+#: Stable ids of :func:`check_claims`' claims, in their order.
+CLAIM_IDS = (
+    "adatask.synthetic.ew_dominates_a",
+    "adatask.synthetic.pcgrad_no_relief",
+    "adatask.synthetic.absolute_errors_match",
+)
+
+
 def check_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
     """The paper's claims that this EW-vs-PCGrad comparison can test, each with a verdict from a
     95 % interval over seeds (see :mod:`mtl_lib.studies._common`)."""
@@ -205,4 +214,22 @@ def check_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
             0.25 * paper_avg,
         )
     )
-    return claims
+    return identify(claims, CLAIM_IDS)
+
+
+def _tables_sweep(profile: str, device: str = "auto") -> list[RunConfig]:
+    """The Tables 2 and 5 runs (:func:`mtl_lib.studies.adatask_tables.synthetic_configs`): this
+    chapter's EqualWeight and PCGrad runs are among them (same settings, same run ids)."""
+    from mtl_lib.studies.adatask_tables import synthetic_configs
+
+    return synthetic_configs(profile, device=device)
+
+
+STUDY = Study(
+    "adatask_synthetic", "synthetic_regression",
+    "AdaTask's synthetic regression, Tables 2 and 5 (read by this notebook and adatask_tables)",
+    settings=settings, estimated_s=15,  # it reads the runs adatask_tables trains: last in a first build
+    sweep=one_stage(_tables_sweep), claims=CLAIM_IDS,
+    captions=(("study.plot_curves(", "Test task-normalized RMSE per epoch for each task (columns) and method "
+               "(colours): mean over seeds with its 95 % interval. Lower is better."),),
+)  # fmt: skip

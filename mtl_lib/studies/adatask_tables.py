@@ -38,12 +38,24 @@ from mtl_lib.metrics import delta_p
 from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems.cityscapes import cityscapes_tasks
 from mtl_lib.studies import adatask_regime as regime
-from mtl_lib.studies._common import Claim, beside_saved, estimate, paired_difference, per_profile
+from mtl_lib.studies._common import Claim, beside_saved, estimate, identify, paired_difference, per_profile
 from mtl_lib.studies.adatask_rau.buckets import bucket_labels, pretty_bucket
 from mtl_lib.studies.adatask_rau.plots import BUCKET_COLORS
 from mtl_lib.studies.adatask_synthetic import PUBLISHED_TABLE2, per_run_scores, synthetic_config
+from mtl_lib.studies.registry import Study, one_stage
 
 # ----------------------------------------------------------------------------- synthetic
+#: Stable ids of the claims of :func:`synthetic_claims` and :func:`cityscapes_claims`, in order.
+SYNTHETIC_CLAIM_IDS = (
+    "adatask.table2.ada_lowers_a",
+    "adatask.table2.ada_lowest_average",
+    "adatask.table2.ada_pays_on_b",
+    "adatask.table5.ladatask_between",
+)
+CITYSCAPES_CLAIM_IDS = (
+    "adatask.fig3.segmentation_dominant", "adatask.table1.ada_lowers_depth_errors", "adatask.table1.ada_highest_delta_p",
+    "adatask.table1.combining_helps", "adatask.fig3.ew_gradnorm_dominated", "adatask.fig3.ada_balanced",
+)  # fmt: skip
 SYNTHETIC_METHODS: dict[str, dict[str, Any]] = {
     "EqualWeight": dict(weighting="ew", optimizer="rmsprop"),
     "GradNorm": dict(weighting="gradnorm", optimizer="rmsprop"),
@@ -254,7 +266,7 @@ def synthetic_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
             paper_effects={pair: paper_gap(*pair, "A") for pair in order},
         )
     )
-    return claims
+    return identify(claims, SYNTHETIC_CLAIM_IDS)
 
 
 def cityscapes_scores(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -463,12 +475,12 @@ def cityscapes_claims(records: Sequence[dict[str, Any]], data_label: str) -> lis
             unit=" %",
         )
     )
-    return claims
+    return identify(claims, CITYSCAPES_CLAIM_IDS)
 
 
 #: The saved summary of the synthetic claims at ``paper`` and the command that writes it.
 SYNTHETIC_SUMMARY = "synthetic_verdicts"
-SYNTHETIC_PAPER_COMMAND = "python benchmarks/synthetic_verdicts.py --profile paper --workers 2"
+SYNTHETIC_PAPER_COMMAND = "python -m mtl_lib run adatask_rau --profile paper --save-summary"
 
 
 def synthetic_beside_paper(claims: Sequence[Claim], profile: str) -> tuple[str, pd.DataFrame | None]:
@@ -478,6 +490,7 @@ def synthetic_beside_paper(claims: Sequence[Claim], profile: str) -> tuple[str, 
 
 
 __all__ = [
+    "CITYSCAPES_CLAIM_IDS",
     "CITYSCAPES_METHODS",
     "CITYSCAPES_SETTINGS",
     "PUBLISHED_FIG3",
@@ -499,3 +512,10 @@ __all__ = [
     "synthetic_configs",
     "synthetic_table",
 ]
+
+
+STUDY = Study(
+    "adatask_tables", "adatask_tables", "AdaTask Table 1 and Fig. 3: CityScapes (and Tables 2 and 5 from adatask_synthetic)",
+    settings=cityscapes_settings, estimated_s=350, sweep=one_stage(cityscapes_configs, data=True), reads_data=True,
+    claims=SYNTHETIC_CLAIM_IDS + CITYSCAPES_CLAIM_IDS,
+)  # fmt: skip

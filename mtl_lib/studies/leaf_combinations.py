@@ -17,8 +17,10 @@ import pandas as pd
 
 from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
-from mtl_lib.studies._common import Claim, paired_difference, per_profile
+from mtl_lib.studies._common import Claim, identify, paired_difference, per_profile
+from mtl_lib.studies._figures import MIN_FONT_PT, book_subplots, fit_to_column
 from mtl_lib.studies.leaf_calibration import QUICK_MODEL, frozen_difficulty
+from mtl_lib.studies.registry import Study, one_stage
 
 #: Table I: approach → (PCGrad, Modulation Module, LaSS).
 APPROACHES: dict[str, tuple[bool, bool, bool]] = {
@@ -31,6 +33,18 @@ APPROACHES: dict[str, tuple[bool, bool, bool]] = {
     "G": (True, True, False),
     "H": (True, True, True),
 }
+
+#: Table I's column names, in the order of the flags in :data:`APPROACHES`.
+TABLE1_COLUMNS = ("PCGrad", "Modulation Module", "LaSS")
+
+
+def table_one() -> pd.DataFrame:
+    """The study's Table I, decoded from :data:`APPROACHES`: which methods each approach A–H uses."""
+    rows = {name: ["✓" if used else "–" for used in flags] for name, flags in APPROACHES.items()}
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(TABLE1_COLUMNS))
+    frame.index.name = "approach"
+    return frame
+
 
 #: Table II of the study (accuracy and weighted F1 averaged over its 5 folds).
 PUBLISHED_TABLE2 = pd.DataFrame(
@@ -116,7 +130,7 @@ def comparison_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
 def plot_samples(data: Any, columns: int = 8, rows: int = 3) -> plt.Figure:
     """The first image of every (species, health) class present (22 classes on the full data,
     at most ``rows × columns``), titled with its labels."""
-    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.6 * rows))
+    fig, axes = book_subplots(rows, columns, height=1.25 * rows + 0.4)
     classes = sorted(data.class_counts())
     picked = [int(((data.species == s) & (data.health == h)).nonzero()[0]) for s, h in classes][: rows * columns]
     for ax in axes.flat:
@@ -124,9 +138,9 @@ def plot_samples(data: Any, columns: int = 8, rows: int = 3) -> plt.Figure:
     for ax, index in zip(axes.flat, picked):
         ax.imshow(data.images[index].permute(1, 2, 0).numpy())
         species = data.species_names[data.species[index]].split(" ")[0]
-        ax.set_title(f"{species} / {data.health_names[data.health[index]]}", fontsize=7)
-    fig.suptitle(f"Sample images — {data.source}", fontsize=10)
-    return fig
+        ax.set_title(f"{species}\n{data.health_names[data.health[index]]}", fontsize=MIN_FONT_PT)
+    fig.suptitle(f"Sample images — {data.source}")
+    return fit_to_column(fig, relayout=False)
 
 
 def plot_figures(records: Sequence[dict[str, Any]]) -> plt.Figure:
@@ -135,11 +149,11 @@ def plot_figures(records: Sequence[dict[str, Any]]) -> plt.Figure:
     table = scores(records)
     table["gap f1"] = table["health f1"] - table["species f1"]
     published = PUBLISHED_TABLE2.assign(**{"gap f1": PUBLISHED_TABLE2["health f1"] - PUBLISHED_TABLE2["species f1"]})
-    panels = [("gap f1", "Fig. 6: F1 gap (health − species)"), ("species f1", "Fig. 7: species F1 (task 1)"),
-              ("health f1", "Fig. 8: health F1 (task 2)"), ("average f1", "Fig. 9: average F1")]  # fmt: skip
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+    panels = [("gap f1", "paper Fig. 6: F1 gap (health − species)"), ("species f1", "paper Fig. 7: species F1 (task 1)"),
+              ("health f1", "paper Fig. 8: health F1 (task 2)"), ("average f1", "paper Fig. 9: average F1")]  # fmt: skip
+    fig, axes = book_subplots(2, 2, height=5.6)
     approaches = sorted(table["approach"].unique())
-    for ax, (column, title) in zip(axes, panels):
+    for ax, (column, title) in zip(axes.flat, panels):
         means, halves = [], []
         for approach in approaches:
             mean, half = mean_ci95(table[table["approach"] == approach][column].tolist())
@@ -148,12 +162,12 @@ def plot_figures(records: Sequence[dict[str, Any]]) -> plt.Figure:
         ax.bar(approaches, means, yerr=halves, color="tab:blue", alpha=0.7, capsize=3, label="ours")
         ax.scatter(approaches, [published.loc[a, column] for a in approaches], color="black", marker="_", s=300,
                    linewidths=2.5, zorder=3, label="paper")  # fmt: skip
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
         ax.set_xlabel("approach (Table I)")
         ax.set_ylabel("weighted F1" if column != "gap f1" else "F1 difference")
-    axes[0].legend(fontsize=8)
+    axes.flat[0].legend()
     fig.tight_layout()
-    return fig
+    return fit_to_column(fig)
 
 
 def paired(records: Sequence[dict[str, Any]], better: str, worse: str, claim: str,
@@ -177,7 +191,28 @@ def check_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
 
     'F beats B, C and E': F − X > 0. 'D, G and H do not beat their parts': in the study each
     of them falls short of its best part (D < B, G < E, H < F); we test part − combination > 0."""
-    out = [paired(records, "F", x, f"F (PCGrad+LaSS) beats {x}") for x in ("B", "C", "E")]
-    for combo, best_part in (("D", "B"), ("G", "E"), ("H", "F")):
+    out = [paired(records, "F", x, f"F (PCGrad+LaSS) beats {x}") for x in BEATEN_BY_F]
+    for combo, best_part in COMBINATIONS:
         out.append(paired(records, best_part, combo, f"{combo} does not beat its best part {best_part}"))
-    return out
+    return identify(out, CLAIM_IDS)
+
+
+#: The approaches F beats, and each combination with its best part (the study's claims).
+BEATEN_BY_F = ("B", "C", "E")
+COMBINATIONS = (("D", "B"), ("G", "E"), ("H", "F"))
+#: Stable ids of :func:`check_claims`' claims, in their order.
+CLAIM_IDS = tuple(f"leaf.f_beats_{x.lower()}" for x in BEATEN_BY_F) + tuple(
+    f"leaf.{combo.lower()}_not_above_{part.lower()}" for combo, part in COMBINATIONS
+)
+
+
+STUDY = Study(
+    "leaf_combinations", "leaf_combinations", "Leaf study: PCGrad x Modulation x LaSS, approaches A-H",
+    settings=settings, estimated_s=260, sweep=one_stage(configs, data=True), reads_data=True, claims=CLAIM_IDS,
+    captions=(
+        ("study.plot_samples(", "The first image of each (species, health) class in the data in use, titled "
+         "species / health."),
+        ("study.plot_figures(", "Accuracy and weighted F1 of each task for approaches A–H (bars: ours, mean over "
+         "folds; black ticks: the study's published values)."),
+    ),
+)  # fmt: skip

@@ -1,5 +1,5 @@
 """The survey chapter: every method on one pair of gradients, on the two-objective toy problem,
-and in a small benchmark. Notebooks ``notebooks/survey_*.ipynb`` call these functions.
+and in a small benchmark. Notebooks ``notebooks/survey_*.md`` call these functions.
 
 Every picture comes from the ordinary :class:`~mtl_lib.engine.Trainer`:
 
@@ -9,7 +9,7 @@ Every picture comes from the ordinary :class:`~mtl_lib.engine.Trainer`:
   shows what the method does to the same two gradients, while the method's own state (learned
   weights, loss history, EMA targets, tracked gradients) evolves as in training. The direction
   drawn is W's gradient at the last step.
-* **toy trajectories** — :func:`mtl_lib.problems.toy.toy_trajectory`.
+* **toy trajectories** — :func:`mtl_lib.experiments.trajectory.toy_trajectory`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from mtl_lib.problems.toy import (
     toy_objectives,
 )
 from mtl_lib.studies._common import per_profile
+from mtl_lib.studies._figures import book_subplots, fit_to_column
+from mtl_lib.studies.registry import Study
 
 
 @dataclass
@@ -370,10 +372,10 @@ def plot_toy(trajectories: list, title: str, axes: Sequence[plt.Axes] | None = N
         axes[1].scatter(*ob[-1], color=line.get_color(), marker="*", s=90, edgecolor="black", zorder=5)
     axes[0].set_xlabel("x1")
     axes[0].set_ylabel("x2")
-    axes[0].set_title(f"{title}: parameter space", fontsize=10)
+    axes[0].set_title(f"{title}: parameters", fontsize=10)
     axes[1].set_xlabel("f1")
     axes[1].set_ylabel("f2")
-    axes[1].set_title(f"{title}: objective space", fontsize=10)
+    axes[1].set_title(f"{title}: objectives", fontsize=10)
     return axes
 
 
@@ -412,9 +414,34 @@ def show_method(key: str, profile: str) -> MethodReport:
         geometry, trajectories = rotograd_pair_geometry(), rotograd_toy_runs(profile)
     else:
         geometry, trajectories = pair_geometry(key), toy_runs(key, profile)
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.8), gridspec_kw={"width_ratios": [1, 1.2, 1.2]})
-    plot_pair_geometry(geometry, f"{entry.label} on the gradient pair", axes[0])
+    # the text column's width, three panels (mtl_lib.studies._figures: labels stay ≥ 9 pt on the page)
+    figure, axes = book_subplots(1, 3, height=3.0, gridspec_kw={"width_ratios": [1, 1.2, 1.2]})
+    plot_pair_geometry(geometry, f"{entry.label}: gradient pair", axes[0])
     plot_toy(trajectories, entry.label, axes[1:])
     figure.tight_layout()
+    fit_to_column(figure)
     plt.close(figure)
     return MethodReport(key, entry.label, geometry, trajectories, figure)
+
+
+# ------------------------------------------------------------------------- the chapter's pages
+#: Caption of every method's figure (MyST-NB puts it under the one output of the cell).
+SHOW_METHOD_CAPTION = (
+    "survey.show_method(",
+    "Left: the method's update direction on the fixed gradient pair. Middle and right: toy runs "
+    "from several starts in parameter space and in objective space, with the Pareto set / front in red.",
+)
+
+#: The survey's two method pages (no sweep: every run is a toy run made inside the page).
+STUDIES = (
+    Study(
+        "survey_loss_balancing", "survey_loss_balancing",
+        "Survey: every loss-balancing method on one gradient pair and the CAGrad toy problem",
+        settings=toy_settings, estimated_s=55, captions=(SHOW_METHOD_CAPTION,),
+    ),
+    Study(
+        "survey_gradient_balancing", "survey_gradient_balancing",
+        "Survey: every gradient-balancing method on one gradient pair and the CAGrad toy problem",
+        settings=toy_settings, estimated_s=250, captions=(SHOW_METHOD_CAPTION,),
+    ),
+)  # fmt: skip

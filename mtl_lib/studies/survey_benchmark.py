@@ -14,6 +14,7 @@ from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
 from mtl_lib.studies._common import per_profile
 from mtl_lib.studies.leaf_calibration import QUICK_MODEL
+from mtl_lib.studies.registry import Study, one_stage
 from mtl_lib.studies.survey import METHODS
 
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -156,3 +157,10 @@ def benchmark_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.columns = pd.MultiIndex.from_tuples(table.columns)
     return table
+
+
+STUDY = Study(
+    "survey_benchmark", "survey_benchmark",
+    "Survey benchmark: every method on synthetic regression, leaf images and real digits, with its cost per step",
+    settings=settings, estimated_s=150, sweep=one_stage(configs, data=True), reads_data=True,
+)  # fmt: skip

@@ -3,7 +3,7 @@ Tchebycheff and smooth Tchebycheff scalarisations reach (Lin et al. 2024's claim
 Tchebycheff finds points a weighted sum cannot), on Fonseca and Fleming's problem
 (:mod:`mtl_lib.problems.pareto`).
 
-The notebook ``notebooks/survey_pareto.ipynb`` is a thin layer over this module.
+The notebook ``notebooks/survey_pareto.md`` is a thin layer over this module.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import pandas as pd
 import torch
 
 from mtl_lib.problems import pareto
-from mtl_lib.studies._common import Claim, per_profile
+from mtl_lib.studies._common import per_profile
+from mtl_lib.studies.registry import Study
 
 #: Preference vectors traced, Adam steps per vector and its learning rate.
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -85,26 +86,6 @@ def front_table(solutions: Mapping[str, torch.Tensor], front: torch.Tensor) -> p
     ).T
 
 
-def check_claims(table: pd.DataFrame) -> list[Claim]:
-    """The slides' claims about scalarisations on a concave front, from :func:`front_table`."""
-    inside = table.loc["linear", "solutions strictly inside (0.05 < f1 < 0.95)"]
-    smooth, linear = table.loc[SMOOTH, "coverage of the front"], table.loc["linear", "coverage of the front"]
-    return [
-        Claim.check(
-            "A linear scalarisation reaches only the ends of a concave front (at most one solution strictly inside).",
-            "weighted sums cannot find points on the non-convex part",
-            f"{int(inside)} solution(s) inside",
-            bool(inside <= 1),
-        ),
-        Claim.check(
-            "Smooth Tchebycheff covers more of the front than the linear scalarisation.",
-            "smooth Tchebycheff can find points on a non-convex front",
-            f"coverage {smooth:.1f} vs {linear:.1f}",
-            bool(smooth > linear),
-        ),
-    ]
-
-
 def plot_fronts(solutions: Mapping[str, torch.Tensor], front: torch.Tensor, prefs: torch.Tensor) -> plt.Figure:
     """One panel per scalarisation: its solutions coloured by λ₁ over the exact front."""
     fig, axes = plt.subplots(1, len(solutions), figsize=(13, 4), sharey=True, squeeze=False)
@@ -133,11 +114,20 @@ def plot_mu_sweep(by_mu: Mapping[float, torch.Tensor], front: torch.Tensor) -> p
     return fig
 
 
+STUDY = Study(
+    "survey_pareto", "survey_pareto",
+    "Survey: which points of a concave Pareto front linear and (smooth) Tchebycheff scalarisations reach",
+    settings=settings, estimated_s=20,
+    captions=(("study.plot_fronts(", "Solutions found by each scalarisation, one per preference vector (colour), "
+               "against the Pareto front of the Fonseca–Fleming problem (red)."),),
+)  # fmt: skip
+
+
 __all__ = [
     "MUS",
     "SETTINGS",
     "SMOOTH",
-    "check_claims",
+    "STUDY",
     "coverage",
     "front_table",
     "mu_sweep",

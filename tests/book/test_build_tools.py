@@ -81,8 +81,9 @@ class _Comparison:  # the shape of the leaf study's paired comparisons
 
 def test_claim_rows_from_every_claim_shape() -> None:
     assert claim_row(_Claim("c", "p", "o", False)) == {
-        "claim": "c", "verdict": "NOT REPRODUCED", "paper": "p", "ours": "o",
+        "claim": "c", "verdict": "NOT REPRODUCED", "paper": "p", "ours": "o", "id": "",
     }  # fmt: skip
+    assert claim_row({"claim": "m", "verdict": "REPRODUCED", "id": "x.m"})["id"] == "x.m"
     row = claim_row(_Comparison("F beats B", "F", "B", 0.05, 0.07, 5))
     assert row["verdict"] == "INCONCLUSIVE"
     assert row["ours"] == "F − B = +0.050 ± 0.070 over 5 fold(s)"
@@ -282,14 +283,16 @@ def test_execute_runs_a_notebook_and_caches_it_at_once(tmp_path: Path) -> None:
 
 
 def test_saved_paper_verdicts_join_the_chapter_and_front_page_tables(tmp_path: Path) -> None:
+    """Paired by the claim's stable id: the chapter's reworded claim still meets its saved verdict."""
     (tmp_path / "x.paper.json").write_text(json.dumps({
-        "profile": "paper", "claims": [{"claim": "a | b", "verdict": "UNDECIDED", "ours": "0"}],
+        "profile": "paper", "claims": [{"id": "x.ab", "claim": "a | b (old words)", "verdict": "UNDECIDED", "ours": "0"},
+                                       {"claim": "c", "verdict": "REPRODUCED", "ours": "0"}],  # no id: never paired
     }))  # fmt: skip
     (tmp_path / "no_claims.paper.json").write_text(json.dumps({"profile": "paper", "summary": []}))
     saved = build_book.saved_verdicts(tmp_path)
-    assert saved == {"a | b": {"verdict": "UNDECIDED", "file": "x.paper.json"}}
-    claims = [{"claim": "a | b", "verdict": "REPRODUCED", "paper": "1", "ours": "2"},
-              {"claim": "c", "verdict": "NOT REPRODUCED", "paper": "", "ours": ""}]  # fmt: skip
+    assert saved == {"x.ab": {"verdict": "UNDECIDED", "file": "x.paper.json"}}
+    claims = [{"claim": "a | b", "verdict": "REPRODUCED", "paper": "1", "ours": "2", "id": "x.ab"},
+              {"claim": "c", "verdict": "NOT REPRODUCED", "paper": "", "ours": "", "id": ""}]  # fmt: skip
     text = build_book.verdict_cell(_verdicts(True, claims), "leaf_combinations", saved)["source"]
     assert f"| claim | verdict | paper | ours | {build_book.SAVED_COLUMN} |" in text
     assert "| **REPRODUCED** | 1 | 2 | **UNDECIDED** |" in text and "data/paper_verdicts/" in text

@@ -136,19 +136,22 @@ def _saved_claims():
     from mtl_lib.studies._common import Claim
 
     mine = [
-        Claim("A beats B.", "yes", "+1 ± 0.5", "REPRODUCED"),
-        Claim("C is balanced.", "93 %", "40 %", "NOT REPRODUCED"),
-        Claim("A new claim.", "?", "1", "REPRODUCED"),
+        Claim("A beats B (reworded since the sweep was saved).", "yes", "+1 ± 0.5", "REPRODUCED", id="t.a_beats_b"),
+        Claim("C is balanced.", "93 %", "40 %", "NOT REPRODUCED", id="t.c_balanced"),
+        Claim("Other chapter.", "?", "1", "REPRODUCED", id="t.new"),  # same text as a saved claim, other id
     ]
     saved = [
-        {"source": "T", "claim": "A beats B.", "paper": "yes", "ours": "+0.1 ± 0.5", "verdict": "INCONCLUSIVE"},
-        {"source": "T", "claim": "C is balanced.", "paper": "93 %", "ours": "55 %", "verdict": "NOT REPRODUCED"},
-        {"source": "F", "claim": "Other chapter.", "paper": "", "ours": "", "verdict": "REPRODUCED"},
-    ]
+        {"id": "t.a_beats_b", "source": "T", "claim": "A beats B.", "paper": "yes", "ours": "+0.1 ± 0.5",
+         "verdict": "INCONCLUSIVE"},
+        {"id": "t.c_balanced", "source": "T", "claim": "C is balanced.", "paper": "93 %", "ours": "55 %",
+         "verdict": "NOT REPRODUCED"},
+        {"id": "f.other", "source": "F", "claim": "Other chapter.", "paper": "", "ours": "", "verdict": "REPRODUCED"},
+    ]  # fmt: skip
     return mine, saved
 
 
-def test_compare_claims_pairs_by_text_and_reports_changes_and_gaps():
+def test_compare_claims_pairs_by_id_not_text_and_reports_changes_and_gaps():
+    """A reworded claim still meets its saved verdict; the same wording under another id does not."""
     from mtl_lib.studies._common import claims_agreement, compare_claims
 
     mine, saved = _saved_claims()

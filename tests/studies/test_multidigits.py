@@ -149,7 +149,7 @@ def test_saving_refuses_unfinished_runs_and_absence_names_the_command(tmp_path):
         md.save_summary(records, tuned, grid, [], "smoke", folder=tmp_path)
     assert md.read_saved("smoke", folder=tmp_path) is None
     message = md.missing_saved("smoke", folder=tmp_path)
-    assert "papermill notebooks/multidigits.ipynb multidigits.smoke.ipynb -p profile smoke" in message
+    assert "python -m mtl_lib run multidigits --profile smoke --workers 2 --save-summary" in message
 
 
 def test_verdict_comparison_counts_agreements_and_missing_methods():

@@ -1,7 +1,7 @@
 """AdaTask's task-dominance analysis on the synthetic regression (Yang et al., AAAI 2023,
 Figs. 1 and 2 and the "learning-rate dominance" paragraph of RQ3).
 
-The notebook ``notebooks/adatask_rau.ipynb`` is a thin layer over this package. Three questions:
+The notebook ``notebooks/adatask_rau.md`` is a thin layer over this package. Three questions:
 
 1. Is rAU a meaningful measure of dominance (Fig. 1)? Train EqualWeight with RMSProp, rank the
    shared parameters by rAU(i, T, B), add Gaussian noise N(0, σ²) to the top x % and measure how
@@ -23,13 +23,14 @@ default is 0.9; the probe runs track several γ at once so the notebook can show
 bucket shares depend on it.
 
 Modules: :mod:`.config` (settings per profile, methods, run configs, published values),
-:mod:`.buckets`, :mod:`.noise`, :mod:`.lr_probe`, :mod:`.probes`, :mod:`.plots`, :mod:`.claims`.
+:mod:`.buckets`, :mod:`.noise`, :mod:`.lr_probe`, :mod:`.probes`, :mod:`.plots`, :mod:`.claims`,
+:mod:`.saved` (the sweep and its saved summary).
 """
 
 # Each module lists its public names in ``__all__``; the package re-exports all of them, so a
 # notebook reads ``study.plot_buckets`` whichever module it lives in.
 from mtl_lib.diagnostics.rau import RAUTracker
-from mtl_lib.studies.adatask_rau import buckets, claims, config, lr_probe, noise, plots, probes
+from mtl_lib.studies.adatask_rau import buckets, claims, config, lr_probe, noise, plots, probes, saved
 from mtl_lib.studies.adatask_rau.buckets import *  # noqa: F403
 from mtl_lib.studies.adatask_rau.claims import *  # noqa: F403
 from mtl_lib.studies.adatask_rau.config import *  # noqa: F403
@@ -37,6 +38,8 @@ from mtl_lib.studies.adatask_rau.lr_probe import *  # noqa: F403
 from mtl_lib.studies.adatask_rau.noise import *  # noqa: F403
 from mtl_lib.studies.adatask_rau.plots import *  # noqa: F403
 from mtl_lib.studies.adatask_rau.probes import *  # noqa: F403
+from mtl_lib.studies.adatask_rau.saved import *  # noqa: F403
+from mtl_lib.studies.registry import Study
 
 __all__ = [
     "RAUTracker",
@@ -47,4 +50,21 @@ __all__ = [
     *noise.__all__,
     *plots.__all__,
     *probes.__all__,
+    *saved.__all__,
+    "STUDY",
 ]
+
+STUDY = Study(
+    "adatask_rau", "adatask_rau",
+    "AdaTask Figs. 1-2: rAU buckets (and the Tables 2/5 runs its saved summary carries; the notebook adds probe runs)",
+    settings=config.settings, estimated_s=160, sweep=saved.sweep_plan, claims=claims.CLAIM_IDS,
+    saved_summary=saved.SUMMARY_KEY, write_summary=saved.write_synthetic_summary,
+    captions=(
+        ("study.plot_noise(", "Increase of each task's test RMSE when Gaussian noise hits the shared parameters with "
+         "the highest rAU(B), against the same noise on as many random parameters (the control); mean over noise draws."),
+        ("study.plot_buckets(", "Share of shared parameters in each rAU(B) bucket at the end of training, per method, "
+         "for all shared parameters and for each layer; mean over seeds."),
+        ("study.plot_bucket_history(", "Share of shared parameters in each rAU(B) bucket over training (first seed), "
+         "per method: the form of the paper's Fig. 2."),
+    ),
+)  # fmt: skip

@@ -9,9 +9,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtl_lib.studies._common import Claim, beside_saved, estimate
+from mtl_lib.studies._common import Claim, beside_saved, estimate, identify
 from mtl_lib.studies.adatask_rau.buckets import bucket_frame
 from mtl_lib.studies.adatask_rau.config import NOISE_FRACTIONS, RANDOM, TOP
+
+#: Stable ids of :func:`check_claims`' claims, in their order (saved summaries pair claims by them).
+CLAIM_IDS = (
+    "adatask.fig2.ew_dominated", "adatask.fig2.ada_balanced", "adatask.fig2.pcgrad_like_ew",
+    "adatask.fig2.gradnorm_neither", "adatask.fig1.noise_hurts_b_more", "adatask.fig1.noise_grows_with_fraction",
+    "adatask.fig1.top_beats_random", "adatask.rq3.joint_lr_set_by_b",
+)  # fmt: skip
 
 
 def _shares(frame: pd.DataFrame, method: str, buckets: Sequence[str], layer: str = "all") -> pd.Series:
@@ -137,22 +144,18 @@ def check_claims(bucket_records: Sequence[dict[str, Any]], ew_probe: dict[str, A
             test="one probe run: medians over the sampled parameters, no interval over seeds",
         )
     )
-    return claims
+    return identify(claims, CLAIM_IDS)
 
 
 def beside_paper(claims: Sequence[Claim], profile: str) -> tuple[str, pd.DataFrame | None]:
     """The Fig. 2 / rAU claims of this execution beside the saved ``paper`` sweep's (written by
-    ``benchmarks/synthetic_verdicts.py``; see :func:`~mtl_lib.studies._common.beside_saved`)."""
-    return beside_saved(
-        claims,
-        "synthetic_verdicts",
-        profile,
-        command="python benchmarks/synthetic_verdicts.py --profile paper --workers 2",
-        source="Fig. 2 / rAU",
-    )
+    ``python -m mtl_lib run adatask_rau --profile paper --save-summary``; see
+    :func:`~mtl_lib.studies._common.beside_saved`)."""
+    return beside_saved(claims, "synthetic_verdicts", profile, source="Fig. 2 / rAU")
 
 
 __all__ = [
+    "CLAIM_IDS",
     "beside_paper",
     "check_claims",
 ]

@@ -1,0 +1,163 @@
+"""The command line: listings, a smoke sweep, status of a results folder, and every refused input
+(issue 25): one line naming the problem and the fix, no traceback unless ``--debug``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mtl_lib import cli
+from mtl_lib.experiments import store
+from mtl_lib.studies import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _error(capsys, argv: list[str]) -> str:
+    """Run the command, expect exit 2 and return its one stderr line (no traceback)."""
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_lists_studies_and_methods(capsys):
+    assert cli.main(["studies"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in registry.studies()) and "multidigits" in out
+    assert cli.main(["methods", "--kind", "aggregator"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    pcgrad = next(i for i, line in enumerate(lines) if line.split()[:1] == ["pcgrad"])
+    assert len(lines[pcgrad].split()) > 2, "each name has a one-line description"
+    assert lines[pcgrad + 1].strip().startswith("options:")
+    cagrad = next(i for i, line in enumerate(lines) if line.split()[:1] == ["cagrad"])
+    assert "c=" in lines[cagrad + 1]
+
+
+def test_every_chapter_with_a_sweep_runs_from_the_command_line():
+    assert {"multidigits", "adatask_rau", "adatask_synthetic", "adatask_tables", "leaf_combinations",
+            "survey_benchmark"} <= set(cli.STUDIES)  # fmt: skip
+
+
+def test_run_then_status(tmp_path, capsys):
+    assert cli.main(["run", "adatask_synthetic", "--profile", "smoke", "--results", str(tmp_path),
+                     "--workers", "1", "--no-progress"]) == 0  # fmt: skip
+    folder = tmp_path / "adatask_synthetic" / "smoke"
+    records = sorted(folder.glob("*.json"))
+    assert len(records) == len(cli.STUDIES["adatask_synthetic"].first_stage("smoke", None, "auto").configs)
+    # one failed, one damaged, one claimed by a live process, one missing
+    failed = json.loads(records[0].read_text())
+    failed.update(status="failed", error={"type": "NonFiniteError", "message": "nan"})
+    records[0].write_text(json.dumps(failed))
+    records[1].write_text("{trunc")
+    store.try_claim(folder, records[2].stem)
+    records[2].unlink()
+    records[3].unlink()
+    capsys.readouterr()
+    assert cli.main(["status", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("adatask_synthetic"))
+    assert line.split()[1:7] == ["smoke", str(len(records) - 4), "1", "1", "1", "1"]
+
+
+def test_status_defaults_to_the_folder_run_uses(tmp_path, capsys, monkeypatch):
+    """Before: ``status`` needed DIR although ``run`` defaults it. After: the same default."""
+    monkeypatch.setenv("MTL_RESULTS_DIR", str(tmp_path))
+    (tmp_path / "survey_benchmark" / "smoke").mkdir(parents=True)
+    assert cli.main(["status"]) == 0
+    assert "survey_benchmark" in capsys.readouterr().out
+
+
+def test_status_of_a_multi_stage_sweep_counts_its_first_stage(tmp_path, capsys):
+    (tmp_path / "multidigits" / "smoke").mkdir(parents=True)
+    assert cli.main(["status", str(tmp_path), "--profile", "smoke"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("multidigits"))
+    grid = len(registry.get("multidigits").first_stage("smoke").configs)
+    assert line.split()[2:7] == ["0", "0", "0", "0", str(grid)] and "later stages" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run", "nope"], "unknown study 'nope'"),
+        (["run", "multidigit"], "did you mean 'multidigits'"),
+        (["run", "survey_pareto"], "has no sweep to run"),
+        (["run", "adatask_synthetic", "--executor", "dask", "--address", "tcp://x:1", "--workers", "2"],
+         "--workers sizes a Dask LocalCluster"),
+        (["run", "adatask_synthetic", "--address", "tcp://x:1"], "add --executor dask"),
+        (["run", "adatask_synthetic", "--partition", "gpu"], "add --executor submitit"),
+        (["run", "adatask_synthetic", "--data-dir", "/nonexistent/leaves"], "no such file or folder"),
+        (["run", "multidigits", "--save-summary", "--device", "cpu", "--data-dir", "/nonexistent"], "no such file"),
+        (["run", "survey_benchmark", "--save-summary"], "keeps no saved summary"),
+        (["run", "adatask_synthetic", "--device", "tpu"], "use auto, cpu, cuda"),
+        (["render", "README.md"], "not a notebook of the book"),
+        (["render", "absent.ipynb"], "not a notebook of the book"),
+        (["render", "data.csv"], "render takes a notebook"),
+    ],
+)  # fmt: skip
+def test_refused_input_is_one_line(capsys, tmp_path, argv, expected):
+    assert expected in _error(capsys, [*argv, "--results", str(tmp_path)] if argv[0] == "run" else argv)
+
+
+def test_cuda_on_a_machine_without_it_is_one_line(capsys, monkeypatch, tmp_path):
+    """Before: an 8-frame traceback before the message. After: one line, nothing trained."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    err = _error(capsys, ["run", "adatask_synthetic", "--device", "cuda", "--results", str(tmp_path)])
+    assert "CUDA is not available" in err and "--device cpu" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_submitit_without_slurm_is_refused_unless_local_is_explicit(capsys, monkeypatch, tmp_path):
+    """Before: silently ran local subprocesses. After: refused, naming --partition local."""
+    monkeypatch.setattr(cli.shutil, "which", lambda name: None)
+    err = _error(capsys, ["run", "adatask_synthetic", "--executor", "submitit", "--results", str(tmp_path)])
+    assert "needs Slurm" in err and "--partition local" in err
+
+
+def test_data_dir_on_a_study_that_reads_none_is_said_to_be_ignored(capsys, tmp_path):
+    study = registry.get("adatask_synthetic")
+    assert cli.check_data_dir(study, str(tmp_path)) is None
+    assert "reads no data set; --data-dir is ignored" in capsys.readouterr().err
+    assert cli.check_data_dir(registry.get("leaf_combinations"), str(tmp_path)) == str(tmp_path)
+
+
+@pytest.mark.parametrize("workers", ["0", "-1", "two"])
+def test_workers_below_one_are_refused_before_anything_runs(capsys, workers, tmp_path):
+    """Before: ``--workers -1`` hung and ``--executor dask --workers 0`` ran on another size."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "adatask_synthetic", "--executor", "dask", "--workers", workers, "--results", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "argument --workers" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(capsys, monkeypatch):
+    def broken(args):
+        raise RuntimeError("the sweep broke\nsecond line")
+
+    monkeypatch.setattr(cli, "cmd_studies", broken)
+    parser = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_func(parser(), broken))
+    err = _error(capsys, ["studies"])
+    assert err.endswith("RuntimeError: the sweep broke (--debug shows the traceback)")
+    with pytest.raises(RuntimeError):
+        cli.main(["--debug", "studies"])
+
+
+def _with_func(parser, func):
+    parser._subparsers._group_actions[0].choices["studies"].set_defaults(func=func)
+    return parser
+
+
+def test_the_command_prints_no_traceback_in_a_real_process(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "mtl_lib", "render", "README.md"], capture_output=True,
+                            text=True, env=env, cwd=ROOT, timeout=120)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("python -m mtl_lib render: error:")
