@@ -71,22 +71,25 @@ parameters are known, raises.
 The engine feeds AdaTask the per-task rows of the aggregation: the raw Jacobian without an
 aggregator, or an aggregator's modified rows (PCGrad, GradVac, GradDrop: "AdaTask + PCGrad").
 
-Direction-only aggregators (proposed rule, not implemented in the engine)
-------------------------------------------------------------------------
+Direction-only aggregators (the rows the engine passes)
+-------------------------------------------------------
 CAGrad, MGDA(-UB), IMTL-G, Nash-MTL and Aligned-MTL return one direction d. Each of them is,
 or can be written as, a combination of the task gradients, d = Σ_k ω_k g_k (Gramian-weighted
 methods: ω = w from the Gram matrix, on the library's sum scale; CAGrad, d = g₀ + √c‖g₀‖/‖g_w‖·g_w
 with g₀ the mean gradient and g_w = Σ_k w_k g_k: ω_k = 1/K + √c‖g₀‖/‖g_w‖·w_k, times K on the sum
-scale). The rule we propose: feed AdaTask the rows ω_k g_k. They sum
+scale). The rule: feed AdaTask the rows ω_k g_k. They sum
 to d, so a plain optimizer and AdaTask see the same combined gradient, and with identical
 weights the rule reduces to the plain Jacobian rows. Caveat to state wherever it is used:
 AdaTask divides each row by the root of that row's own squared-gradient average, so a weight
 that stays constant over time cancels (exactly for AdaGrad/RMSProp up to ε, and for Adam's
 m̂/√Ĝ), and only the weights' variation over time (including steps where a method zeroes a
 task) survives; "AdaTask + MGDA" is therefore close to AdaTask with time-varying task weights,
-not to MGDA's direction. The trainer implements this rule: an ``Aggregation`` that carries
-``weights`` (K,) and no per-task rows makes it pass ``weights[:, None] * jacobian``;
-representation-level Jacobians cannot be used (AdaTask needs parameter-level rows).
+not to MGDA's direction. The engine implements this rule
+(:func:`mtl_lib.core.jacobian.per_task_rows`, called by the backward pass for every optimizer
+that consumes task gradients): an ``Aggregation`` that carries ``weights`` (K,) and no per-task
+rows makes it pass ``weights[:, None] * jacobian``; an aggregator that reports neither is refused
+with an error naming the fix, and representation-level Jacobians cannot be used (AdaTask needs
+parameter-level rows).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mtl_lib.core.profiles import select
+from mtl_lib.studies._profiles import per_profile
 from mtl_lib.studies.adatask_calibration import METRICS, frozen_setting
 
 PROBLEM = "synthetic_regression"
@@ -31,10 +31,9 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 
-def settings(profile: str) -> dict[str, Any]:
-    """Run settings at ``profile``: the frozen open choices, resized as :data:`SIZES` says."""
+def _resized(profile: str, size: dict[str, Any]) -> dict[str, Any]:
+    """The frozen open choices, resized as ``size`` (the profile's row of :data:`SIZES`) says."""
     frozen = frozen_setting()
-    size = select(profile, SIZES)
     n_train = frozen["n_train"] if size["n_train"] is None else min(size["n_train"], frozen["n_train"])
     epochs = frozen["epochs"] if size["epochs"] is None else min(size["epochs"], frozen["epochs"])
     return {
@@ -51,6 +50,10 @@ def settings(profile: str) -> dict[str, Any]:
         "metric": METRICS[frozen["metric"]],
         "seeds": tuple(size["seeds"]),
     }
+
+
+#: Run settings at a profile: the frozen open choices, resized as :data:`SIZES` says.
+settings = per_profile(SIZES, derive=_resized)
 
 
 def problem_kwargs(profile: str) -> dict[str, Any]:

@@ -49,9 +49,8 @@ PUBLISHED_TABLE2 = pd.DataFrame(
 ).set_index("method")
 
 
-def settings(profile: str) -> dict[str, Any]:
-    """The frozen regime at ``profile`` (:mod:`mtl_lib.studies.adatask_regime`)."""
-    return regime.settings(profile)
+#: The frozen regime at a profile (:mod:`mtl_lib.studies.adatask_regime`: its ``per_profile`` table).
+settings = regime.settings
 
 
 def synthetic_config(size: dict[str, Any], label: str, seed: int, device: str, **fields: Any) -> RunConfig:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
-from mtl_lib.studies._common import per_profile
+from mtl_lib.studies._common import cost_per_step, per_profile
 from mtl_lib.studies.leaf_calibration import QUICK_MODEL
 from mtl_lib.studies.registry import Study, one_stage
 from mtl_lib.studies.survey import METHODS
@@ -119,19 +119,6 @@ def configs(profile: str, device: str = "auto", data_dir: str | None = None,
     return out
 
 
-def _cost_per_step(record: dict[str, Any]) -> float:
-    """The fastest epoch's training time per step: the minimum is the estimate least affected by
-    one-off costs (first-call initialisation, LaSS's mask search) and by other load on the machine."""
-    history = record["history"]
-    previous, best = 0, float("inf")
-    for epoch in history:
-        steps = epoch["steps"] - previous
-        previous = epoch["steps"]
-        if steps:
-            best = min(best, epoch["train_time_s"] / steps)
-    return best
-
-
 def benchmark_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Rows: method; columns per problem: each headline metric (mean ± 95 % CI over seeds) and
     the per-step training cost relative to equal weighting's on the same problem (fastest epoch
@@ -140,7 +127,7 @@ def benchmark_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     final["key"] = final["task"] + "/" + final["metric"]
     costs: dict[tuple[str, str], list[float]] = {}
     for record in records:
-        costs.setdefault((record["config"]["problem"], record["method"]), []).append(_cost_per_step(record))
+        costs.setdefault((record["config"]["problem"], record["method"]), []).append(cost_per_step(record))
     rows: dict[str, dict[str, Any]] = {}
     for problem, (keys, _) in HEADLINE.items():
         ew_runs = costs.get((problem, "EW (reference)"))

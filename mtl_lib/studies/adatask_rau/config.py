@@ -9,10 +9,10 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mtl_lib.core.profiles import select
 from mtl_lib.core.runtime import resolve_device
 from mtl_lib.experiments import RunConfig
 from mtl_lib.studies import adatask_regime as regime
+from mtl_lib.studies._profiles import per_profile
 from mtl_lib.studies.adatask_synthetic import synthetic_config
 
 PROBLEM = "synthetic_regression"
@@ -29,10 +29,13 @@ SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-def settings(profile: str) -> dict[str, Any]:
-    """The frozen regime at ``profile`` (:mod:`mtl_lib.studies.adatask_regime`: sizes, learning
-    rate, RMSProp decay, data reading) plus this study's own seeds, noise draws and probe size."""
-    return {**regime.settings(profile), **select(profile, SETTINGS)}
+def _with_regime(profile: str, own: dict[str, Any]) -> dict[str, Any]:
+    return {**regime.settings(profile), **own}
+
+
+#: The frozen regime at a profile (:mod:`mtl_lib.studies.adatask_regime`: sizes, learning rate,
+#: RMSProp decay, data reading) plus this study's own seeds, noise draws and probe size.
+settings = per_profile(SETTINGS, derive=_with_regime)
 
 
 #: Method label → ingredients (RMSProp unless the method is an optimizer).

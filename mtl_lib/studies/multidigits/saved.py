@@ -143,6 +143,11 @@ def read_saved(profile: str = "paper", folder: str | Path | None = None) -> dict
 
 def saved_problem(saved: dict[str, Any]) -> str | None:
     """What the page cannot draw from ``saved`` (its tables, its facts line, its Δm figure), or None."""
+    for rows, columns in (("summary", "summary_columns"), ("dominance", "dominance_columns")):
+        for index, row in enumerate(saved[rows], start=1):
+            missing = [c for c in saved[columns] if not isinstance(row, dict) or c not in row]
+            if missing:
+                return f"row {index} of {rows!r} lacks the column(s) {missing}"
     try:
         saved_table(saved)
         saved_dominance(saved)
