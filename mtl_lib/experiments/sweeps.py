@@ -254,9 +254,10 @@ class _Sweep:
                 if check.status == "failed":
                     kept_failed.append(config.run_id())
         if unreadable:
+            # the first line says it all (the command line prints only that one)
             raise PermissionError(
-                f"{len(unreadable)} record(s) cannot be read and are left as they are (nothing was "
-                "trained):\n  " + "\n  ".join(unreadable)
+                f"{len(unreadable)} record(s) cannot be read, so nothing was trained and they are left as "
+                f"they are; first: {unreadable[0]}" + "".join(f"\n  {line}" for line in unreadable[1:])
             )
         if kept_failed:
             warnings.warn(
