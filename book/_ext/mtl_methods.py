@@ -44,8 +44,9 @@ class MethodEntry:
     kind: str
     method: str  # the method's own name, e.g. "PCGrad"
     summary: str  # first sentence of the class (or factory) docstring, in MyST
-    module: str  # where it is implemented
+    module: str  # where it is documented (its package) or implemented
     citations: tuple[str, ...]  # bibliography keys
+    documented: bool = False  # listed in the API reference (its package exports it)
 
 
 def citations_by_name(bib: Path = BIB) -> dict[str, tuple[str, ...]]:
@@ -95,8 +96,12 @@ def entries(kind: str, bib: Path = BIB) -> list[MethodEntry]:
         factory = registry.get(name)
         summary = to_myst(_first_sentence(inspect.getdoc(factory) or "")) or "(no docstring)"
         shared = modules.count(factory.__module__) > 1
-        out.append(MethodEntry(name, kind, _method_name(factory, shared), summary,
-                               f"{factory.__module__}.{factory.__name__}", cited.get(name, ())))  # fmt: skip
+        # the path the API reference documents it under: its package's, when the package exports it
+        exported = factory.__name__ in getattr(importlib.import_module(package), "__all__", ())
+        where = f"{package}.{factory.__name__}" if exported else f"{factory.__module__}.{factory.__name__}"
+        out.append(
+            MethodEntry(name, kind, _method_name(factory, shared), summary, where, cited.get(name, ()), exported)
+        )
     return out
 
 
@@ -105,8 +110,8 @@ def glossary_markdown(kind: str, bib: Path = BIB) -> str:
     lines = [":::{glossary}"]
     for entry in entries(kind, bib):
         paper = f" {{cite:p}}`{','.join(entry.citations)}`" if entry.citations else " (no paper cited)"
-        # the library's own classes link to the API reference; torch's are only named
-        where = f"{{py:obj}}`{entry.module}`" if entry.module.startswith("mtl_lib.") else f"`{entry.module}`"
+        # what the API reference documents is linked to it; the rest (torch's, factories) only named
+        where = f"{{py:obj}}`{entry.module}`" if entry.documented else f"`{entry.module}`"
         lines += [entry.name, f"  **{entry.method}** ({where}). {entry.summary}{paper}", ""]
     return "\n".join([*lines[:-1], ":::"])
 

@@ -22,9 +22,10 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-#: Width of the book's text column at 1280 px (sphinx-book-theme 1.3: 743 CSS px measured in
-#: Chromium), in inches of a 100-dpi PNG, so that a figure this wide is shown unshrunk.
-TEXT_WIDTH_IN = 7.4
+#: Width of the book's text column at 1280 px (sphinx-book-theme 1.3: 676 CSS px inside the
+#: article's padding, measured in Chromium), in inches of a 100-dpi PNG, so that a figure this
+#: wide is shown unshrunk.
+TEXT_WIDTH_IN = 6.7
 #: Smallest font any book figure uses, in points.
 MIN_FONT_PT = 9.0
 #: matplotlib settings of every book figure.
