@@ -148,6 +148,8 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(capsys, m
     assert err.endswith("RuntimeError: the sweep broke (--debug shows the traceback)")
     with pytest.raises(RuntimeError):
         cli.main(["--debug", "studies"])
+    with pytest.raises(RuntimeError):
+        cli.main(["studies", "--debug"])
 
 
 def _with_func(parser, func):

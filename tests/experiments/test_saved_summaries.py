@@ -80,3 +80,28 @@ def test_describe_adds_the_training_time_the_summary_records(tmp_path):
     assert saved.describe(saved.read_summary("a", folder=tmp_path)).endswith("; 1.50 run-hours of training")
     assert saved.describe(saved.read_summary("b", folder=tmp_path)).endswith("; 0.25 run-hours of training")
     assert "run-hours" not in saved.describe(saved.read_summary("c", folder=tmp_path))
+
+
+def test_rekey_claims_adds_ids_in_place_and_records_it(tmp_path):
+    """The migration of summaries written before claims had ids: ids added, nothing else changed,
+    the re-keying recorded in the provenance; a second run changes nothing."""
+    path = saved.write_summary("study", "paper", {"claims": [
+        {"claim": "A beats B.", "verdict": "REPRODUCED", "paper": "", "ours": "1"},
+        {"claim": "C.", "verdict": "INCONCLUSIVE", "paper": "", "ours": "2", "id": "s.c"},
+    ], "run_seconds": 3.0}, folder=tmp_path)  # fmt: skip
+    before = json.loads(path.read_text())
+    assert saved.rekey_claims(path, {"A beats B.": "s.a_beats_b"}, note="test") == 1
+    after = json.loads(path.read_text())
+    assert [c["id"] for c in after["claims"]] == ["s.a_beats_b", "s.c"]
+    stamp = after["provenance"].pop("rekeyed")
+    assert stamp[0]["claims"] == 1 and stamp[0]["note"] == "test"
+    for claim in after["claims"]:
+        claim.pop("id")
+    for claim in before["claims"]:
+        claim.pop("id", None)
+    assert after == before  # written_at and every number unchanged
+    assert saved.rekey_claims(path, {"A beats B.": "s.a_beats_b"}, note="again") == 0
+    assert "re-keyed by id" in saved.describe(saved.read_summary("study", "paper", folder=tmp_path))
+    with pytest.raises(ValueError, match="no id for the claim"):
+        saved.write_summary("other", "paper", {"claims": [{"claim": "X.", "verdict": "REPRODUCED"}]}, folder=tmp_path)
+        saved.rekey_claims(tmp_path / "other.paper.json", {}, note="")
