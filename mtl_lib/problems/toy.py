@@ -86,10 +86,12 @@ TOY_TASKS = [Task("f1", prediction_is_loss), Task("f2", prediction_is_loss)]
 
 
 class DataFreeSteps:
-    """An "epoch" of ``n`` identical dummy batches, for problems without data."""
+    """An "epoch" of ``n`` identical dummy batches, for problems without data. The dummy tensors
+    are float64 like the data-free models' parameters (the trainer refuses inputs whose dtype
+    differs from the model's, although these are never read)."""
 
-    def __init__(self, n: int) -> None:
-        self.batch = (torch.zeros(1), torch.zeros(1), torch.zeros(1))
+    def __init__(self, n: int, dtype: torch.dtype = torch.float64) -> None:
+        self.batch = tuple(torch.zeros(1, dtype=dtype) for _ in range(3))
         self.n = n
 
     def __iter__(self):
