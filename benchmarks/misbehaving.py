@@ -214,7 +214,7 @@ def section_properties() -> None:
     """How many paper claims the properties table confirms (toy at the survey's quick size)."""
     from mtl_lib.studies.method_properties import claims_summary, method_properties
 
-    summary = claims_summary(method_properties(toy_steps=800, toy_starts=CAGRAD_STARTS))
+    summary = claims_summary(method_properties())  # toy at the survey's quick budget
     print(summary.drop(columns="source").to_markdown(index=False))
     measured = summary[summary.agrees.notna()]
     print(f"\nconfirmed {int(measured.agrees.sum())} of {len(measured)} measurable claims ({len(summary)} claims)")
