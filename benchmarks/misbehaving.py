@@ -214,7 +214,15 @@ def section_properties() -> None:
     """How many paper claims the properties table confirms (toy at the survey's quick size)."""
     from mtl_lib.studies.method_properties import claims_summary, method_properties
 
-    summary = claims_summary(method_properties())  # toy at the survey's quick budget
+    table = method_properties()  # toy at the survey's quick budget
+    verdicts = [
+        "non-conflicting",
+        "invariant to rescaling one task",
+        "permutation invariant",
+        "reaches the Pareto set (toy)",
+    ]
+    print(table[verdicts + ["toy: distance to Pareto set"]].round(3).to_markdown())
+    summary = claims_summary(table)
     print(summary.drop(columns="source").to_markdown(index=False))
     measured = summary[summary.agrees.notna()]
     print(f"\nconfirmed {int(measured.agrees.sum())} of {len(measured)} measurable claims ({len(summary)} claims)")
