@@ -7,11 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
+from mtl_lib.aggregators.cagrad import CAGrad
 from mtl_lib.aggregators.nash_mtl import NashMTL
 from mtl_lib.studies import survey_claims
 from mtl_lib.studies._common import NOT_REPRODUCED, REPRODUCED, VERDICTS, Claim
 from mtl_lib.studies.survey_claims import adatask_pareto, gradient, loss
 from mtl_lib.weighting.dwa import DWA
+from mtl_lib.weighting.stch import STCH
 from mtl_lib.weighting.uw import UncertaintyWeighting
 
 
@@ -40,7 +42,7 @@ def test_verdicts_as_measured(loss_claims, gradient_claims):
     verdicts = {c.claim.split(":")[0]: c.verdict for c in gradient_claims}
     assert verdicts.pop("AdaTask, Pareto remark (inference)") == NOT_REPRODUCED
     assert set(verdicts.values()) == {REPRODUCED}
-    assert len(gradient_claims) == 12
+    assert (len(loss_claims), len(gradient_claims)) == (10, 14)
 
 
 def test_graddrop_reads_the_library_purity():
@@ -50,7 +52,7 @@ def test_graddrop_reads_the_library_purity():
 
 def test_a_wrong_nash_solver_fails_its_claims(monkeypatch):
     monkeypatch.setattr(NashMTL, "solve", lambda self, gram: torch.ones(gram.shape[0], dtype=torch.float64))
-    assert [c.verdict for c in gradient.nash_claims()] == [NOT_REPRODUCED] * 3
+    assert [c.verdict for c in gradient.nash_claims()] == [NOT_REPRODUCED] * 4
 
 
 def test_uw_weighting_growing_with_sigma_fails_the_claim(monkeypatch):
@@ -65,6 +67,16 @@ def test_dwa_without_temperature_fails_the_large_t_claim(monkeypatch):
     ignore_t = property(lambda self: None if self.previous is None else 3 * torch.softmax(self.previous, 0))
     monkeypatch.setattr(DWA, "weights", ignore_t)
     assert loss.dwa_claims()[0].verdict == NOT_REPRODUCED
+
+
+def test_cagrad_that_returns_the_average_fails_its_claim(monkeypatch):
+    monkeypatch.setattr(CAGrad, "weights_from_gram", lambda self, gram: torch.ones(gram.shape[0], dtype=gram.dtype))
+    assert gradient.cagrad_claims()[0].verdict == NOT_REPRODUCED
+
+
+def test_stch_without_its_warmup_fails_the_warmup_claim(monkeypatch):
+    monkeypatch.setattr(STCH, "in_warmup", property(lambda self: False))
+    assert loss.stch_claims()[0].verdict == NOT_REPRODUCED
 
 
 def test_slides_mgda_closed_form_cases():

@@ -33,6 +33,8 @@ def nash_claims() -> list[Claim]:
     g1 = torch.tensor([1.0, 0.0], dtype=DTYPE)
     hamper = _nash(torch.stack([g1, torch.tensor([-0.5, 1.0], dtype=DTYPE)]))[0]
     aid = _nash(torch.stack([g1, torch.tensor([0.5, 1.0], dtype=DTYPE)]))[0]
+    rescaled = MIXED * torch.tensor([[10.0], [1.0], [0.01]], dtype=DTYPE)
+    directions = [AGGREGATORS.build("nash_mtl", max_norm=0.0)(j).direction for j in (MIXED, rescaled)]
     return [
         Claim.check(
             "Survey, Nash-MTL: for mutually orthogonal gradients the weights are α_i = 1/‖g_i‖ and the update "
@@ -55,6 +57,41 @@ def nash_claims() -> list[Claim]:
             f"1/‖g_1‖ = 1; α_1 = {float(hamper):.4f} with g_2 = (−0.5, 1), {float(aid):.4f} with g_2 = (0.5, 1)",
             float(hamper) > 1.0 > float(aid),
         ),
+        Claim.check(
+            "Survey, Nash-MTL: the update does not change when one task's loss is rescaled (gradients of the "
+            "three tasks multiplied by 10, 1 and 0.01).",
+            "Σ g_i/‖g_i‖ is 'the obvious scale invariant solution'",
+            f"update {fmt(directions[0])} before, {fmt(directions[1])} after",
+            close(directions[0], directions[1], 1e-8),
+        ),
+    ]
+
+
+def cagrad_claims(c: float = 0.4, angles: int = 3600) -> list[Claim]:
+    """CAGrad: the worst task's improvement is the largest within the ball around the average."""
+    pair = torch.tensor([[2.0, 0.5], [-0.6, 1.0]], dtype=DTYPE)
+    k = pair.shape[0]
+    average = pair.mean(0)
+    radius = c * float(average.norm())
+    d = AGGREGATORS.build("cagrad", c=c, rescale=0)(pair).direction / k  # the paper's mean scale
+    worst = float((pair @ d).min())
+    # the same problem by brute force: min_k g_kᵀd is concave, so its maximum over the ball is on its edge
+    t = torch.linspace(0, 2 * math.pi, angles + 1, dtype=DTYPE)
+    edge = average + radius * torch.stack([torch.cos(t), torch.sin(t)], dim=1)
+    best = float((edge @ pair.T).min(dim=1).values.max())
+    inside = float((d - average).norm()) <= radius * (1 + 1e-9)
+    at_zero = AGGREGATORS.build("cagrad", c=0.0, rescale=0)(pair).direction / k
+    return [
+        Claim.check(
+            f"Survey, CAGrad: within the ball ‖d − g_0‖ ≤ c‖g_0‖ (c = {c}) around the average gradient g_0, the "
+            f"library's update maximises the worst task's improvement min_k g_kᵀd (against a search over "
+            f"{angles} directions on the ball's edge), above g_0's own; with c = 0 it is g_0.",
+            "max_d min_i g_iᵀd s.t. ‖d − g_0‖ ≤ c‖g_0‖: the worst local improvement, maximised near the average",
+            f"worst improvement {worst:.6f} (search {best:.6f}, g_0 {float((pair @ average).min()):.6f}); "
+            f"‖d − g_0‖ = {float((d - average).norm()):.4f} ≤ {radius:.4f}; c = 0 gives {fmt(at_zero)}, g_0 = "
+            f"{fmt(average)}",
+            inside and worst >= best - 1e-6 and worst > float((pair @ average).min()) and close(at_zero, average),
+        )
     ]
 
 
@@ -222,6 +259,7 @@ def gradient_balancing_claims() -> list[Claim]:
         + mgda_claims()
         + pcgrad_claims()
         + gradvac_claims()
+        + cagrad_claims()
         + graddrop_claims()
         + imtl_g_claims()
         + aligned_mtl_claims()
@@ -231,6 +269,7 @@ def gradient_balancing_claims() -> list[Claim]:
 __all__ = [
     "MIXED",
     "aligned_mtl_claims",
+    "cagrad_claims",
     "gradient_balancing_claims",
     "graddrop_claims",
     "gradvac_claims",

@@ -1,7 +1,10 @@
 """The loss-balancing side claims of the survey slides: UW's weight as a function of σ and its
-regression loss, DWA's temperature, IMTL-L against UW."""
+regression loss, DWA's temperature, IMTL-L against UW (and against |e^s L − 1|), STCH's warm-up and
+its limit μ → 0."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -148,9 +151,71 @@ def imtl_l_claims(toy_steps: int = 200) -> list[Claim]:
     ]
 
 
+def imtl_l_absolute_value_claim() -> Claim:
+    """IMTL-L's argument against minimising |e^s L − 1|: the wrong direction in θ below 1."""
+    theta = torch.tensor(0.5, dtype=DTYPE, requires_grad=True)
+    imtl = WEIGHTINGS.build("imtl_l", num_tasks=1).double()  # s = 0: e^s L = θ² = 0.25 < 1
+    (loss_slope,) = torch.autograd.grad(theta**2, theta)
+    (absolute,) = torch.autograd.grad((torch.exp(imtl.log_scales) * theta**2 - 1).abs().sum(), theta)
+    (scaled,) = torch.autograd.grad(imtl((theta**2).reshape(1)).sum(), theta)
+    return Claim.check(
+        "Survey, IMTL-L: where the scaled loss e^s·L is below 1, minimising |e^s·L − 1| would move θ up the "
+        "loss (its θ-gradient is −e^s∇L), while IMTL-L's e^s·L − s moves it down (gradient +e^s∇L).",
+        "∇θ|f(s)| = −h(s)∇θL(θ) is 'in the opposite direction' when h(s)L(θ) < 1",
+        f"L = θ² at θ = 0.5, s = 0: ∇L = {float(loss_slope):+.3f}, ∇|e^s L − 1| = {float(absolute):+.3f}, "
+        f"∇(IMTL-L) = {float(scaled):+.3f}",
+        close(absolute, -loss_slope) and close(scaled, loss_slope),
+    )
+
+
+def stch_claims() -> list[Claim]:
+    """STCH: the warm-up on log losses, and the limit μ → 0 (Tchebycheff's maximum)."""
+    losses = torch.tensor([0.5, 2.0, 1.2], dtype=DTYPE)
+    warm = WEIGHTINGS.build("stch", warmup_epochs=2)
+    warm_terms = warm(losses)
+    warm.end_epoch(losses)
+    warm.end_epoch(losses)  # the nadir: the mean loss of the last warm-up epoch
+    _, after = weight_slopes(warm, losses)
+    gaps, tops = [], []
+    for mu in (1.0, 0.1, 0.01, 0.001):
+        stch = WEIGHTINGS.build("stch", mu=mu, warmup_epochs=0, log_losses=False)
+        objective, slopes = weight_slopes(stch, losses)
+        gaps.append(float(objective / 3 - losses.max()))  # Φ = K·μ·log Σ exp(L/μ)
+        tops.append(float(slopes.max() / slopes.sum()))
+    bounded = all(0.0 <= gap <= mu * math.log(3) + 1e-12 for gap, mu in zip(gaps, (1.0, 0.1, 0.01, 0.001)))
+    return [
+        Claim.check(
+            "Survey, STCH: during the warm-up the objective is the sum of the log losses (equal weights on "
+            "them); right after it, at losses equal to the warm-up's mean, every normalised log loss gets the same "
+            "weight, i.e. task k's loss is weighted 1/L_k.",
+            "warm-up epochs with equal weights on log(losses); then losses normalised by the warm-up average",
+            f"warm-up terms {fmt(warm_terms)} vs log L {fmt(torch.log(losses))}; weights on L after it "
+            f"{fmt(after)} vs 1/L {fmt(1 / losses)}",
+            close(warm_terms, torch.log(losses + 1e-20)) and close(after, 1 / losses),
+        ),
+        Claim.check(
+            "Survey, STCH: as μ → 0 the smooth scalarization tends to Tchebycheff's maximum: μ·log Σ exp(f/μ) − "
+            "max f lies in [0, μ log K], and the worst task's share of the weight tends to 1.",
+            "g_μ^(STCH) = μ log Σ exp(λ_i(f_i − z_i)/μ), the smooth version of max_i λ_i(f_i − z_i)",
+            "μ = 1, 0.1, 0.01, 0.001: gap "
+            + ", ".join(f"{g:.2g}" for g in gaps)
+            + "; worst task's share "
+            + ", ".join(f"{t:.3f}" for t in tops),
+            bounded and tops[-1] > 1 - 1e-6 and all(b >= a for a, b in zip(tops, tops[1:])),
+        ),
+    ]
+
+
 def loss_balancing_claims() -> list[Claim]:
-    """The loss-balancing chapter's side claims of the survey slides (UW, DWA, IMTL-L)."""
-    return uw_claims() + dwa_claims() + imtl_l_claims()
+    """The loss-balancing chapter's side claims of the survey slides (UW, DWA, IMTL-L, STCH)."""
+    return uw_claims() + dwa_claims() + imtl_l_claims() + [imtl_l_absolute_value_claim()] + stch_claims()
 
 
-__all__ = ["dwa_claims", "imtl_l_claims", "loss_balancing_claims", "uw_claims"]
+__all__ = [
+    "dwa_claims",
+    "imtl_l_absolute_value_claim",
+    "imtl_l_claims",
+    "loss_balancing_claims",
+    "stch_claims",
+    "uw_claims",
+]
