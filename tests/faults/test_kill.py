@@ -96,12 +96,18 @@ def test_stopped_sweep_leaves_no_worker_and_resumes(tmp_path, how):
     else:
         os.kill(process.pid, getattr(signal, how))
     stopped = time.monotonic()
+    workers_gone = session_gone = None
+    while session_gone is None and time.monotonic() - stopped < 15:
+        now = time.monotonic() - stopped
+        if workers_gone is None and not any(map(_alive, workers)):
+            workers_gone = now
+        if workers_gone is not None and not _session_members(process.pid):
+            session_gone = now  # the sweep itself and multiprocessing's resource tracker too
+        time.sleep(0.02)
     out, err = process.communicate(timeout=30)
-    while (_session_members(process.pid) or any(map(_alive, workers))) and time.monotonic() - stopped < 5:
-        time.sleep(0.05)
-    left = _session_members(process.pid)
-    print(f"{how}: no process of the sweep left after {time.monotonic() - stopped:.2f} s")
-    assert not left and not any(map(_alive, workers)), (left, workers)
+    print(f"{how}: workers gone after {workers_gone:.2f} s, every process of the sweep after {session_gone:.2f} s")
+    assert workers_gone is not None and workers_gone < 5, (workers, _session_members(process.pid))
+    assert session_gone is not None, _session_members(process.pid)
     if how != "SIGKILL":  # SIGKILL leaves no chance to say anything
         assert process.returncode == 130, err
         assert "Traceback" not in err and "leaked semaphore" not in err, err
