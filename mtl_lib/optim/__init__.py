@@ -17,12 +17,9 @@ from mtl_lib.optim.adatask import (  # noqa: E402
     AdaTaskAdaGrad,
     AdaTaskAdam,
     AdaTaskRMSProp,
-    LAdaTask,
-    LAdaTaskAdaGrad,
-    LAdaTaskAdam,
-    LAdaTaskRMSProp,
     adatask_param_groups,
 )
+from mtl_lib.optim.ladatask import LAdaTask, LAdaTaskAdaGrad, LAdaTaskAdam, LAdaTaskRMSProp  # noqa: E402
 
 __all__ = [
     "OPTIMIZERS",

@@ -16,9 +16,9 @@ from mtl_lib.optim import OPTIMIZERS
 from mtl_lib.optim.adatask import (
     PAPER_EPS_PLACEMENT,
     AdaTask,
-    LAdaTask,
     adatask_param_groups,
 )
+from mtl_lib.optim.ladatask import LAdaTask
 from tests.helpers import regression_batches, regression_tasks, tiny_model
 
 STEPS = 50
