@@ -105,9 +105,9 @@ def test_stopped_sweep_leaves_no_worker_and_resumes(tmp_path, how):
             session_gone = now  # the sweep itself and multiprocessing's resource tracker too
         time.sleep(0.02)
     out, err = process.communicate(timeout=30)
-    print(f"{how}: workers gone after {workers_gone:.2f} s, every process of the sweep after {session_gone:.2f} s")
     assert workers_gone is not None and workers_gone < 5, (workers, _session_members(process.pid))
     assert session_gone is not None, _session_members(process.pid)
+    print(f"{how}: workers gone after {workers_gone:.2f} s, every process of the sweep after {session_gone:.2f} s")
     if how != "SIGKILL":  # SIGKILL leaves no chance to say anything
         assert process.returncode == 130, err
         assert "Traceback" not in err and "leaked semaphore" not in err, err
