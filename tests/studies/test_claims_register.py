@@ -44,22 +44,23 @@ def _function(source: str):
 
 
 @cache
-def _claim_texts(source: str) -> tuple[str, ...]:
-    """The texts a source's claims can have: the claims themselves where the function is cheap to
-    run, else its module's source code (claim texts are literals there)."""
+def _claim_texts(source: str) -> tuple[tuple[str, str], ...]:
+    """(id, text) of the claims a source can make: the claims themselves where the function is
+    cheap to run, else its module's source code (claim texts are literals there; no id)."""
     if source.startswith("notebook:"):
-        return ((NOTEBOOKS / f"{source.removeprefix('notebook:')}.md").read_text(encoding="utf-8"),)
+        return (("", (NOTEBOOKS / f"{source.removeprefix('notebook:')}.md").read_text(encoding="utf-8")),)
     function = _function(source)
     if source in RUNNABLE:
-        return tuple(c.claim for c in RUNNABLE[source](function))
-    return (inspect.getsource(inspect.getmodule(function)),)
+        return tuple((c.id, c.claim) for c in RUNNABLE[source](function))
+    return (("", inspect.getsource(inspect.getmodule(function))),)
 
 
 def _includes(entry: Entry) -> bool:
+    """The source makes the entry's claim; where it is run, that claim also carries the entry's id."""
     texts = _claim_texts(entry.source)
     if entry.source in RUNNABLE:
-        return any(text.startswith(entry.prefix) for text in texts)
-    return any(entry.prefix in text for text in texts)
+        return any(text.startswith(entry.prefix) and claim_id == entry.id for claim_id, text in texts)
+    return any(entry.prefix in text for _, text in texts)
 
 
 def test_ids_are_unique_and_every_status_valid():

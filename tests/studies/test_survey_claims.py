@@ -42,7 +42,16 @@ def test_verdicts_as_measured(loss_claims, gradient_claims):
     verdicts = {c.claim.split(":")[0]: c.verdict for c in gradient_claims}
     assert verdicts.pop("AdaTask, Pareto remark (inference)") == NOT_REPRODUCED
     assert set(verdicts.values()) == {REPRODUCED}
-    assert (len(loss_claims), len(gradient_claims)) == (10, 14)
+    assert (len(loss_claims), len(gradient_claims)) == (9, 14)
+
+
+def test_every_claim_carries_its_register_id(loss_claims, gradient_claims):
+    from mtl_lib.studies.claims_register import ENTRIES
+
+    registered = {e.id: e for e in ENTRIES}
+    for claim in loss_claims + gradient_claims:
+        entry = registered[claim.id]
+        assert claim.claim.startswith(entry.prefix), (claim.id, entry.prefix)
 
 
 def test_graddrop_reads_the_library_purity():

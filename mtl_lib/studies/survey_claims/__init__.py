@@ -16,17 +16,43 @@ Modules: :mod:`.loss`, :mod:`.gradient`, :mod:`.adatask_pareto`, :mod:`.common`.
 
 from __future__ import annotations
 
-from mtl_lib.studies._common import Claim
+from mtl_lib.studies._common import Claim, identify
+from mtl_lib.studies.survey_claims import gradient, loss
 from mtl_lib.studies.survey_claims.adatask_pareto import adatask_pareto_claims
 from mtl_lib.studies.survey_claims.common import claims_table
-from mtl_lib.studies.survey_claims.gradient import gradient_balancing_claims as _survey_gradient_claims
-from mtl_lib.studies.survey_claims.loss import loss_balancing_claims
+
+#: Stable ids of :func:`loss_balancing_claims`' and :func:`gradient_balancing_claims`' claims, in
+#: order: the ids of their entries in :mod:`mtl_lib.studies.claims_register`.
+LOSS_CLAIM_IDS = (
+    "survey.uw.large_sigma_small_weight", "survey.uw.final_loss", "survey.dwa.large_t_equal",
+    "survey.dwa.slow_task_weight", "survey.imtl_l.like_uw", "survey.imtl_l.scaled_loss_one",
+    "survey.imtl_l.absolute_value_wrong_direction", "survey.stch.warmup", "survey.stch.small_mu_is_tch",
+)  # fmt: skip
+GRADIENT_CLAIM_IDS = (
+    "survey.nash.orthogonal", "survey.nash.claim_3_1", "survey.nash.interaction", "survey.nash.scale_invariant",
+    "survey.mgda.closed_form", "survey.pcgrad.magnitude_similarity", "survey.pcgrad.projection",
+    "survey.gradvac.pcgrad_stall", "survey.cagrad.worst_improvement", "survey.graddrop.worked_examples",
+    "survey.imtl_g.equal_projections", "survey.aligned.condition_number", "adatask.pareto.premise",
+    "adatask.pareto.inference",
+)  # fmt: skip
+
+
+def loss_balancing_claims() -> list[Claim]:
+    """The loss-balancing chapter's side claims of the survey slides (UW, DWA, IMTL-L, STCH)."""
+    return identify(loss.loss_balancing_claims(), LOSS_CLAIM_IDS)
 
 
 def gradient_balancing_claims() -> list[Claim]:
     """The gradient-balancing chapter's side claims: the survey's, then AdaTask's Pareto remark
     (the chapter where MGDA's min-norm point, the test of Pareto stationarity, is introduced)."""
-    return _survey_gradient_claims() + adatask_pareto_claims()
+    return identify(gradient.gradient_balancing_claims() + adatask_pareto_claims(), GRADIENT_CLAIM_IDS)
 
 
-__all__ = ["adatask_pareto_claims", "claims_table", "gradient_balancing_claims", "loss_balancing_claims"]
+__all__ = [
+    "GRADIENT_CLAIM_IDS",
+    "LOSS_CLAIM_IDS",
+    "adatask_pareto_claims",
+    "claims_table",
+    "gradient_balancing_claims",
+    "loss_balancing_claims",
+]

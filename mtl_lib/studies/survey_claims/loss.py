@@ -15,40 +15,41 @@ from mtl_lib.weighting import WEIGHTINGS
 
 
 # ----------------------------------------------------------------------------- loss balancing
+def _uw_at(sigmas: torch.Tensor, losses: torch.Tensor, half: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """UW's objective and per-task weights with its log-variances set to log σ²."""
+    uw = WEIGHTINGS.build("uw", num_tasks=len(sigmas), half=half).double()
+    with torch.no_grad():
+        uw.log_vars.copy_(torch.log(sigmas**2))  # s = log σ²
+    return weight_slopes(uw, losses)
+
+
 def uw_claims() -> list[Claim]:
     """UW: the weight as a function of the learned noise σ, and the slides' regression loss."""
     sigmas = torch.tensor([0.5, 1.0, 2.0, 4.0], dtype=DTYPE)
     losses = torch.full_like(sigmas, 3.0)
-    out = []
-    for half in (False, True):
-        uw = WEIGHTINGS.build("uw", num_tasks=len(sigmas), half=half).double()
-        with torch.no_grad():
-            uw.log_vars.copy_(torch.log(sigmas**2))  # s = log σ²
-        objective, weights = weight_slopes(uw, losses)
-        expected = (0.5 if half else 1.0) / sigmas**2
-        decreasing = bool((weights[1:] < weights[:-1]).all())
-        name = "UW(half=True)" if half else "UW (the library's default form)"
-        out.append(
-            Claim.check(
-                f"Survey, UW: the larger a task's learned noise σ, the smaller its weight; in {name} the weight "
-                f"is {'1/(2σ²)' if half else '1/σ²'} (the slope of the objective in that task's loss).",
-                "'large uncertainty, small weight'; weights 1/(2σ₁²) and 1/σ₂² in the final loss",
-                f"σ = {fmt(sigmas)} → weights {fmt(weights)}",
-                decreasing and close(weights, expected),
-            )
-        )
-        if half:
-            slides = (losses / (2 * sigmas**2) + torch.log(sigmas)).sum()
-            out.append(
-                Claim.check(
-                    "Survey, UW: with half=True the library's objective is the slides' regression loss "
-                    "L/(2σ²) + log σ, summed over the tasks.",
-                    "L(W, σ) ≈ L₁/(2σ₁²) + L₂/σ₂² + log σ₁ + log σ₂ (regression term for each task here)",
-                    f"library {float(objective):.10g}, slides' formula {float(slides):.10g}",
-                    close(objective, slides),
-                )
-            )
-    return out
+    _, weights = _uw_at(sigmas, losses, half=False)
+    objective, half_weights = _uw_at(sigmas, losses, half=True)
+    holds = all(
+        bool((w[1:] < w[:-1]).all()) and close(w, scale / sigmas**2)
+        for w, scale in ((weights, 1.0), (half_weights, 0.5))
+    )
+    slides = (losses / (2 * sigmas**2) + torch.log(sigmas)).sum()
+    return [
+        Claim.check(
+            "Survey, UW: the larger a task's learned noise σ, the smaller its weight (the slope of the objective in "
+            "that task's loss): 1/σ² in the library's default form, 1/(2σ²) with half=True.",
+            "'large uncertainty, small weight'; weights 1/(2σ₁²) and 1/σ₂² in the final loss",
+            f"σ = {fmt(sigmas)} → weights {fmt(weights)} (default), {fmt(half_weights)} (half=True)",
+            holds,
+        ),
+        Claim.check(
+            "Survey, UW: with half=True the library's objective is the slides' regression loss "
+            "L/(2σ²) + log σ, summed over the tasks.",
+            "L(W, σ) ≈ L₁/(2σ₁²) + L₂/σ₂² + log σ₁ + log σ₂ (regression term for each task here)",
+            f"library {float(objective):.10g}, slides' formula {float(slides):.10g}",
+            close(objective, slides),
+        ),
+    ]
 
 
 def dwa_claims() -> list[Claim]:
