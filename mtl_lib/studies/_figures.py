@@ -15,10 +15,12 @@ which shrinks the canvas, never the text, until the drawn figure fits.
 from __future__ import annotations
 
 import contextlib
+import textwrap
 from collections.abc import Iterator
 from typing import Any
 
 import matplotlib.pyplot as plt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
@@ -58,14 +60,21 @@ def book_subplots(nrows: int = 1, ncols: int = 1, *, height: float, width: float
 
 def drawn_width_in(fig: Figure) -> float:
     """Width of the figure as saved with ``bbox_inches="tight"`` (as the notebooks show it)."""
-    renderer = fig.canvas.get_renderer()
-    return fig.get_tightbbox(renderer).width
+    if not hasattr(fig.canvas, "get_renderer"):  # a figure closed by pyplot keeps only a base canvas
+        FigureCanvasAgg(fig)  # attaches itself to the figure
+    return fig.get_tightbbox(fig.canvas.get_renderer()).width
 
 
 def fit_to_column(fig: Figure, width: float = TEXT_WIDTH_IN, relayout: bool = True) -> Figure:
     """Shrink the canvas (not the text) until the drawn figure, legends outside the axes
     included, is at most ``width`` inches wide; re-runs ``tight_layout`` after each step when
-    ``relayout``. Returns ``fig``."""
+    ``relayout``. A figure title longer than the column is wrapped first (it does not shrink with
+    the canvas). Returns ``fig``."""
+    title = fig._suptitle  # matplotlib keeps the suptitle here; there is no public getter
+    if title is not None and title.get_text():
+        # about 0.55 em per character: the widest line that fits the column
+        per_line = max(20, int(width * 72 / (0.55 * title.get_fontsize())))
+        title.set_text("\n".join(textwrap.wrap(title.get_text(), per_line)))
     for _ in range(4):
         drawn = drawn_width_in(fig)
         if drawn <= width + 0.01:
@@ -79,7 +88,7 @@ def fit_to_column(fig: Figure, width: float = TEXT_WIDTH_IN, relayout: bool = Tr
 
 def smallest_font_pt(fig: Figure) -> float:
     """Size in points of the smallest visible, non-empty text of the figure (ticks included)."""
-    fig.canvas.draw()
+    drawn_width_in(fig)  # lays the figure out (ticks exist only once it is drawn)
     sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
     return min(sizes) if sizes else float("inf")
 

@@ -47,3 +47,13 @@ def test_book_subplots_are_column_wide_at_most() -> None:
     assert tuple(fig.get_size_inches()) == (TEXT_WIDTH_IN, 3.0)
     assert fig.dpi == 100
     plt.close(fig)
+
+
+def test_a_long_title_is_wrapped_to_the_column() -> None:
+    fig, ax = plt.subplots(figsize=(10, 3))
+    ax.plot([0, 1], [0, 1])
+    fig.suptitle("EqualWeight with RMSProp: joint vs per-task effective learning rates (profile 'smoke') " * 2)
+    fit_to_column(fig)
+    assert drawn_width_in(fig) <= TEXT_WIDTH_IN + 0.02
+    assert "\n" in fig._suptitle.get_text()
+    plt.close(fig)
