@@ -1,26 +1,4 @@
-"""AdaTask's result tables (Yang et al., AAAI 2023): Table 2 and Table 5 on the synthetic
-regression, Table 1 and Fig. 3 on CityScapes.
-
-The notebook ``notebooks/adatask_tables.ipynb`` is a thin layer over this module. Every run goes
-through :func:`mtl_lib.experiments.sweep`, so a re-executed notebook only trains what is missing.
-
-Synthetic (Tables 2 and 5): RMSProp at the setting frozen by the EqualWeight-only calibration
-(:mod:`mtl_lib.studies.adatask_regime`), five seeds at ``quick`` and ``paper``.
-
-CityScapes (Table 1, Fig. 3): MTAN's protocol as CAGrad and AdaTask use it (Adam; AdaTask
-variants use AdaTask-Adam), segmentation (7 classes) + depth with the SegNet-like
-:func:`mtl_lib.architectures.dense.dense_segnet`. Without ``data_dir`` the problem is the
-generated stand-in of :mod:`mtl_lib.data.cityscapes`, *not* CityScapes; its numbers are only
-comparable between methods, never with the paper's. Learning rate: 1e-4 at ``paper`` (MTAN and
-CAGrad's Adam learning rate; they also halve it after 100 of 200 epochs, which the runner does
-not do), 1e-3 at ``smoke`` and ``quick``, whose runs are far too short for 1e-4 to move the
-small model (our choice).
-
-"AdaTask + CAGrad": CAGrad yields one direction d = Σ_k ω_k g_k; the engine feeds AdaTask the
-rows ω_k g_k (see :mod:`mtl_lib.optim.adatask`). AdaTask normalises each row by its own history,
-so a weight that stays constant over time cancels and only the weights' variation survives;
-the paper's full version describes its own combination, which we have not seen.
-"""
+"""AdaTask's Table 1 and Fig. 3 on CityScapes (or its generated stand-in): runs, tables, rAU buckets, claims."""
 
 from __future__ import annotations
 
@@ -37,41 +15,20 @@ from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.metrics import delta_p
 from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems.cityscapes import cityscapes_tasks
-from mtl_lib.studies import adatask_regime as regime
-from mtl_lib.studies._common import Claim, beside_saved, estimate, identify, paired_difference, per_profile
+from mtl_lib.studies._common import (
+    Claim,
+    estimate,
+    identify,
+    per_profile,
+)
 from mtl_lib.studies.adatask_rau.buckets import bucket_labels, pretty_bucket
 from mtl_lib.studies.adatask_rau.plots import BUCKET_COLORS
-from mtl_lib.studies.adatask_synthetic import PUBLISHED_TABLE2, per_run_scores, synthetic_config
-from mtl_lib.studies.registry import Study, one_stage
 
-# ----------------------------------------------------------------------------- synthetic
-#: Stable ids of the claims of :func:`synthetic_claims` and :func:`cityscapes_claims`, in order.
-SYNTHETIC_CLAIM_IDS = (
-    "adatask.table2.ada_lowers_a",
-    "adatask.table2.ada_lowest_average",
-    "adatask.table2.ada_pays_on_b",
-    "adatask.table5.ladatask_between",
-)
 CITYSCAPES_CLAIM_IDS = (
     "adatask.fig3.segmentation_dominant", "adatask.table1.ada_lowers_depth_errors", "adatask.table1.ada_highest_delta_p",
     "adatask.table1.combining_helps", "adatask.fig3.ew_gradnorm_dominated", "adatask.fig3.ada_balanced",
 )  # fmt: skip
-SYNTHETIC_METHODS: dict[str, dict[str, Any]] = {
-    "EqualWeight": dict(weighting="ew", optimizer="rmsprop"),
-    "GradNorm": dict(weighting="gradnorm", optimizer="rmsprop"),
-    "UW": dict(weighting="uw", optimizer="rmsprop"),
-    "PCGrad": dict(weighting="ew", aggregator="pcgrad", optimizer="rmsprop"),
-    "CAGrad": dict(weighting="ew", aggregator="cagrad", optimizer="rmsprop"),
-    "AdaTask": dict(weighting="ew", optimizer="adatask_rmsprop"),
-    "LAdaTask": dict(weighting="ew", optimizer="ladatask_rmsprop"),
-}
 
-#: Yang et al. (2023), Table 5, synthetic row: LAdaTask (layer-wise AdaTask-RMSProp).
-PUBLISHED_TABLE5 = pd.DataFrame(
-    [("LAdaTask", 0.0989, 0.0285, 0.0637)], columns=["method", "A", "B", "average"]
-).set_index("method")
-
-# ----------------------------------------------------------------------------- CityScapes
 #: ``paper``: MTAN/CAGrad's 200 epochs, batch 8, Adam 1e-4 on the full 128×256 splits; our model
 #: at width 64 (still ~7× smaller than their SegNet). ``smoke``/``quick``: tiny images and model
 #: so that 27 runs fit in minutes on a CPU.
@@ -106,8 +63,10 @@ CITYSCAPES_METHODS: dict[str, dict[str, Any]] = {
     "AdaTask+PCGrad": dict(optimizer="adatask_adam", aggregator="pcgrad"),
     "AdaTask+CAGrad": dict(optimizer="adatask_adam", aggregator="cagrad"),
 }
+
 #: Fig. 3's methods: their runs record rAU (same training step; see the runner).
 RAU_METHODS = ("EqualWeight", "GradNorm", "AdaTask")
+
 SINGLE_METHODS = ("EqualWeight", "MGDA", "GradNorm", "UW", "PCGrad", "CAGrad", "AdaTask")
 
 #: Metric key → (column name, higher is better).
@@ -142,23 +101,11 @@ PUBLISHED_FIG3 = {
     "AdaTask": "7 % slightly dominated by B, 93 % balanced",
 }
 
-
-synthetic_settings = regime.settings  # the frozen regime at each profile
 cityscapes_settings = per_profile(CITYSCAPES_SETTINGS)
 
 
 def dataset_label(data_dir: str | None) -> str:
     return "CityScapes (MTAN preprocessing)" if data_dir else "stand-in"
-
-
-def synthetic_configs(profile: str, device: str = "auto") -> list[RunConfig]:
-    """Tables 2 and 5: one RMSProp run per method and seed."""
-    size = synthetic_settings(profile)
-    return [
-        synthetic_config(size, method, seed, device, **ingredients)
-        for method, ingredients in SYNTHETIC_METHODS.items()
-        for seed in size["seeds"]
-    ]
 
 
 def cityscapes_configs(profile: str, data_dir: str | None = None, device: str = "auto") -> list[RunConfig]:
@@ -184,89 +131,6 @@ def cityscapes_configs(profile: str, data_dir: str | None = None, device: str = 
         for method, ingredients in CITYSCAPES_METHODS.items()
         for seed in size["seeds"]
     ]
-
-
-# ----------------------------------------------------------------------------- Tables 2 and 5
-def synthetic_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Task-normalized RMSE, ours (mean ± 95 % CI over seeds) beside Tables 2 and 5."""
-    published = pd.concat([PUBLISHED_TABLE2, PUBLISHED_TABLE5])
-    scores = per_run_scores(records)
-    rows = []
-    for method, group in scores.groupby("method", sort=False):
-        row: dict[str, Any] = {"method": method, "seeds": len(group)}
-        for column in ("A", "B", "average"):
-            row[f"{column} (ours)"] = format_mean_ci(group[column].tolist())
-            row[f"{column} (paper)"] = f"{published.loc[method, column]:.4f}" if method in published.index else ""
-        rows.append(row)
-    table = pd.DataFrame(rows).set_index("method")
-    return table.loc[[m for m in SYNTHETIC_METHODS if m in table.index]]
-
-
-def synthetic_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
-    """Table 2 and Table 5 claims, verdicts computed from the records: every comparison is a
-    paired difference over seeds, an ordering is tested pair by pair, and the paper's own
-    difference is the claimed effect."""
-    scores = per_run_scores(records)
-    t2 = PUBLISHED_TABLE2
-    table5 = pd.concat([t2, PUBLISHED_TABLE5])
-
-    def paper_gap(a: str, b: str, column: str) -> float:
-        return float(table5.loc[a, column] - table5.loc[b, column])
-
-    claims = []
-    on_a = paired_difference(scores, "AdaTask", "EqualWeight", "A")
-    claims.append(
-        Claim.difference(
-            "AdaTask lowers the dominated task A's error compared with EqualWeight (paired over seeds, the "
-            "95 % CI of the difference below 0).",
-            f"{t2.loc['AdaTask', 'A']:.4f} vs {t2.loc['EqualWeight', 'A']:.4f}",
-            f"AdaTask − EqualWeight on A = {on_a.describe()}",
-            on_a,
-            expect="negative",
-            paper_effect=paper_gap("AdaTask", "EqualWeight", "A"),
-        )
-    )
-
-    six = [m for m in ("EqualWeight", "GradNorm", "UW", "PCGrad", "CAGrad") if m in set(scores["method"])]
-    claims.append(
-        Claim.pairwise(
-            "AdaTask has the lowest average error of the six methods of Table 2 (each other method − AdaTask "
-            "> 0, paired over seeds).",
-            f"AdaTask {t2.loc['AdaTask', 'average']:.4f}, next GradNorm {t2.loc['GradNorm', 'average']:.4f}",
-            scores,
-            [(m, "AdaTask") for m in six],
-            "average",
-            "positive",
-            paper_effects={(m, "AdaTask"): paper_gap(m, "AdaTask", "average") for m in six},
-        )
-    )
-
-    on_b = paired_difference(scores, "AdaTask", "EqualWeight", "B")
-    claims.append(
-        Claim.difference(
-            "AdaTask pays on the dominant task B: its B error is above EqualWeight's (paired over seeds).",
-            f"{t2.loc['AdaTask', 'B']:.4f} vs {t2.loc['EqualWeight', 'B']:.4f}",
-            f"AdaTask − EqualWeight on B = {on_b.describe()}",
-            on_b,
-            expect="positive",
-            paper_effect=paper_gap("AdaTask", "EqualWeight", "B"),
-        )
-    )
-
-    order = [("EqualWeight", "LAdaTask"), ("LAdaTask", "AdaTask")]
-    claims.append(
-        Claim.pairwise(
-            "LAdaTask (Table 5) improves task A over EqualWeight, but less than AdaTask "
-            "(EqualWeight > LAdaTask > AdaTask on A, each step paired over seeds).",
-            f"{t2.loc['EqualWeight', 'A']:.4f} > {PUBLISHED_TABLE5.loc['LAdaTask', 'A']:.4f} > {t2.loc['AdaTask', 'A']:.4f}",
-            scores,
-            order,
-            "A",
-            "positive",
-            paper_effects={pair: paper_gap(*pair, "A") for pair in order},
-        )
-    )
-    return identify(claims, SYNTHETIC_CLAIM_IDS)
 
 
 def cityscapes_scores(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -307,7 +171,6 @@ def cityscapes_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("method")
 
 
-# ----------------------------------------------------------------------------- Fig. 3
 def overall_buckets(records: Sequence[dict[str, Any]], task: str) -> pd.DataFrame:
     """Final rAU(·, T, task) bucket shares of all shared parameters, for the runs that recorded
     rAU: columns method, seed, bucket, share."""
@@ -478,44 +341,22 @@ def cityscapes_claims(records: Sequence[dict[str, Any]], data_label: str) -> lis
     return identify(claims, CITYSCAPES_CLAIM_IDS)
 
 
-#: The saved summary of the synthetic claims at ``paper`` and the command that writes it.
-SYNTHETIC_SUMMARY = "synthetic_verdicts"
-SYNTHETIC_PAPER_COMMAND = "python -m mtl_lib run adatask_rau --profile paper --save-summary"
-
-
-def synthetic_beside_paper(claims: Sequence[Claim], profile: str) -> tuple[str, pd.DataFrame | None]:
-    """Tables 2/5 claims of this execution beside the saved ``paper`` sweep's (see
-    :func:`~mtl_lib.studies._common.beside_saved`)."""
-    return beside_saved(claims, SYNTHETIC_SUMMARY, profile, command=SYNTHETIC_PAPER_COMMAND, source="Tables 2/5")
-
-
 __all__ = [
     "CITYSCAPES_CLAIM_IDS",
-    "CITYSCAPES_METHODS",
     "CITYSCAPES_SETTINGS",
-    "PUBLISHED_FIG3",
+    "CITYSCAPES_METHODS",
+    "RAU_METHODS",
+    "SINGLE_METHODS",
+    "CITYSCAPES_METRICS",
     "PUBLISHED_TABLE1",
-    "PUBLISHED_TABLE5",
-    "SYNTHETIC_METHODS",
-    "SYNTHETIC_PAPER_COMMAND",
-    "SYNTHETIC_SUMMARY",
-    "cityscapes_claims",
+    "PUBLISHED_FIG3",
+    "cityscapes_settings",
+    "dataset_label",
     "cityscapes_configs",
     "cityscapes_scores",
     "cityscapes_table",
-    "dataset_label",
-    "dominant_task",
     "overall_buckets",
+    "dominant_task",
     "plot_overall_buckets",
-    "synthetic_beside_paper",
-    "synthetic_claims",
-    "synthetic_configs",
-    "synthetic_table",
+    "cityscapes_claims",
 ]
-
-
-STUDY = Study(
-    "adatask_tables", "adatask_tables", "AdaTask Table 1 and Fig. 3: CityScapes (and Tables 2 and 5 from adatask_synthetic)",
-    settings=cityscapes_settings, estimated_s=350, sweep=one_stage(cityscapes_configs, data=True), reads_data=True,
-    claims=SYNTHETIC_CLAIM_IDS + CITYSCAPES_CLAIM_IDS,
-)  # fmt: skip
