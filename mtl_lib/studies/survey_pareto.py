@@ -17,6 +17,7 @@ import torch
 
 from mtl_lib.problems import pareto
 from mtl_lib.studies._common import per_profile
+from mtl_lib.studies._figures import book_subplots, fit_to_column
 from mtl_lib.studies.registry import Study
 
 #: Preference vectors traced, Adam steps per vector and its learning rate.
@@ -88,7 +89,7 @@ def front_table(solutions: Mapping[str, torch.Tensor], front: torch.Tensor) -> p
 
 def plot_fronts(solutions: Mapping[str, torch.Tensor], front: torch.Tensor, prefs: torch.Tensor) -> plt.Figure:
     """One panel per scalarisation: its solutions coloured by λ₁ over the exact front."""
-    fig, axes = plt.subplots(1, len(solutions), figsize=(13, 4), sharey=True, squeeze=False)
+    fig, axes = book_subplots(1, len(solutions), height=2.9, sharey=True, squeeze=False)
     scatter = None
     for ax, (name, points) in zip(axes[0], solutions.items()):
         ax.plot(front[:, 0], front[:, 1], color="red", lw=3, alpha=0.5, label="Pareto front")
@@ -99,7 +100,7 @@ def plot_fronts(solutions: Mapping[str, torch.Tensor], front: torch.Tensor, pref
         ax.set_xlabel("$f_1$")
     axes[0][0].set_ylabel("$f_2$")
     fig.colorbar(scatter, ax=axes[0], label="preference $\\lambda_1$")
-    return fig
+    return fit_to_column(fig, relayout=False)  # the text column's width; labels stay ≥ 9 pt
 
 
 def plot_mu_sweep(by_mu: Mapping[float, torch.Tensor], front: torch.Tensor) -> plt.Figure:

@@ -11,6 +11,7 @@ import numpy as np
 
 from mtl_lib.metrics.stats import mean_ci95
 from mtl_lib.studies._common import cost_per_step
+from mtl_lib.studies._figures import book_subplots, fit_to_column
 from mtl_lib.studies.multidigits.config import (
     EW,
     _label,
@@ -47,13 +48,13 @@ def plot_samples(profile: str, n: int = 8) -> plt.Figure:
 
     data = multidigits_data(**settings(profile)["data"])
     split = data.splits["train"]
-    fig, axes = plt.subplots(1, n, figsize=(1.3 * n, 1.6))
+    fig, axes = book_subplots(1, n, height=1.3)
     for i, ax in enumerate(axes):
         ax.imshow(split.images[i, 0].numpy(), cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(f"L={int(split.labels['left'][i])} R={int(split.labels['right'][i])}", fontsize=9)
         ax.axis("off")
     fig.tight_layout()
-    return fig
+    return fit_to_column(fig)  # the text column's width; labels stay ≥ 9 pt on the page
 
 
 def plot_delta_m(values: dict[str, list[float]], title: str) -> plt.Figure:
