@@ -1,0 +1,273 @@
+"""Cost per step and peak memory against the number of tasks K, ours and the peers.
+
+Models (``_peers.py``): AdaTask's synthetic MLP (batch 100) for K ∈ {2, 3, 5, 10, 20, 40} and the
+leaf CNN (64×64, batch 32; tasks as extra 2-class heads) for K ∈ {2, 3, 5, 10}. Methods: EW,
+PCGrad, MGDA, CAGrad, Nash-MTL, UPGrad, IMTL-G, FAMO; libraries: ours (engine defaults), ours
+with ``jacobian_of="gramian"``, TorchJD (autojac; autogram for its Gramian weightings), LibMTL
+1.1.5 and GitHub HEAD (``--libmtl-head DIR``), wherever they have the method.
+
+Time: per K, every variant's steps interleaved in random order over ``--rounds`` rounds; the
+ratio to the plain step of the same round (median, min–max). On the CPU that is CPU time with
+one torch thread (a shared machine disturbs it less than wall time); on CUDA it is wall time
+between synchronisations.
+
+Memory (``--memory-variants``): the peak growth of the memory in use during one warm step. On
+the CPU, glibc's count of bytes handed out by malloc (``mallinfo2``: CPU tensors come from it;
+freed-but-cached memory is not counted), sampled after every ATen op of the step; on CUDA
+``torch.cuda.max_memory_allocated`` over three steps.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/task_scaling.py [--models mlp,cnn] [--rounds 5]
+        [--steps 1] [--libmtl-head DIR] [--no-memory] [--device cpu|cuda]
+    # writes _build/benchmarks/task_scaling[_cuda].{json,csv,png} (+ _memory.png)
+
+``--device cuda`` on a machine without CUDA writes a record saying so and exits 0 (the GPU
+variant: ``bash benchmarks/device_check.sh`` runs it on a device).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import ctypes
+import json
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _peers as P  # noqa: E402
+
+METHODS = ["ew", "pcgrad", "mgda", "cagrad", "nash_mtl", "upgrad", "imtl_g", "famo"]
+LIBRARIES = ["ours", "ours-gramian", "torchjd", "torchjd-autogram", "libmtl", "libmtl-head"]
+TASK_COUNTS = {"mlp": [2, 3, 5, 10, 20, 40], "cnn": [2, 3, 5, 10]}
+MAKERS = {"mlp": P.mlp_case, "cnn": P.cnn_case}
+MEMORY_VARIANTS = (
+    "plain,ours/mgda,ours-gramian/mgda,torchjd/mgda,torchjd-autogram/mgda,libmtl/mgda,"
+    "ours/upgrad,ours-gramian/upgrad,torchjd/upgrad,torchjd-autogram/upgrad,libmtl-head/upgrad"
+)
+
+
+def load_peers(head: Path | None) -> tuple[dict[str, Any], dict[str, str]]:
+    libmtl, where = {}, {}
+    for key, root in (("libmtl", None), ("libmtl-head", head)):
+        module, note = P.load_libmtl(root) if key == "libmtl" or root else (None, "no --libmtl-head given")
+        where[key] = note
+        if module is not None:
+            libmtl[key] = module
+    return libmtl, where
+
+
+class _MallocInfo(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _malloc_in_use() -> Callable[[], int] | None:
+    """Bytes glibc's malloc has handed out and not taken back (``mallinfo2``), or ``None``."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallocInfo
+    except (OSError, AttributeError):
+        return None
+
+    def in_use() -> int:
+        info = libc.mallinfo2()
+        return info.uordblks + info.hblkhd
+
+    return in_use
+
+
+class _PeakSampler(TorchDispatchMode):
+    """Samples the heap in use after every ATen op (forward and backward run on this thread)."""
+
+    def __init__(self, in_use: Callable[[], int]) -> None:
+        super().__init__()
+        self.in_use, self.peak = in_use, 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        self.peak = max(self.peak, self.in_use())
+        return out
+
+
+def cpu_memory(variants: dict[str, P.Step], names: list[str]) -> dict[str, float | str]:
+    """Peak heap growth during one (warm) step, MB: the live tensors a step adds at its peak,
+    freed-but-cached memory excluded (CPU tensors come from glibc malloc)."""
+    in_use = _malloc_in_use()
+    if in_use is None:
+        return {name: "no mallinfo2 (not glibc)" for name in names}
+    out: dict[str, float | str] = {}
+    for name in names:
+        step = variants.get(name)
+        if step is None:
+            continue
+        base = in_use()
+        sampler = _PeakSampler(in_use)
+        with sampler:
+            step()
+        out[name] = (max(sampler.peak, in_use()) - base) / 2**20
+    return out
+
+
+def cuda_memory(variants: dict[str, P.Step]) -> dict[str, float]:
+    out = {}
+    for name, step in variants.items():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        for _ in range(3):
+            step()
+        torch.cuda.synchronize()
+        out[name] = (torch.cuda.max_memory_allocated() - base) / 2**20
+    return out
+
+
+def measure(args: argparse.Namespace, device: torch.device, libmtl: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
+    memory_names = [v for v in args.memory_variants.split(",") if v]
+    for model in args.models.split(","):
+        for num_tasks in TASK_COUNTS[model]:
+            if args.max_tasks and num_tasks > args.max_tasks:
+                continue
+            case = MAKERS[model](num_tasks).to(device)
+            variants, missing = P.build_variants(case, METHODS, [*LIBRARIES[:4], *libmtl], libmtl)
+            seconds, failed = P.time_interleaved(variants, args.rounds, args.steps, args.seed, sync)
+            ratio = P.ratios(seconds)
+            memory: dict[str, Any] = {}
+            if args.memory and device.type == "cuda":
+                memory = cuda_memory(variants)
+            elif args.memory:
+                memory = cpu_memory(variants, memory_names)
+            for name in sorted(set(ratio) | set(memory)):
+                library, _, method = name.partition("/")
+                row = {"model": model, "K": num_tasks, "variant": name, "library": library, "method": method}
+                row.update(ratio.get(name, {}))
+                row["memory_mb"] = memory.get(name)
+                rows.append(row)
+            for name, why in {**missing, **failed}.items():
+                if why != "not in this library":
+                    rows.append({"model": model, "K": num_tasks, "variant": name, "error": why})
+            print(f"{case.label}: {len(ratio)} variants timed, {len(failed)} failed", flush=True)
+    return rows
+
+
+def plot(rows: list[dict[str, Any]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = sorted({r["model"] for r in rows})
+    fig, axes = plt.subplots(len(models), len(METHODS), figsize=(3.0 * len(METHODS), 2.8 * len(models)), squeeze=False)
+    for i, model in enumerate(models):
+        for j, method in enumerate(METHODS):
+            ax = axes[i][j]
+            for library in LIBRARIES:
+                points = sorted(
+                    (r["K"], r["median"], r["min"], r["max"])
+                    for r in rows
+                    if r["model"] == model and r.get("variant") == f"{library}/{method}" and "median" in r
+                )
+                if points:
+                    ks, med, lo, hi = zip(*points)
+                    ax.errorbar(
+                        ks, med, yerr=[[m - a for m, a in zip(med, lo)], [b - m for m, b in zip(med, hi)]],
+                        label=library, marker="o", ms=3, capsize=2, lw=1,
+                    )  # fmt: skip
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"{model}: {method}", fontsize=9)
+            ax.set_xlabel("K (tasks)", fontsize=8)
+            if j == 0:
+                ax.set_ylabel("step / plain step", fontsize=8)
+            ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    mem = [r for r in rows if isinstance(r.get("memory_mb"), (int, float))]
+    if not mem:
+        return
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.5), squeeze=False)
+    for i, model in enumerate(models):
+        ax = axes[0][i]
+        for variant in sorted({r["variant"] for r in mem if r["model"] == model}):
+            points = sorted((r["K"], r["memory_mb"]) for r in mem if r["model"] == model and r["variant"] == variant)
+            ax.plot(*zip(*points), marker="o", ms=3, label=variant)
+        ax.set_xscale("log")
+        ax.set_title(f"{model}: peak memory growth per step", fontsize=9)
+        ax.set_xlabel("K (tasks)")
+        ax.set_ylabel("MB")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out.with_name(out.stem + "_memory.png"), dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="mlp,cnn")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=1)
+    parser.add_argument("--max-tasks", type=int, default=0, help="skip K above this (0: none)")
+    parser.add_argument("--libmtl-head", type=Path, default=None)
+    parser.add_argument("--memory-variants", default=MEMORY_VARIANTS)
+    parser.add_argument("--no-memory", dest="memory", action="store_false")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    out = args.out or Path(f"_build/benchmarks/task_scaling{'_cuda' if args.device == 'cuda' else ''}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        reason = "skipped: no CUDA device (torch.cuda.is_available() is False); run on a GPU machine"
+        out.write_text(json.dumps({"skipped": reason, "torch": torch.__version__}, indent=1))
+        print(reason)
+        return
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    device = torch.device(args.device)
+    libmtl, where = load_peers(args.libmtl_head)
+    rows = measure(args, device, libmtl)
+    import torchjd
+
+    header = {
+        "torch": torch.__version__,
+        "torchjd": getattr(torchjd, "__version__", "?"),
+        "libmtl": where,
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu, 1 thread, CPU time",
+        "rounds": args.rounds,
+        "steps": args.steps,
+    }
+    out.write_text(json.dumps({"header": header, "rows": rows}, indent=1))
+    keys = ["model", "K", "variant", "median", "min", "max", "ms_median", "memory_mb", "error"]
+    with out.with_suffix(".csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    plot(rows, out.with_suffix(".png"))
+    print(f"written {out} (+ .csv, .png, _memory.png)")
+
+
+if __name__ == "__main__":
+    main()
