@@ -83,3 +83,9 @@ print(f"cityscapes paper profile: {len(city_paper)} runs x {city_paper[0].epochs
 print(f"PROJECTED paper wall time (leaf + cityscapes): {hours(leaf_total + city_total)} on one GPU; "
       f"{hours((leaf_total + city_total) / max(1, gpus))} spread over {gpus} GPU(s)")
 PYEOF
+
+echo "[device] task scaling on the GPU (issue 26: ours, ours-gramian, TorchJD, LibMTL; time and cuda peak memory vs K)"
+# About 3-5 min on one GPU; writes _build/benchmarks/task_scaling_cuda.{json,csv,png}. LibMTL HEAD
+# joins when MTL_LIBMTL_HEAD names a folder holding LibMTL/weighting.
+"$PY" benchmarks/task_scaling.py --device cuda --rounds 3 --steps 2 \
+    ${MTL_LIBMTL_HEAD:+--libmtl-head "$MTL_LIBMTL_HEAD"}
