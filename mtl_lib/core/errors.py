@@ -1,4 +1,4 @@
-"""Errors and checks for non-finite numbers (NaN, ±inf).
+"""Errors and checks for non-finite numbers (NaN, ±inf), and the error for wrong usage.
 
 A NaN that travels on silently ends up in a results table, so every ingredient that receives
 numbers (a loss weighting its losses, an aggregator its Jacobian, the trainer its gradients)
@@ -15,6 +15,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+
+
+class UsageError(ValueError):
+    """The library was called with something it cannot use (a model without the multi-task
+    interface, a loss that is not a scalar, float64 data for a float32 model, a schedule of
+    -1 epochs, ...). The message names the problem and the fix; raised before the first step.
+    The command line prints it as one line."""
 
 
 class NonFiniteError(FloatingPointError):

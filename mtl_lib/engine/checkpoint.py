@@ -25,6 +25,7 @@ rather than on a detached copy. Loading needs a trainer built with the same conf
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import pickle
@@ -118,6 +119,26 @@ def _describe(key: str, trainer: Any) -> str:
     return key.split(":", 1)[1]
 
 
+def _counters(trainer: Any) -> dict[str, Any]:
+    return {
+        "epoch": trainer.epoch,
+        "step_count": trainer.step_count,
+        "phase": trainer.phase,
+        "history": copy.deepcopy(trainer.history),
+        "jacobian_path": trainer._jacobian.state_dict(),
+        "nonfinite": trainer._guard.state_dict(),
+    }
+
+
+def _restore_counters(trainer: Any, state: dict[str, Any]) -> None:
+    trainer.epoch = int(state["epoch"])
+    trainer.step_count = int(state["step_count"])
+    trainer.phase = state["phase"]
+    trainer.history[:] = copy.deepcopy(state["history"])  # the same list: callers may hold it
+    trainer._jacobian.load_state_dict(state["jacobian_path"])
+    trainer._guard.load_state_dict(state["nonfinite"])
+
+
 def _rng_state() -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
@@ -159,7 +180,7 @@ def trainer_state(trainer: Any) -> dict[str, Any]:
         "model": trainer.model.state_dict(),
         "weighting": trainer.weighting.state_dict(),
         "ingredients": buffer.getvalue(),
-        "counters": trainer._counters_state(),
+        "counters": _counters(trainer),
     }
 
 
@@ -189,7 +210,7 @@ def load_trainer_state(trainer: Any, state: dict[str, Any]) -> None:
         else:
             vars(objects[key]).update(saved)
     rng = unpickler.load()
-    trainer._load_counters_state(state["counters"])
+    _restore_counters(trainer, state["counters"])
     _set_rng_state(rng)
 
 

@@ -91,6 +91,24 @@ class NonFiniteGuard:
         self.epoch_skipped = 0
         self.first_skip_message: str | None = None
 
+    @classmethod
+    def for_trainer(cls, trainer: Any) -> NonFiniteGuard:
+        """The guard of a :class:`~mtl_lib.engine.Trainer`: its policy, ingredients, trainable
+        tensors, and its parameters labelled by owner for the messages."""
+        names = {id(p): n for n, p in trainer.model.named_parameters()}
+        owners = [(f"shared parameter {names[id(p)]!r}", p) for p in trainer.layout.shared]
+        for task, params in zip(trainer.tasks, trainer.layout.per_task):
+            owners += [(f"task {task.name!r}'s parameter {names[id(p)]!r}", p) for p in params]
+        return cls(
+            trainer.nonfinite,
+            model=trainer.model,
+            weighting=trainer.weighting,
+            aggregator=trainer.aggregator,
+            task_names=[task.name for task in trainer.tasks],
+            trainable=trainer._trainable,
+            owners=owners,
+        )
+
     def start_epoch(self) -> None:
         self.epoch_skipped = 0
         self.first_skip_message = None

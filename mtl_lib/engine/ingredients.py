@@ -14,7 +14,10 @@ from typing import Any
 import torch
 
 from mtl_lib.aggregators import AGGREGATORS, Aggregator, GramianWeightedAggregator
+from mtl_lib.core.errors import UsageError
 from mtl_lib.core.model import MultiTaskModel, parameter_names
+from mtl_lib.core.optimizers import OPTIMIZERS
+from mtl_lib.core.options import OptionError
 from mtl_lib.core.runtime import accepts_argument
 from mtl_lib.engine.backward import ParameterLayout
 from mtl_lib.optim import build_optimizer, consumes_task_gradients
@@ -39,7 +42,7 @@ def build_weighting(
 def build_aggregator(spec: str | Aggregator | None, options: Mapping[str, Any] | None) -> Aggregator | None:
     if spec is None:
         if options:
-            raise ValueError(
+            raise UsageError(
                 f"aggregator_kwargs {sorted(options)} given without an aggregator: pass aggregator='<name>' "
                 f"(one of {', '.join(AGGREGATORS.names())}) or drop aggregator_kwargs"
             )
@@ -61,6 +64,10 @@ def build_trainer_optimizer(
     model: MultiTaskModel,
 ) -> torch.optim.Optimizer:
     options = dict(options or {})
+    if isinstance(spec, str):
+        problems = OPTIMIZERS.option_problems(spec, options, supplied={"params"})
+        if problems:
+            raise OptionError("; ".join(problems))
     if lr is not None:
         options["lr"] = lr
     optimizer = build_optimizer(spec, list(trainable), **options)
@@ -116,4 +123,4 @@ def check_representation_level(aggregator: Aggregator | None, model: MultiTaskMo
 
 def check_choice(name: str, value: Any, valid: Sequence[Any]) -> None:
     if value not in valid:
-        raise ValueError(f"{name} must be one of {tuple(valid)}, got {value!r}")
+        raise UsageError(f"{name} must be one of {tuple(valid)}, got {value!r}")

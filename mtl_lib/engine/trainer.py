@@ -19,7 +19,6 @@ the non-finite checks (:mod:`~mtl_lib.engine.finite_checks`), evaluation
 from __future__ import annotations
 
 import contextlib
-import copy
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -52,6 +51,16 @@ from mtl_lib.engine.ingredients import (
     trainable_parameters,
 )
 from mtl_lib.engine.jacobian_path import JacobianPath, JacobianPathProbe, check_batched_jacobian, choose_jacobian_path
+from mtl_lib.engine.validation import (
+    check_device,
+    check_first_batch,
+    check_lr,
+    check_model,
+    check_schedule,
+    check_tasks,
+    loss_shape_error,
+    outputs_error,
+)
 from mtl_lib.optim import consumes_task_gradients
 from mtl_lib.weighting import LossWeighting
 
@@ -120,12 +129,16 @@ class Trainer:
         nonfinite: str = "raise",
         autocast: str | None = None,
     ) -> None:
+        # Everything that would fail inside a step with a raw error is checked first
+        # (engine/validation.py): the model's interface, the tasks, the device, the options.
+        check_model(model)
+        check_tasks(tasks, model)
+        check_device(device)
+        check_lr(lr)
         check_nonfinite_policy(nonfinite)
         check_choice("jacobian_of", jacobian_of, JACOBIAN_OF)
         check_batched_jacobian(batched_jacobian)
         check_choice("autocast", autocast, AUTOCAST)
-        if len(tasks) != model.num_tasks:
-            raise ValueError(f"{len(tasks)} tasks given for a model with {model.num_tasks} outputs")
         self.device = resolve_device(device)
         self.model = model.to(self.device)
         self.model.check_parameter_partition()
@@ -156,23 +169,9 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.progress = progress
         self.nonfinite = nonfinite
-        self._guard = self._build_guard()
+        self._guard = NonFiniteGuard.for_trainer(self)
+        self._first_batch_checked = False
         self._reset_counters()
-
-    def _build_guard(self) -> NonFiniteGuard:
-        names = {id(p): n for n, p in self.model.named_parameters()}
-        owners = [(f"shared parameter {names[id(p)]!r}", p) for p in self.layout.shared]
-        for k, params in enumerate(self.layout.per_task):
-            owners += [(f"task {self.tasks[k].name!r}'s parameter {names[id(p)]!r}", p) for p in params]
-        return NonFiniteGuard(
-            self.nonfinite,
-            model=self.model,
-            weighting=self.weighting,
-            aggregator=self.aggregator,
-            task_names=[task.name for task in self.tasks],
-            trainable=self._trainable,
-            owners=owners,
-        )
 
     def _reset_counters(self) -> None:
         #: Whether the last :meth:`train_step` skipped its update.
@@ -228,7 +227,12 @@ class Trainer:
             else:
                 features.append(self.model.encode(x))
                 predictions = self.model.decode(features[-1])
+            if not isinstance(predictions, (list, tuple)) or len(predictions) != len(self.tasks):
+                raise outputs_error(self.model, predictions, len(self.tasks))
             losses = [task.loss(pred, target) for task, pred, target in zip(self.tasks, predictions, targets)]
+        if not all(isinstance(loss, torch.Tensor) and loss.dim() == 0 for loss in losses):
+            k = next(k for k, loss in enumerate(losses) if not isinstance(loss, torch.Tensor) or loss.dim() != 0)
+            raise loss_shape_error(self.tasks[k].name, losses[k], predictions[k])
         return torch.stack([loss.float() for loss in losses])
 
     def _autocast(self) -> Any:
@@ -242,6 +246,9 @@ class Trainer:
         Non-finite losses or gradients raise :class:`NonFiniteError` or, with
         ``nonfinite="skip"``, leave the parameters untouched and set :attr:`last_step_skipped`."""
         self.last_step_skipped = False
+        if not self._first_batch_checked:
+            check_first_batch(batch, len(self.tasks), self.model)
+            self._first_batch_checked = True
         features: list | None = [] if self.jacobian_of == "representation" else None
         # Kept for methods that re-evaluate the step's batch after the update (FAMO, at
         # on_step_end through :meth:`losses_after_step`).
@@ -343,6 +350,7 @@ class Trainer:
         ``resume=True`` (after :meth:`load_state_dict`): ``epochs``/``phases`` are the *whole*
         schedule, and the :attr:`epoch` epochs already trained are not trained again; a phase
         already under way continues without a second ``on_phase_start``."""
+        check_schedule(epochs, phases)
         phases = schedule(epochs, phases)
         done = self.epoch if resume else 0
         total = sum(n for _, n in phases)
@@ -414,24 +422,6 @@ class Trainer:
         """Restore :meth:`state_dict` into this trainer, built with the same configuration;
         then ``fit(..., resume=True)`` with the run's whole schedule trains the epochs left."""
         load_trainer_state(self, state)
-
-    def _counters_state(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "step_count": self.step_count,
-            "phase": self.phase,
-            "history": copy.deepcopy(self.history),
-            "jacobian_path": self._jacobian.state_dict(),
-            "nonfinite": self._guard.state_dict(),
-        }
-
-    def _load_counters_state(self, state: dict[str, Any]) -> None:
-        self.epoch = int(state["epoch"])
-        self.step_count = int(state["step_count"])
-        self.phase = state["phase"]
-        self.history[:] = copy.deepcopy(state["history"])  # the same list: callers may hold it
-        self._jacobian.load_state_dict(state["jacobian_path"])
-        self._guard.load_state_dict(state["nonfinite"])
 
     def evaluate(self, eval_data: Iterable[Batch]) -> dict[str, float]:
         """Every task's metrics over the whole of ``eval_data``, as ``{"task/metric": value}``."""

@@ -37,6 +37,7 @@ from mtl_lib.core.runtime import accepts_argument, resolve_device, seed_everythi
 from mtl_lib.diagnostics import DIAGNOSTICS, Diagnostic
 from mtl_lib.engine.trainer import Trainer
 from mtl_lib.experiments.config import RunConfig
+from mtl_lib.experiments.validation import validate_run_config
 from mtl_lib.problems import PROBLEMS
 from mtl_lib.weighting import WEIGHTINGS
 
@@ -108,6 +109,7 @@ def _train(
     extra_diagnostics: Sequence[Diagnostic] = (),
     checkpoint: str | Path | None = None,
 ) -> dict[str, Any]:
+    validate_run_config(config)  # every option, range and the device, before anything is built
     device = resolve_device(config.device)
     partial["device"] = device
     seed_everything(config.seed)

@@ -133,9 +133,10 @@ def test_frames_are_long_format():
 
 
 def test_unknown_problem_and_options_are_clear_errors():
-    with pytest.raises(KeyError, match="synthetic_regression"):
+    # Checked by validate_run_config before anything is built (ConfigError, a ValueError).
+    with pytest.raises(ValueError, match="did you mean 'synthetic_regression'"):
         run(_config(problem="synthetic"))
-    with pytest.raises(TypeError, match="n_sample"):
+    with pytest.raises(ValueError, match=r"takes no option\(s\) \['n_sample'\]"):
         run(_config(problem_kwargs={"n_sample": 3}))
 
 
