@@ -31,7 +31,8 @@ LOSS_CLAIM_IDS = (
 GRADIENT_CLAIM_IDS = (
     "survey.nash.orthogonal", "survey.nash.claim_3_1", "survey.nash.interaction", "survey.nash.scale_invariant",
     "survey.mgda.closed_form", "survey.pcgrad.magnitude_similarity", "survey.pcgrad.projection",
-    "survey.gradvac.pcgrad_stall", "survey.cagrad.worst_improvement", "survey.graddrop.worked_examples",
+    "survey.gradvac.pcgrad_stall", "survey.cagrad.worst_improvement", "survey.rotograd.equal_magnitudes",
+    "survey.graddrop.worked_examples",
     "survey.imtl_g.equal_projections", "survey.aligned.condition_number", "adatask.pareto.premise",
     "adatask.pareto.inference",
 )  # fmt: skip

@@ -186,6 +186,27 @@ def gradvac_claims(cosine: float = 0.1, target: float = 0.8) -> list[Claim]:
     ]
 
 
+def rotograd_claims() -> list[Claim]:
+    """RotoGrad's magnitude homogenisation, read from the survey page's RotoGrad run on the pair."""
+    from mtl_lib.studies.survey import rotograd_pair_geometry  # the page's own run (the trainer, RotoGrad)
+
+    geometry = rotograd_pair_geometry()
+    norms = geometry.gradients.norm(dim=1)
+    # the direction at z in the basis of the unit gradients: each coefficient is that task's magnitude
+    magnitudes = torch.linalg.solve((geometry.gradients / norms[:, None]).T.to(DTYPE), geometry.direction.to(DTYPE))
+    shared = float(norms.mean())  # C = Σ α_k ‖G_k‖ with α_k = 1/K: the gradients never changed
+    return [
+        Claim.check(
+            "Survey, RotoGrad: the shared representation receives every task's gradient with the same magnitude C "
+            "(C·U_k, U_k the unit gradient); with gradients as large as at the start, C is the mean of their norms.",
+            "ω_k G_k = C/‖G_k‖ · G_k = C U_k for all k, C = Σ_k α_k ‖G_k‖",
+            f"norms {fmt(norms)} → magnitudes at z {fmt(magnitudes)}, mean norm {shared:.4f}",
+            close(magnitudes, torch.full_like(magnitudes, shared), 1e-6),
+            test="exact computation: the survey page's RotoGrad run on the fixed pair (the trainer)",
+        )
+    ]
+
+
 def graddrop_claims() -> list[Claim]:
     """The slides' two worked GradDrop examples, with the library's own sign purity P."""
     seen: list[torch.Tensor] = []
@@ -260,6 +281,7 @@ def gradient_balancing_claims() -> list[Claim]:
         + pcgrad_claims()
         + gradvac_claims()
         + cagrad_claims()
+        + rotograd_claims()
         + graddrop_claims()
         + imtl_g_claims()
         + aligned_mtl_claims()
@@ -277,4 +299,5 @@ __all__ = [
     "mgda_claims",
     "nash_claims",
     "pcgrad_claims",
+    "rotograd_claims",
 ]
