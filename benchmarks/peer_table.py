@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--cases", default="cnn,mlp2,mlp3")
     parser.add_argument("--methods", default=",".join(P.OURS))
     parser.add_argument("--libmtl-head", type=Path, default=None, help="folder holding LibMTL/weighting (GitHub HEAD)")
+    parser.add_argument("--libraries", default=",".join(LIBRARIES), help="subset of " + ",".join(LIBRARIES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("_build/benchmarks/peer_table.json"))
     args = parser.parse_args()
@@ -113,7 +114,8 @@ def main() -> None:
         if key not in CASES:
             raise SystemExit(f"unknown case {key!r}; choose from {sorted(CASES)}")
         case = CASES[key]()
-        variants, missing = P.build_variants(case, methods, [*LIBRARIES[:4], *libmtl], libmtl)
+        chosen = [lib for lib in args.libraries.split(",") if lib in LIBRARIES[:4] or lib in libmtl]
+        variants, missing = P.build_variants(case, methods, chosen, libmtl)
         seconds, failed = P.time_interleaved(variants, args.rounds, args.steps, args.seed)
         ratio = P.ratios(seconds)
         failed.update({k: v for k, v in missing.items() if v != "not in this library"})
