@@ -48,6 +48,7 @@ from mtl_lib.data.cityscapes import (
     make_cityscapes_standin,
 )
 from mtl_lib.problems import PROBLEMS, ProblemInstance
+from mtl_lib.problems.base import unknown_options_error
 
 NUM_CLASSES = len(CITYSCAPES_CLASSES)
 STANDIN_DEFAULTS = {"n_train": 256, "n_val": 64, "height": 64, "width": 128}
@@ -126,7 +127,7 @@ def cityscapes_problem(
     """CityScapes segmentation + depth (see the module docstring); stand-in when ``data_dir``
     is None."""
     if unknown:
-        raise TypeError(f"unknown cityscapes options {sorted(unknown)}")
+        raise unknown_options_error("cityscapes", cityscapes_problem, unknown)
     if data_dir is None:
         size = (
             STANDIN_DEFAULTS["n_train"] if n_train is None else n_train,

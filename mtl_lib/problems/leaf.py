@@ -31,6 +31,7 @@ from mtl_lib.core.tasks import Task
 from mtl_lib.data.leaf import LeafData, load_leaf, make_leaf_standin
 from mtl_lib.data.leaf.render import difficulty_levels
 from mtl_lib.problems import PROBLEMS, ProblemInstance
+from mtl_lib.problems.base import unknown_options_error
 
 
 @functools.lru_cache(maxsize=2)
@@ -85,7 +86,7 @@ def leaf_problem(
     **unknown: Any,
 ) -> ProblemInstance:
     if unknown:
-        raise TypeError(f"unknown leaf options {sorted(unknown)}")
+        raise unknown_options_error("leaf", leaf_problem, unknown)
     if not 0 <= fold < n_folds:
         raise ValueError(f"fold must be in [0, {n_folds}), got {fold}")
     data = leaf_data(data_dir, scale, image_size, standin_seed, tuple(float(v) for v in standin_difficulty))

@@ -42,7 +42,7 @@ from mtl_lib.core.options import OptionError, require_choice, require_integer, r
 from mtl_lib.core.tasks import Task
 from mtl_lib.data.batches import TensorBatches
 from mtl_lib.data.multidigits import MultiDigits, check_multidigits_settings, make_multidigits
-from mtl_lib.problems.base import PROBLEMS, ProblemInstance
+from mtl_lib.problems.base import PROBLEMS, ProblemInstance, unknown_options_error
 
 _OWNER = "multidigits problem"
 
@@ -114,20 +114,6 @@ def multidigits_tasks(task_names: Sequence[str], loss_scales: Sequence[float] | 
     return tasks
 
 
-def _unknown_options_message(unknown: dict[str, Any]) -> str:
-    import difflib
-    import inspect
-
-    known = [n for n in inspect.signature(multidigits_problem).parameters if n not in _RUNNER_ARGUMENTS]
-    close = {n: difflib.get_close_matches(n, known, n=1) for n in sorted(unknown)}
-    hints = "".join(f"; {n!r}: did you mean {m[0]!r}?" for n, m in close.items() if m)
-    return f"unknown multidigits options {sorted(unknown)}{hints} (its options: {', '.join(known)})"
-
-
-#: Arguments the runner passes to every problem (not problem options).
-_RUNNER_ARGUMENTS = ("seed", "batch_size", "device", "unknown")
-
-
 @PROBLEMS.register("multidigits")
 def multidigits_problem(
     *,
@@ -152,7 +138,7 @@ def multidigits_problem(
     **unknown: Any,
 ) -> ProblemInstance:
     if unknown:
-        raise TypeError(_unknown_options_message(unknown))
+        raise unknown_options_error("multidigits", multidigits_problem, unknown)
     check_multidigits_settings(
         _OWNER, n_train=n_train, n_val=n_val, n_test=n_test, canvas=canvas, max_shift=max_shift,
         third_task=third_task, data_seed=data_seed,

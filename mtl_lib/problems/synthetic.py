@@ -38,11 +38,12 @@ from torch import nn
 from mtl_lib import metrics
 from mtl_lib.architectures import synthetic_mlp
 from mtl_lib.core.model import MultiTaskModel
-from mtl_lib.core.options import require_choice
+from mtl_lib.core.options import OptionError, require_choice, require_integer
 from mtl_lib.core.tasks import Task
 from mtl_lib.data import TensorBatches, make_synthetic_regression
+from mtl_lib.data.synthetic import INPUT_DISTS, SPREADS, TARGET_SCALINGS
 from mtl_lib.metrics.scores import loss_ratio, rmse_ratio
-from mtl_lib.problems.base import PROBLEMS, ProblemInstance
+from mtl_lib.problems.base import PROBLEMS, ProblemInstance, unknown_options_error
 
 #: Definition of "task-normalized error" → the metric key every synthetic run records.
 TASK_NORMALIZATIONS: dict[str, str] = {
@@ -90,6 +91,28 @@ def _cached_synthetic(n_train: int, n_test: int, data_seed: int, input_dist: str
     )
 
 
+def _check_options(n_train: Any, n_test: Any, data_seed: Any, input_dist: Any, spread: Any,
+                   target_scaling: Any, hidden: Any, rotograd: Any) -> None:  # fmt: skip
+    """Every option's type and range, before the data are generated (issue 25: an error names
+    the option and what it takes)."""
+    owner = "synthetic_regression problem"
+    require_integer(owner, "n_train", n_train, minimum=1)
+    require_integer(owner, "n_test", n_test, minimum=1)
+    require_integer(owner, "data_seed", data_seed, minimum=0)
+    require_choice(owner, "input_dist", input_dist, INPUT_DISTS)
+    require_choice(owner, "spread", spread, SPREADS)
+    require_choice(owner, "target_scaling", target_scaling, TARGET_SCALINGS)
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence) or not hidden:
+        raise OptionError(
+            f"{owner}: option 'hidden' must be a non-empty sequence of layer widths, e.g. (100, 100, 100, 100), "
+            f"got {hidden!r}"
+        )
+    for i, width in enumerate(hidden):
+        require_integer(owner, f"hidden[{i}]", width, minimum=1)
+    if not isinstance(rotograd, bool):
+        raise OptionError(f"{owner}: option 'rotograd' must be True or False, got {rotograd!r}")
+
+
 @PROBLEMS.register("synthetic_regression")
 def synthetic_regression_problem(
     *,
@@ -112,7 +135,8 @@ def synthetic_regression_problem(
     ``rotograd=True`` wraps the model in RotoGrad (rotations trained by their own optimizer
     through a callback)."""
     if unknown:
-        raise TypeError(f"unknown synthetic_regression options {sorted(unknown)}")
+        raise unknown_options_error("synthetic_regression", synthetic_regression_problem, unknown)
+    _check_options(n_train, n_test, data_seed, input_dist, spread, target_scaling, hidden, rotograd)
     data = _cached_synthetic(n_train, n_test, data_seed, input_dist, spread, target_scaling)
     model = synthetic_mlp(hidden=tuple(hidden), task_names=data.task_names)
     callbacks: list[Any] = []

@@ -115,3 +115,36 @@ def test_the_default_definition_is_the_one_the_chapters_used():
     ]
     with pytest.raises(ValueError, match=r"'loss_ratio'.*did you mean 'loss_ratio'"):
         task_normalized_key("loss-ratio")
+
+
+# Issue 25: wrong options fail before any data are generated, naming the option and what it takes.
+BAD_OPTIONS = [
+    ({"n_train": "64"}, "option 'n_train' must be an integer, got '64' (str)"),
+    ({"n_test": 0}, "option 'n_test' must be an integer >= 1, got 0"),
+    ({"data_seed": -1}, "option 'data_seed' must be an integer >= 0, got -1"),
+    ({"input_dist": "gaussian"}, "option 'input_dist' must be one of ['uniform', 'normal'], got 'gaussian'"),
+    ({"spread": "stdev"}, "option 'spread' must be one of ['variance', 'std'], got 'stdev'; did you mean 'std'?"),
+    ({"target_scaling": "pool"}, "did you mean 'pooled'?"),
+    ({"hidden": 100}, "option 'hidden' must be a non-empty sequence of layer widths"),
+    ({"hidden": (100, 0)}, "option 'hidden[1]' must be an integer >= 1, got 0"),
+    ({"rotograd": "yes"}, "option 'rotograd' must be True or False"),
+]
+
+
+@pytest.mark.parametrize(
+    "options, fragment", BAD_OPTIONS, ids=[next(iter(o)) + "=" + repr(next(iter(o.values()))) for o, _ in BAD_OPTIONS]
+)
+def test_bad_option_names_the_option_and_what_it_takes(options, fragment):
+    from mtl_lib.core.options import OptionError
+
+    with pytest.raises(OptionError) as info:
+        _build(**options)
+    assert str(info.value).startswith("synthetic_regression problem: ") and fragment in str(info.value)
+
+
+def test_unknown_option_suggests_the_close_name_and_lists_the_options():
+    with pytest.raises(TypeError) as info:
+        _build(input_dis="normal")
+    message = str(info.value)
+    assert "'input_dis': did you mean 'input_dist'?" in message
+    assert "(its options: n_train, n_test, data_seed, input_dist, spread, target_scaling, hidden, rotograd)" in message
