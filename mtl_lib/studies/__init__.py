@@ -15,12 +15,17 @@ Where the line runs between library and book — the same for every chapter:
   cell calls study functions and displays their results; it defines no settings table, no
   function and no figure code of its own.
 
+Each chapter's module declares the chapter once, ``STUDY = Study(...)`` (name, notebook,
+settings, sweep, claim ids, build estimate, captions, saved summary): :mod:`.registry` finds the
+declarations by importing every module here, and the command line, the book build and the saved
+summaries read them, so a new chapter needs no edit of this file (``book/adding_a_chapter.md``).
+
 Chapters: :mod:`.adatask_synthetic` (AdaTask Table 2), :mod:`.adatask_rau` (AdaTask Figs. 1–2,
-a package: config, buckets, noise, lr_probe, probes, plots, claims), :mod:`.adatask_tables`
-(AdaTask Tables 1, 2, 5 and Fig. 3), :mod:`.leaf_combinations` (the leaf study's Tables I–II),
-:mod:`.survey` (pair geometry and toy trajectories of every method), :mod:`.survey_pareto`
-(Pareto fronts), :mod:`.survey_benchmark` and :mod:`.method_table` (cost and scores of every
-method).
+a package: config, buckets, noise, lr_probe, probes, plots, claims, saved), :mod:`.adatask_tables`
+(AdaTask Tables 1, 2, 5 and Fig. 3; synthetic, cityscapes), :mod:`.leaf_combinations` (the leaf
+study's Tables I–II), :mod:`.survey` (pair geometry and toy trajectories of every method),
+:mod:`.survey_pareto` (Pareto fronts), :mod:`.survey_benchmark` and :mod:`.method_table` (cost and
+scores of every method), :mod:`.multidigits` (every method on real digits), :mod:`.calibration`.
 """
 
 from mtl_lib.studies import (
