@@ -257,8 +257,8 @@ def load_cityscapes_split(
             raise ValueError(
                 f"{dataset._path('image', i)} has size {tuple(sample[0].shape[1:])}, but sample 0 "
                 f"({dataset._path('image', 0)}) has {tuple(images.shape[2:])}; all samples of a split "
-                "must have the same size (resize the odd one, or pass height= and width= to "
-                "load_cityscapes only after every file of a sample agrees)"
+                "must have the same size: re-extract that sample, or resize its image, label_7 and "
+                "depth files together (labels and depth by nearest neighbour)"
             )
         images[i], seg[i], depth[i] = sample
     return DenseSplit(images, seg, depth, REAL_SOURCE)
