@@ -8,10 +8,10 @@ from mtl_lib.experiments import (
     final_frame,
     history_frame,
     run,
+    single_run,
     sweep,
     write_json_atomic,
 )
-from mtl_lib.experiments import single_run as runner_module
 
 TINY = dict(n_train=64, n_test=32, hidden=(16, 16))
 
@@ -63,7 +63,7 @@ def test_record_has_provenance_fields():
 def test_resumed_sweep_does_not_rerun_finished_runs(tmp_path, monkeypatch):
     configs = [_config(seed=s) for s in range(3)]
     calls = []
-    real_run = runner_module.run
+    real_run = single_run.run
 
     def counting_run(config, **kwargs):
         calls.append(config.seed)
@@ -71,7 +71,7 @@ def test_resumed_sweep_does_not_rerun_finished_runs(tmp_path, monkeypatch):
             raise KeyboardInterrupt  # the sweep is killed during its third run
         return real_run(config, **kwargs)
 
-    monkeypatch.setattr(runner_module, "run", counting_run)
+    monkeypatch.setattr(single_run, "run", counting_run)
     kill = True
     with pytest.raises(KeyboardInterrupt):
         sweep(configs, tmp_path, progress=False, workers=1)
@@ -123,6 +123,7 @@ def test_frames_are_long_format():
         "seed",
         "epoch",
         "phase",
+        "split",
         "task",
         "metric",
         "value",
@@ -187,7 +188,7 @@ def test_sweep_reuses_records_written_before_statuses_existed(tmp_path, monkeypa
     record = run(config)
     record.pop("status")
     write_json_atomic(tmp_path / f"{config.run_id()}.json", record)
-    monkeypatch.setattr(runner_module, "run", lambda *a, **k: pytest.fail("a finished run was retrained"))
+    monkeypatch.setattr(single_run, "run", lambda *a, **k: pytest.fail("a finished run was retrained"))
     (reused,) = sweep([config], tmp_path, progress=False, workers=1)
     assert reused["final"] == record["final"]
 
