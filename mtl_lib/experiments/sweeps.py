@@ -99,7 +99,7 @@ def sweep(
     * Ctrl-C / SIGTERM: see the module docstring (:class:`SweepInterrupted`).
     """
     validate_configs(configs)
-    threads = workers_threads(threads)
+    threads = _checked_threads(threads)
     results_dir = _prepared_folder(Path(results_dir))
     state = _Sweep(list(configs), results_dir, stale_after_s)
     state.settle_all(retry_failed)
@@ -111,7 +111,7 @@ def sweep(
     return state.ordered()
 
 
-def workers_threads(threads: int | None) -> int:
+def _checked_threads(threads: int | None) -> int:
     """The torch thread count per run: ``threads`` checked, or the default."""
     if threads is None:
         return workers.run_threads()
