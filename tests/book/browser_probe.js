@@ -62,10 +62,11 @@ ready.then(() => {
   }
   const wide = [...column.querySelectorAll('table, img, pre, mjx-container[display="true"], .cell_output, figure, dl, .highlight, iframe, svg')]
     .filter(el => overflows(el, col)).map(describe);
-  // tables that fit only by scrolling their box sideways (allowed, but counted: a reader may miss it)
+  // tables that fit only by scrolling their box sideways without a visible hint (a reader misses them)
   const scrolling = [...column.querySelectorAll('table')].filter(t => {
     for (let p = t.parentElement; p && p !== column; p = p.parentElement) {
-      if (/(auto|scroll)/.test(getComputedStyle(p).overflowX)) return p.scrollWidth > p.clientWidth + 1;
+      // a box that scrolls and does not say so (mtl-book.js marks the ones it saw)
+      if (/(auto|scroll)/.test(getComputedStyle(p).overflowX)) return p.scrollWidth > p.clientWidth + 1 && !p.classList.contains('mtl-scrolls');
     }
     return false;
   }).map(describe);
