@@ -38,7 +38,8 @@ def nash_claims() -> list[Claim]:
     return [
         Claim.check(
             "Survey, Nash-MTL: for mutually orthogonal gradients the weights are α_i = 1/‖g_i‖ and the update "
-            "is the sum of the unit gradients, Σ g_i/‖g_i‖.",
+            "is the sum of the unit gradients, Σ g_i/‖g_i‖ (the authors' clipping of the update turned off, "
+            "max_norm = 0, here and below).",
             "'if all g_i are orthogonal we get α_i = 1/‖g_i‖ and Δθ = Σ g_i/‖g_i‖'",
             f"norms {fmt(norms)} → α {fmt(out.weights)}, update {fmt(out.direction)}",
             close(out.weights, 1 / norms) and close(out.direction, unit_sum),
@@ -176,8 +177,8 @@ def gradvac_claims(cosine: float = 0.1, target: float = 0.8) -> list[Claim]:
     return [
         Claim.check(
             f"Survey, GradVac vs PCGrad: at a small positive cosine ({cosine}) PCGrad leaves both gradients "
-            f"unchanged (it acts only below 0), while GradVac, whose target similarity was learned at {target}, "
-            "raises the corrected gradient's cosine with the other task to that target.",
+            f"unchanged (it acts only below 0), while GradVac (β = 0.5, one block), whose target similarity was "
+            f"learned at {target}, raises the corrected gradient's cosine with the other task to that target.",
             "PCGrad stalls where the cosine similarity is positive but low; GradVac aims at a target φ^T",
             f"PCGrad rows unchanged: {untouched}; GradVac target {learned:.4f}, cosine after its correction "
             f"{after:.4f} (before {cosine})",
