@@ -190,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed: list[dict[str, Any]] = []
 
     def run_stage(stage: Stage, folder_name: str) -> list[dict[str, Any]] | None:
-        folder = root / folder_name / args.profile
+        folder = stage.path(root, folder_name, args.profile)
         print(
             f"[mtl_lib] {study.name} / {stage.label} at profile {args.profile}: {len(stage.configs)} runs -> {folder}"
         )
@@ -247,7 +247,7 @@ def study_status(study: Study, profile: str, root: Path, data_dir: str | None = 
     counts = dict.fromkeys(("done", "failed", "running", "damaged", "pending", "waiting"), 0)
 
     def count(stage: Stage, name: str) -> list[dict[str, Any]] | None:
-        records = _count_stage(stage, root / name / profile, counts)
+        records = _count_stage(stage, stage.path(root, name, profile), counts)
         counts["waiting"] = int(records is None)
         return records
 
@@ -263,8 +263,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = []
     for study in STUDIES.values():
         for profile in profiles:
-            folders = {study.name, study.folder(study.first_stage(profile, None, "auto"))}
-            if args.profile or any((root / f / profile).is_dir() for f in folders):
+            first = study.first_stage(profile, None, "auto")
+            folders = {root / study.name / profile, first.path(root, study.folder(first), profile)}
+            if args.profile or any(f.is_dir() for f in folders):
                 rows.append((study.name, profile, study_status(study, profile, root, args.data_dir)))
     if not rows:
         print(f"no study results under {root} (expected <study>/<profile>/ folders)")

@@ -41,7 +41,7 @@ def test_lists_studies_and_methods(capsys):
 
 def test_every_chapter_with_a_sweep_runs_from_the_command_line():
     assert {"multidigits", "adatask_rau", "adatask_synthetic", "adatask_tables", "leaf_combinations",
-            "survey_benchmark"} <= set(cli.STUDIES)  # fmt: skip
+            "survey_benchmark", "calibration"} <= set(cli.STUDIES)  # fmt: skip
 
 
 def test_run_then_status(tmp_path, capsys):

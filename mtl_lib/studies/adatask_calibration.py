@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,9 +196,10 @@ def _grid(base: dict[str, Any], stage: dict[str, list[Any]]) -> list[dict[str, A
     return settings
 
 
-def calibrate(profile: str, results_dir: str | Path, *, progress: bool = True) -> Calibration:
-    """Run the staged search at ``profile``'s size; every run is an EqualWeight run saved as a
-    results file under ``results_dir`` (a re-run resumes). Returns the table and the winner."""
+def search_stages(profile: str) -> Generator[list[RunConfig], list[dict[str, Any]], Calibration]:
+    """The staged search at ``profile``'s size as a generator: it yields each stage's EqualWeight
+    configs, is sent their records, and returns the :class:`Calibration` (each stage's candidates
+    vary one group of choices around the previous stage's winner)."""
     size = select(profile, SEARCH_SIZE)
     base = dict(BASE)
     if size["n_train"] is not None:
@@ -213,7 +214,7 @@ def calibrate(profile: str, results_dir: str | Path, *, progress: bool = True) -
             for s in candidates
             for seed in size["seeds"]
         ]
-        records = sweep(configs, results_dir, progress=progress)
+        records = yield configs
         all_records += [r for r in records if r["run_id"] not in {x["run_id"] for x in all_records}]
         scored = objective(all_records)
         best_key = scored.iloc[0]["setting"]
@@ -225,6 +226,23 @@ def calibrate(profile: str, results_dir: str | Path, *, progress: bool = True) -
     top = table.iloc[0]
     winner = {**best_setting, "epochs": int(top["epoch"]), "metric": str(top["metric"])}
     return Calibration(all_records, table, winner, stage_log)
+
+
+def run_stages(stages: Generator[list[RunConfig], list[dict[str, Any]], Any], results_dir: str | Path,
+               *, progress: bool = True) -> Any:  # fmt: skip
+    """Drive a search generator: sweep each stage's configs into ``results_dir``; its return value."""
+    try:
+        configs = next(stages)
+        while True:
+            configs = stages.send(sweep(configs, results_dir, progress=progress))
+    except StopIteration as done:
+        return done.value
+
+
+def calibrate(profile: str, results_dir: str | Path, *, progress: bool = True) -> Calibration:
+    """Run the staged search at ``profile``'s size; every run is an EqualWeight run saved as a
+    results file under ``results_dir`` (a re-run resumes). Returns the table and the winner."""
+    return run_stages(search_stages(profile), results_dir, progress=progress)
 
 
 def freeze(calibration: Calibration, path: str | Path = FROZEN_PATH) -> Path:

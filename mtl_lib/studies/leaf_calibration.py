@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from mtl_lib.core.profiles import select
-from mtl_lib.experiments import RunConfig, final_frame, sweep
+from mtl_lib.experiments import RunConfig, final_frame
 
 #: Table II of the study, approach A (weighted F1 averaged over its 5 folds).
 TARGET = {"species f1": 0.69532, "health f1": 0.85671}
@@ -127,17 +127,24 @@ def objective(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return table.sort_values("distance").reset_index(drop=True)
 
 
-def calibrate(profile: str, results_dir: str | Path, *, progress: bool = True) -> pd.DataFrame:
-    """The two-stage search; every run is an approach-A results file under ``results_dir``."""
+def search_stages(profile: str) -> Generator[list[RunConfig], list[dict[str, Any]], pd.DataFrame]:
+    """The two-stage search as a generator: species levels first, then health levels at the
+    best species level; yields each stage's configs, is sent their records, returns the table."""
     size = select(profile, SEARCH_SIZE)
-    records: list[dict[str, Any]] = []
     stage1 = [(s, 1.0) for s in size["species"]]
-    records += sweep(_configs(stage1, size), results_dir, progress=progress)
+    records: list[dict[str, Any]] = list((yield _configs(stage1, size)))
     best_species = float(objective(records).iloc[0]["species level"])
     stage2 = [(best_species, h) for h in size["health"] if (best_species, h) not in stage1]
     if stage2:
-        records += sweep(_configs(stage2, size), results_dir, progress=progress)
+        records += yield _configs(stage2, size)
     return objective(records)
+
+
+def calibrate(profile: str, results_dir: str | Path, *, progress: bool = True) -> pd.DataFrame:
+    """The two-stage search; every run is an approach-A results file under ``results_dir``."""
+    from mtl_lib.studies.adatask_calibration import run_stages
+
+    return run_stages(search_stages(profile), results_dir, progress=progress)
 
 
 def _configs(levels: Sequence[tuple[float, float]], size: dict[str, Any]) -> list[RunConfig]:

@@ -53,6 +53,13 @@ class Stage:
     label: str
     configs: list[RunConfig]
     folder: str | None = None
+    #: Records go to ``<results>/<folder>/<profile>/`` (False: ``<results>/<folder>/``, for a
+    #: search whose records of every profile share one committed folder, as the calibration's).
+    per_profile: bool = True
+
+    def path(self, root: Path, folder: str, profile: str) -> Path:
+        """Where this stage's records go under the results ``root``."""
+        return Path(root) / folder / profile if self.per_profile else Path(root) / folder
 
 
 @dataclass(frozen=True)

@@ -126,3 +126,15 @@ def test_one_stage_passes_the_data_folder_only_when_asked() -> None:
     plan = one_stage(lambda profile, device, **kw: calls.append((profile, device, kw)) or [], data=True)
     next(plan("quick", "/data", "cpu"))
     assert calls == [("quick", "cpu", {"data_dir": "/data"})]
+
+
+def test_the_calibration_plan_is_the_searches_own_stages() -> None:
+    """The command line runs the same staged searches the chapter's calibrate() runs, into the
+    committed folders (no profile level) under the results root."""
+    from mtl_lib.studies import adatask_calibration
+
+    stage = registry.get("calibration").first_stage("smoke")
+    assert stage.folder == "calibration/adatask_synthetic" and not stage.per_profile
+    assert stage.path(Path("data"), stage.folder, "smoke") == Path("data/calibration/adatask_synthetic")
+    own = next(adatask_calibration.search_stages("smoke"))
+    assert [c.run_id() for c in stage.configs] == [c.run_id() for c in own]
