@@ -96,7 +96,7 @@ def train_and_check(
     while trainer.step_count < steps:
         trainer.fit(batches, epochs=1)
     for record in trainer.history:
-        losses = [v for k, v in record.items() if k.startswith("train_loss/")]
+        losses = [v for k, v in record.items() if k.endswith("/train_loss")]
         assert losses and all(math.isfinite(v) for v in losses), record
     for p in model.parameters():
         assert torch.isfinite(p).all()

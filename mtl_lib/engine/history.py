@@ -1,9 +1,10 @@
 """The trainer's history: one record per epoch, and the one place that names its keys.
 
-An epoch record holds ``epoch``, ``phase`` (the training schedule's phase), ``steps``,
-``skipped_steps``, ``train_time_s``, each task's mean training loss (:func:`train_loss_key`)
-and, when evaluation data is given, each task's evaluation loss and metrics
-(:func:`metric_key`).
+An epoch record holds ``epoch``, ``phase`` (the training schedule's phase: ``"main"`` unless
+named phases are given), ``steps``, ``skipped_steps``, ``train_time_s``, each task's mean
+training loss ``"<task>/train_loss"`` and, when evaluation data is given, each task's
+evaluation loss and metrics ``"<task>/loss"``, ``"<task>/<metric>"`` — one key scheme, task
+first (:mod:`mtl_lib.core.history_keys`).
 """
 
 from __future__ import annotations
@@ -11,24 +12,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from mtl_lib.core.history_keys import metric_key, train_loss_key
 
-def train_loss_key(task: str) -> str:
-    """The key of a task's mean training loss over an epoch."""
-    return f"train_loss/{task}"
-
-
-def metric_key(task: str, metric: str) -> str:
-    """The key of a task's evaluation metric (``"loss"`` for its evaluation loss)."""
-    return f"{task}/{metric}"
+__all__ = ["epoch_record", "metric_key", "progress_summary", "remaining_phases", "schedule", "train_loss_key"]
 
 
 def schedule(epochs: int | None, phases: Sequence[tuple[str, int]] | None) -> list[tuple[str, int]]:
     """The training schedule as ``[(phase, epochs), ...]``: ``epochs`` alone is one phase
-    called ``"train"``; both given must agree."""
+    called ``"main"`` (not "train": a phase is a part of the schedule, and every epoch record
+    has training and evaluation values alike); both given must agree."""
     if phases is None:
         if epochs is None:
             raise ValueError("give either epochs or phases")
-        return [("train", epochs)]
+        return [("main", epochs)]
     if epochs is not None and epochs != sum(n for _, n in phases):
         raise ValueError(f"epochs={epochs} disagrees with phases {list(phases)}")
     return list(phases)

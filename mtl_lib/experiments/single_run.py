@@ -119,7 +119,7 @@ def _train(
     partial["problem"] = problem.description
     trainer, probes = _build_trainer(config, problem, device, progress, extra_callbacks, extra_diagnostics)
     partial["history"] = trainer.history  # the same list: a failure keeps what was trained
-    phases = problem.phases(config.epochs) if problem.phases is not None else [("train", config.epochs)]
+    phases = problem.phases(config.epochs) if problem.phases is not None else [("main", config.epochs)]
     keeper = _Checkpoint.for_run(checkpoint, config, trainer, problem.train_data)
     done = keeper.resume() if keeper else 0
     if keeper:

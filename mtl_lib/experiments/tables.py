@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from mtl_lib.core.history_keys import parse_key, split_of
+
 
 def split_failed(
     records: Iterable[dict[str, Any]],
@@ -54,10 +56,10 @@ def _long_rows(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for record in records:
         for epoch in record["history"]:
             for key, value in epoch.items():
-                if "/" not in key:
+                parsed = parse_key(key)
+                if parsed is None:
                     continue
-                first, second = key.split("/", 1)
-                task, metric = (second, first) if first == "train_loss" else (first, second)
+                task, metric = parsed
                 rows.append(
                     {
                         "run_id": record["run_id"],
@@ -65,6 +67,7 @@ def _long_rows(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
                         "seed": record["seed"],
                         "epoch": epoch["epoch"],
                         "phase": epoch.get("phase"),
+                        "split": split_of(metric),
                         "task": task,
                         "metric": metric,
                         "value": value,
@@ -75,7 +78,9 @@ def _long_rows(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 def history_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Long-format table of every epoch of every finished run:
-    columns run_id, method, seed, epoch, phase, task, metric, value. Failed runs are left out
+    columns run_id, method, seed, epoch, phase (the training schedule's), split ("train" for
+    the epoch's mean training loss, "eval" for metrics on the evaluation data), task, metric,
+    value. Reads both history key schemes (:mod:`mtl_lib.core.history_keys`). Failed runs are left out
     (with a warning naming them; :func:`report_failures` says why they failed)."""
     finished = _finished_only(records, "history_frame")
     _warn_merged_optimizers(finished, "history_frame")

@@ -24,7 +24,7 @@ class ProblemInstance:
     description: str
     #: Schedule hooks the problem's method needs (e.g. LaSS's mask search).
     callbacks: list[Any] = field(default_factory=list)
-    #: Maps the run's epoch count to named phases; None means one phase, "train".
+    #: Maps the run's epoch count to named phases; None means one phase, "main".
     phases: Callable[[int], list[tuple[str, int]]] | None = None
 
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from mtl_lib.core.errors import require_finite_rows
+from mtl_lib.core.history_keys import train_loss_key
 
 
 def lazy_task_parameter(num_tasks: int | None, init: float) -> nn.Parameter:
@@ -76,8 +77,8 @@ def gradient_split_terms(objective: Callable[[torch.Tensor], torch.Tensor], loss
 
 
 def epoch_mean_losses(trainer: Any, record: dict[str, Any], like: torch.Tensor | None = None) -> torch.Tensor:
-    """``(K,)`` tensor of ``record["train_loss/<task name>"]`` in the trainer's task order."""
-    values = [float(record[f"train_loss/{task.name}"]) for task in trainer.tasks]
+    """``(K,)`` tensor of ``record["<task name>/train_loss"]`` in the trainer's task order."""
+    values = [float(record[train_loss_key(task.name)]) for task in trainer.tasks]
     if like is None:
         return torch.tensor(values, dtype=torch.float64)
     return torch.tensor(values, device=like.device, dtype=like.dtype)

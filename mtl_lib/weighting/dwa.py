@@ -12,7 +12,7 @@ and sum to K, the library's sum scale (already the paper's K·softmax, as in the
 code and LibMTL).
 
 L_k(t) is the mean over epoch t's batches of the unweighted training loss, which the trainer
-passes to ``on_epoch_end`` (``record["train_loss/<task>"]``); without the trainer, call
+passes to ``on_epoch_end`` (``record["<task>/train_loss"]``); without the trainer, call
 :meth:`end_epoch` with that vector after each epoch.
 
 Defaults: ``temperature=2.0`` (paper, authors' code, LibMTL).

@@ -133,5 +133,5 @@ def test_trains_through_the_engine(num_tasks):
     trainer = Trainer(model, regression_tasks(num_tasks), aggregator="graddrop", device="cpu", progress=False)
     history = trainer.fit(regression_batches(num_tasks), epochs=5)
     assert trainer.step_count == 20
-    assert all(torch.isfinite(torch.tensor(v)) for r in history for k, v in r.items() if k.startswith("train_loss/"))
+    assert all(torch.isfinite(torch.tensor(v)) for r in history for k, v in r.items() if k.endswith("/train_loss"))
     assert any(not torch.equal(a, p) for a, p in zip(before, model.shared_parameters()))

@@ -183,7 +183,7 @@ def test_trains_through_the_engine(num_tasks):
     assert [label for label, _, _ in trainer.aggregator.blocks] == ["encoder.0", "encoder.2"]
     history = trainer.fit(regression_batches(num_tasks), epochs=5)
     assert trainer.step_count == 20
-    assert all(torch.isfinite(torch.tensor(v)) for r in history for k, v in r.items() if k.startswith("train_loss/"))
+    assert all(torch.isfinite(torch.tensor(v)) for r in history for k, v in r.items() if k.endswith("/train_loss"))
     assert any(not torch.equal(a, p) for a, p in zip(before, model.shared_parameters()))
     assert trainer.aggregator.targets.shape == (2, num_tasks, num_tasks)
     assert trainer.last_aggregation.task_gradients.shape[0] == num_tasks

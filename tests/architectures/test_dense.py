@@ -89,7 +89,7 @@ def test_twenty_steps_on_the_standin(aggregator):
     history = trainer.fit(problem.train_data, epochs=1, eval_data=problem.eval_data)
     record = history[-1]
     assert record["steps"] == 20
-    for key in ("train_loss/segmentation", "train_loss/depth", "segmentation/loss", "depth/loss"):
+    for key in ("segmentation/train_loss", "depth/train_loss", "segmentation/loss", "depth/loss"):
         assert math.isfinite(record[key]), key
     assert 0 <= record["segmentation/miou"] <= 1 and 0 <= record["segmentation/pix_acc"] <= 1
     assert math.isfinite(record["depth/abs_err"]) and record["depth/abs_err"] >= 0

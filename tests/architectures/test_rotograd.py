@@ -129,7 +129,7 @@ def test_trains_through_the_engine(num_tasks):
         warnings.simplefilter("error")  # the plain path needs no fallback
         history = trainer.fit(regression_batches(num_tasks), epochs=5)
     assert trainer.step_count == 20 and step.steps == 20 and model.skipped_backwards == 0
-    assert all(torch.isfinite(torch.tensor(v)) for r in history for k, v in r.items() if k.startswith("train_loss/"))
+    assert all(torch.isfinite(torch.tensor(v)) for r in history for k, v in r.items() if k.endswith("/train_loss"))
     assert any(not torch.equal(a, p) for a, p in zip(encoder_before, model.shared_parameters()))
     assert not torch.equal(generator_before, model.rotation_generator)
     rotations = model.rotations()
@@ -153,7 +153,7 @@ def test_jacobian_path_trains_but_warns_that_it_cannot_homogenise():
     with pytest.warns(RotoGradSkippedWarning):
         history = trainer.fit(regression_batches(2), epochs=1)
     assert model.skipped_backwards == 4 and model.homogenised_backwards == 0
-    assert all(torch.isfinite(torch.tensor(v)) for r in history for k, v in r.items() if k.startswith("train_loss/"))
+    assert all(torch.isfinite(torch.tensor(v)) for r in history for k, v in r.items() if k.endswith("/train_loss"))
 
 
 def test_warns_when_rotations_are_not_trained():

@@ -95,7 +95,7 @@ def test_history_records_losses_and_metrics_and_hooks_fire():
     history = trainer.fit(batches, phases=[("warmup", 1), ("main", 2)], eval_data=batches[:1])
     assert events == ["train_start", "phase:warmup", "epoch:1", "phase:main", "epoch:2", "epoch:3"]
     assert [r["phase"] for r in history] == ["warmup", "main", "main"]
-    assert {"train_loss/t0", "train_loss/t1", "t0/loss", "t1/loss"} <= set(history[0])
+    assert {"t0/train_loss", "t1/train_loss", "t0/loss", "t1/loss"} <= set(history[0])
     assert history[-1]["steps"] == 3 * len(batches)
 
 

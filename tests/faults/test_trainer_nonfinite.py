@@ -206,7 +206,7 @@ def test_skip_policy_counts_the_skipped_batch_and_trains_as_without_it():
     assert trainer.skipped_steps == 1
     assert [r["skipped_steps"] for r in history] == [0, 1, 0]
     assert trainer.step_count == 11
-    assert all(torch.isfinite(torch.tensor(r["train_loss/t1"])) for r in history)
+    assert all(torch.isfinite(torch.tensor(r["t1/train_loss"])) for r in history)
 
     # The same run with that batch simply absent in epoch 2: identical parameters.
     reference = make_trainer()
@@ -223,7 +223,7 @@ def test_skip_policy_epoch_means_exclude_the_skipped_batch():
         record = skip.fit(Epochs(batches, 1, 2, with_target(0, NAN)), epochs=1)[-1]
     plain = make_trainer()
     expected = plain.fit([batches[0], batches[2]], epochs=1)[-1]
-    assert record["train_loss/t0"] == pytest.approx(expected["train_loss/t0"], rel=1e-6)
+    assert record["t0/train_loss"] == pytest.approx(expected["t0/train_loss"], rel=1e-6)
 
 
 def test_skip_policy_raises_when_every_batch_of_an_epoch_is_bad():

@@ -384,7 +384,7 @@ def test_trains_through_the_engine(name, aggregator, num_tasks):
     history = trainer.fit(regression_batches(num_tasks, n_batches=4), epochs=5)  # 20 steps
     assert trainer.step_count == 20
     for record in history:
-        assert all(math.isfinite(v) for k, v in record.items() if k.startswith("train_loss/"))
+        assert all(math.isfinite(v) for k, v in record.items() if k.endswith("/train_loss"))
     assert any(not torch.equal(p, q) for p, q in zip(model.shared_parameters(), before))
     assert trainer.optimizer.shared_names[0].startswith("encoder.")
 

@@ -84,7 +84,7 @@ def test_trains_through_the_engine_with_weights_from_the_epoch_records(num_tasks
     dwa = trainer.weighting
     assert dwa.epochs_seen == 5
     means = [
-        torch.tensor([r[f"train_loss/t{k}"] for k in range(num_tasks)], dtype=torch.float64) for r in trainer.history
+        torch.tensor([r[f"t{k}/train_loss"] for k in range(num_tasks)], dtype=torch.float64) for r in trainer.history
     ]
     torch.testing.assert_close(dwa.weights, num_tasks * torch.softmax(means[-1] / means[-2] / 2.0, dim=0))
 

@@ -153,7 +153,7 @@ def test_trains_through_the_engine_past_its_warmup(num_tasks):
     trainer = train_and_check(num_tasks, weighting="stch", weighting_kwargs={"warmup_epochs": 2})
     stch = trainer.weighting
     assert stch.epochs_seen == 5 and not stch.in_warmup
-    second = torch.tensor([trainer.history[1][f"train_loss/t{k}"] for k in range(num_tasks)], dtype=torch.float64)
+    second = torch.tensor([trainer.history[1][f"t{k}/train_loss"] for k in range(num_tasks)], dtype=torch.float64)
     torch.testing.assert_close(stch.nadir, second)
 
 
