@@ -1,15 +1,15 @@
 """The numbers of the book's "When a method misbehaves" page (book/survey/misbehaving.md), issue 24.
 
 Each section is a minimal reproduction of one anomaly, run on this library (and, where it has
-the method, TorchJD 0.18 on the same input). Sections run in seconds except ``cagrad`` with
-``--official`` (CAGrad's own toy settings: 100,000 Adam steps per start, ~80 s each) and
-``gradnorm`` (two synthetic-regression trainings at ``--profile``; ~15 s each at smoke, minutes
-at quick).
+the method, TorchJD 0.18 on the same input). Most sections take seconds. The slow ones:
+``cagrad --official`` adds CAGrad's own toy settings (100,000 Adam steps per start: 560 s for one
+start on the shared 2-core machine); ``properties`` trains every method on the toy (about 14 min
+there, under load); ``gradnorm`` and ``multidigits`` train at ``--profile`` (quick: minutes).
 
     PYTHONPATH=. python benchmarks/misbehaving.py [SECTION ...] [--official] [--profile smoke]
 
-Sections: excess pcd dualcone imtl_g sdmgrad cagrad gradnorm multidigits properties (default:
-all but gradnorm and multidigits, which train at ``--profile``).
+Sections: excess pcd dualcone imtl_g sdmgrad cagrad torchjd_properties gradnorm multidigits
+properties. Default: all but gradnorm and multidigits.
 """
 
 from __future__ import annotations
@@ -210,6 +210,25 @@ def section_multidigits(profile: str) -> None:
         print(f"| {label} | {config.lr:g} | {final} | {time.perf_counter() - began:.0f} |", flush=True)
 
 
+def section_torchjd_properties() -> None:
+    """TorchJD 0.18's UPGrad, DualProj and IMTLG (the library's forms before this page's fixes) on
+    the properties table's Jacobians."""
+    from mtl_lib.studies.method_properties import _rescaling_cosine, _worst_cosine, conflicting_jacobians
+
+    tj = _torchjd()
+    if tj is None:
+        print("TorchJD is not installed")
+        return
+    jacobians = conflicting_jacobians(10)
+    for name in ("UPGrad", "DualProj"):
+        print(
+            f"TorchJD {name}: worst cos(g_k, d) = {_worst_cosine(lambda j, _, n=name: getattr(tj, n)()(j), jacobians):+.4f}"
+        )
+    print(
+        f"TorchJD IMTLG: rescaling worst cos(d', d) = {_rescaling_cosine(lambda j, _: tj.IMTLG()(j), jacobians):+.4f}"
+    )
+
+
 def section_properties() -> None:
     """How many paper claims the properties table confirms (toy at the survey's quick size)."""
     from mtl_lib.studies.method_properties import claims_summary, method_properties
@@ -235,7 +254,8 @@ def main() -> None:
     parser.add_argument("--profile", default="smoke", help="profile of the gradnorm and multidigits sections")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    chosen = args.sections or ["excess", "pcd", "dualcone", "imtl_g", "sdmgrad", "cagrad", "properties"]
+    quick = ["excess", "pcd", "dualcone", "imtl_g", "sdmgrad", "cagrad", "torchjd_properties", "properties"]
+    chosen = args.sections or quick
     for name in chosen:
         print(f"\n## {name}\n")
         if name == "cagrad":
