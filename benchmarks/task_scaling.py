@@ -224,6 +224,39 @@ def plot(rows: list[dict[str, Any]], out: Path) -> None:
     plt.close(fig)
 
 
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """Per model: the time ratio (median, min–max) of every method × library against K, and the
+    memory of the measured variants against K."""
+    lines: list[str] = []
+    for model in sorted({r["model"] for r in rows}):
+        mine = [r for r in rows if r["model"] == model and "median" in r]
+        ks = sorted({r["K"] for r in mine})
+        plain = {r["K"]: r["ms_median"] for r in mine if r["variant"] == "plain"}
+        lines += [f"**{model}**: step / plain step, median (min–max); plain step ms: "
+                  + ", ".join(f"K={k}: {plain[k]:.1f}" for k in ks if k in plain), ""]  # fmt: skip
+        lines += ["| method | library | " + " | ".join(f"K={k}" for k in ks) + " |", "|---|---|" + "---|" * len(ks)]
+        for method in METHODS:
+            for library in LIBRARIES:
+                cells = {r["K"]: r for r in mine if r["variant"] == f"{library}/{method}"}
+                if cells:
+                    text = [
+                        f"{cells[k]['median']:.2f} ({cells[k]['min']:.2f}–{cells[k]['max']:.2f})" if k in cells else "—"
+                        for k in ks
+                    ]
+                    lines.append(f"| {method} | {library} | " + " | ".join(text) + " |")
+        memory = [r for r in rows if r["model"] == model and isinstance(r.get("memory_mb"), (int, float))]
+        if memory:
+            lines += ["", f"**{model}**: peak memory growth during one step (MB)", ""]
+            lines += ["| variant | " + " | ".join(f"K={k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
+            for variant in sorted({r["variant"] for r in memory}):
+                cells = {r["K"]: r["memory_mb"] for r in memory if r["variant"] == variant}
+                lines.append(
+                    f"| {variant} | " + " | ".join(f"{cells[k]:.1f}" if k in cells else "—" for k in ks) + " |"
+                )
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="mlp,cnn")
@@ -236,7 +269,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--summarise", type=Path, default=None, help="print the tables of a saved run and exit")
     args = parser.parse_args()
+    if args.summarise:
+        text = markdown(json.loads(args.summarise.read_text())["rows"])
+        args.summarise.with_suffix(".md").write_text(text + "\n")
+        print(text)
+        return
     out = args.out or Path(f"_build/benchmarks/task_scaling{'_cuda' if args.device == 'cuda' else ''}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -266,6 +305,7 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(rows)
     plot(rows, out.with_suffix(".png"))
+    out.with_suffix(".md").write_text(markdown(rows) + "\n")
     print(f"written {out} (+ .csv, .png, _memory.png)")
 
 
