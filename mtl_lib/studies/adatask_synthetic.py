@@ -23,6 +23,7 @@ from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems import PROBLEMS
 from mtl_lib.studies import adatask_regime as regime
 from mtl_lib.studies._common import INCONCLUSIVE, Claim, identify, paired_difference
+from mtl_lib.studies._figures import fit_to_column
 from mtl_lib.studies.registry import Study, one_stage
 
 PROBLEM = "synthetic_regression"
@@ -136,10 +137,11 @@ def plot_curves(records: Sequence[dict[str, Any]], title: str) -> plt.Figure:
     curves = history_frame(records)
     curves = curves[curves["metric"] == "nrmse"]
     grid = sns.relplot(data=curves, x="epoch", y="value", hue="method", col="task", kind="line",
-                       errorbar=("ci", 95), height=3.2, aspect=1.2, facet_kws={"sharey": False})  # fmt: skip
+                       errorbar=("ci", 95), height=2.7, aspect=1.0, facet_kws={"sharey": False})  # fmt: skip
     grid.set_axis_labels("epoch", "test task-normalized RMSE")
     grid.figure.suptitle(title, y=1.04)
-    return grid.figure
+    # two panels and the legend within the text column (mtl_lib.studies._figures: labels ≥ 9 pt)
+    return fit_to_column(grid.figure, relayout=False)
 
 
 def comparison_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
