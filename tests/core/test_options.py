@@ -98,3 +98,17 @@ def test_helpers_name_the_option_and_range():
     with pytest.raises(OptionError, match=r"did you mean 'adam'"):
         require_choice("Foo", "optimizer", "adm", ["adam", "sgd"])
     assert require_integer("Foo", "n", torch.tensor(3).item()) == 3
+
+
+def test_a_new_method_is_validated_without_code_of_its_own():
+    from mtl_lib.aggregators import Aggregator
+
+    class Damped(Aggregator):
+        def __init__(self, damping: float = 0.5, rounds: int = 3) -> None:
+            self.damping, self.rounds = damping, rounds
+
+    assert Damped(0.2, 4).rounds == 4
+    with pytest.raises(OptionError, match=r"Damped: option 'damping' must be a finite number"):
+        Damped(damping=math.nan)
+    with pytest.raises(OptionError, match=r"Damped: option 'rounds' must be an integer, got 2.5"):
+        Damped(rounds=2.5)

@@ -66,3 +66,24 @@ def test_toy_columns_are_measured():
     for value in table["toy: distance to Pareto set"]:
         assert math.isfinite(value) and value >= 0
     assert set(table[PARETO]) <= {"yes", "no"}
+
+
+def test_a_new_method_gets_its_row_for_free():
+    import torch
+
+    from mtl_lib.aggregators import Aggregation, Aggregator
+
+    class FirstTaskOnly(Aggregator):
+        """Follows task 0's gradient: conflicts with the others, not permutation invariant."""
+
+        def aggregate(self, jacobian: torch.Tensor) -> Aggregation:
+            return Aggregation(direction=jacobian[0] * jacobian.shape[0])
+
+    AGGREGATORS.register("first_task_only_for_test")(FirstTaskOnly)
+    try:
+        table = method_properties(n_jacobians=2, toy_steps=0)
+        row = table.loc[("aggregator", "first_task_only_for_test")]
+        assert row[NON_CONFLICTING] == "no" and row[PERMUTATION] == "no"
+        assert row[RESCALING] == "yes"  # a direction along g_0 keeps its orientation
+    finally:
+        AGGREGATORS._factories.pop("first_task_only_for_test")
