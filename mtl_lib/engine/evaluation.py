@@ -24,15 +24,19 @@ def evaluate_tasks(
     *,
     epoch: int,
     step: int,
+    check_batch: Callable[[Sequence[torch.Tensor]], None] | None = None,
 ) -> dict[str, float]:
     """Every task's loss and metrics over the whole of ``eval_data`` (predictions concatenated,
     then each metric computed once), keyed by :func:`~mtl_lib.engine.history.metric_key`.
-    A non-finite value raises :class:`NonFiniteError` saying whether parameters are to blame."""
+    A non-finite value raises :class:`NonFiniteError` saying whether parameters are to blame.
+    ``check_batch`` is called on the first batch (the trainer's layout and dtype check)."""
     was_training = model.training
     model.eval()
     predictions: list[list[torch.Tensor]] = [[] for _ in tasks]
     targets: list[list[torch.Tensor]] = [[] for _ in tasks]
-    for batch in eval_data:
+    for index, batch in enumerate(eval_data):
+        if index == 0 and check_batch is not None:
+            check_batch(batch)
         x, *batch_targets = (t.to(device, non_blocking=True) for t in batch)
         with autocast():
             outputs = model(x)

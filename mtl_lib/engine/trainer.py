@@ -426,5 +426,12 @@ class Trainer:
     def evaluate(self, eval_data: Iterable[Batch]) -> dict[str, float]:
         """Every task's metrics over the whole of ``eval_data``, as ``{"task/metric": value}``."""
         return evaluate_tasks(
-            self.model, self.tasks, eval_data, self.device, self._autocast, epoch=self.epoch, step=self.step_count
+            self.model,
+            self.tasks,
+            eval_data,
+            self.device,
+            self._autocast,
+            epoch=self.epoch,
+            step=self.step_count,
+            check_batch=lambda batch: check_first_batch(batch, len(self.tasks), self.model),
         )

@@ -137,6 +137,13 @@ def test_float64_data_on_a_float32_model():
     assert trainer.step_count == 0
 
 
+def test_float64_evaluation_data():
+    # Before: RuntimeError: mat1 and mat2 must have the same dtype, after the first epoch's training
+    batches = regression_batches(2)
+    with pytest.raises(UsageError, match="the inputs are torch.float64"):
+        _trainer().fit(batches, epochs=1, eval_data=[tuple(t.double() for t in batches[0])])
+
+
 def test_a_batch_that_is_not_a_sequence():
     # Before: ValueError: too many values to unpack / a mis-split tensor
     with pytest.raises(UsageError, match=r"a batch must be a sequence \(x, target_1, ..., target_2\)"):
