@@ -35,6 +35,7 @@ from mtl_lib.problems.toy import (
     prediction_is_loss,
     toy_objectives,
 )
+from mtl_lib.studies import survey_claims
 from mtl_lib.studies._common import per_profile
 from mtl_lib.studies._figures import book_subplots, fit_to_column
 from mtl_lib.studies.registry import Study
@@ -438,10 +439,12 @@ STUDIES = (
         "survey_loss_balancing", "survey_loss_balancing",
         "Survey: every loss-balancing method on one gradient pair and the CAGrad toy problem",
         settings=toy_settings, estimated_s=55, captions=(SHOW_METHOD_CAPTION,),
+        claims=survey_claims.LOSS_CLAIM_IDS,
     ),
     Study(
         "survey_gradient_balancing", "survey_gradient_balancing",
         "Survey: every gradient-balancing method on one gradient pair and the CAGrad toy problem",
         settings=toy_settings, estimated_s=250, captions=(SHOW_METHOD_CAPTION,),
+        claims=survey_claims.DESCENT_CLAIM_IDS + survey_claims.GRADIENT_CLAIM_IDS,
     ),
 )  # fmt: skip

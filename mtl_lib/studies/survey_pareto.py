@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from mtl_lib.problems import pareto
-from mtl_lib.studies._common import per_profile
+from mtl_lib.studies._common import Claim, identify, per_profile
 from mtl_lib.studies._figures import book_subplots, fit_to_column
 from mtl_lib.studies.registry import Study
 
@@ -115,22 +115,51 @@ def plot_mu_sweep(by_mu: Mapping[float, torch.Tensor], front: torch.Tensor) -> p
     return fig
 
 
+#: Stable ids of :func:`pareto_claims`, in order (the claims register's ids).
+PARETO_CLAIM_IDS = ("survey.linear.concave_ends", "survey.stch.non_convex_front")
+INSIDE = "solutions strictly inside (0.05 < f1 < 0.95)"
+
+
+def pareto_claims(table: pd.DataFrame, preferences: int) -> list[Claim]:
+    """The slides' two claims about scalarisations on the concave Fonseca–Fleming front, decided
+    by :func:`front_table`'s exact computation (no sampling)."""
+    linear, smooth = table.loc["linear"], table.loc[SMOOTH]
+    claims = [
+        Claim.check(
+            "A linear scalarisation reaches only the ends of a concave Pareto front.",
+            "linear scalarization cannot reach the inside of a non-convex front (STCH slide, panel c)",
+            f"{linear[INSIDE]:.0f} of {preferences} linear solutions strictly inside the front",
+            bool(linear[INSIDE] <= 1),
+        ),
+        Claim.check(
+            "Smooth Tchebycheff finds solutions on a non-convex Pareto front (covers more of it than linear).",
+            "STCH 'could find solutions on non-convex pareto set'",
+            f"coverage {smooth['coverage of the front']:.0%} vs linear {linear['coverage of the front']:.0%}",
+            bool(smooth["coverage of the front"] > linear["coverage of the front"]),
+        ),
+    ]
+    return identify(claims, PARETO_CLAIM_IDS)
+
+
 STUDY = Study(
     "survey_pareto", "survey_pareto",
     "Survey: which points of a concave Pareto front linear and (smooth) Tchebycheff scalarisations reach",
-    settings=settings, estimated_s=20,
+    settings=settings, estimated_s=20, claims=PARETO_CLAIM_IDS,
     captions=(("study.plot_fronts(", "Solutions found by each scalarisation, one per preference vector (colour), "
                "against the Pareto front of the Fonseca–Fleming problem (red)."),),
 )  # fmt: skip
 
 
 __all__ = [
+    "INSIDE",
     "MUS",
+    "PARETO_CLAIM_IDS",
     "SETTINGS",
     "SMOOTH",
     "STUDY",
     "coverage",
     "front_table",
+    "pareto_claims",
     "mu_sweep",
     "plot_fronts",
     "plot_mu_sweep",

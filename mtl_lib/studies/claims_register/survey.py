@@ -7,6 +7,8 @@ from mtl_lib.studies.claims_register.entry import Entry, not_yet, tested, untest
 LOSS, GRADIENT, PARETO = "survey_loss_balancing", "survey_gradient_balancing", "survey_pareto"
 LOSS_CLAIMS = "mtl_lib.studies.survey_claims:loss_balancing_claims"
 GRADIENT_CLAIMS = "mtl_lib.studies.survey_claims:gradient_balancing_claims"
+DESCENT_CLAIMS = "mtl_lib.studies.survey_claims:descent_claims"
+PARETO_CLAIMS = "mtl_lib.studies.survey_pareto:pareto_claims"
 
 ENTRIES: tuple[Entry, ...] = (
     # ---- Part 1: loss balancing
@@ -45,10 +47,10 @@ ENTRIES: tuple[Entry, ...] = (
            LOSS, LOSS_CLAIMS, "Survey, STCH: during the warm-up"),
     tested("survey.stch.non_convex_front", "STCH slide (1, 3)",
            "STCH finds solutions on a non-convex Pareto front and can trace it with preference vectors.",
-           PARETO, "notebook:survey_pareto", "Smooth Tchebycheff finds solutions on a non-convex Pareto front"),
+           PARETO, PARETO_CLAIMS, "Smooth Tchebycheff finds solutions on a non-convex Pareto front"),
     tested("survey.linear.concave_ends", "STCH slide (panel c, linear scalarization)",
            "A weighted sum of the losses reaches only the ends of a concave front.",
-           PARETO, "notebook:survey_pareto", "A linear scalarisation reaches only the ends"),
+           PARETO, PARETO_CLAIMS, "A linear scalarisation reaches only the ends"),
     tested("survey.stch.small_mu_is_tch", "STCH slide (Eq. 9)",
            "As μ goes to 0 the smooth scalarization becomes Tchebycheff's maximum.",
            LOSS, LOSS_CLAIMS, "Survey, STCH: as μ → 0"),
@@ -70,7 +72,7 @@ ENTRIES: tuple[Entry, ...] = (
            GRADIENT, GRADIENT_CLAIMS, "Survey, MGDA: with two tasks"),
     tested("survey.mgda.common_descent", "MGDA slide",
            "MGDA's direction decreases every task's loss to first order.",
-           GRADIENT, "notebook:survey_gradient_balancing", "'s direction decreases every task's loss to first order"),
+           GRADIENT, DESCENT_CLAIMS, "'s direction decreases every task's loss to first order"),
     not_yet("survey.mgda.no_control", "CAGrad slide (3)",
             "MGDA cannot choose which Pareto point it converges to.",
             GRADIENT, "the toy runs show where MGDA ends from each start, but no claim object tests it"),
@@ -97,7 +99,7 @@ ENTRIES: tuple[Entry, ...] = (
            "similarity.", GRADIENT, GRADIENT_CLAIMS, "Survey, GradVac vs PCGrad"),
     tested("survey.cagrad.every_loss", "CAGrad slides",
            "CAGrad's update decreases every individual loss, not only the average.",
-           GRADIENT, "notebook:survey_gradient_balancing", "'s direction decreases every task's loss to first order"),
+           GRADIENT, DESCENT_CLAIMS, "'s direction decreases every task's loss to first order"),
     tested("survey.cagrad.worst_improvement", "CAGrad slides",
            "CAGrad maximises the worst task's improvement within a ball of radius c‖g_0‖ around the average.",
            GRADIENT, GRADIENT_CLAIMS, "Survey, CAGrad: within the ball"),

@@ -20,6 +20,7 @@ from mtl_lib.studies._common import Claim, identify
 from mtl_lib.studies.survey_claims import gradient, loss
 from mtl_lib.studies.survey_claims.adatask_pareto import adatask_pareto_claims
 from mtl_lib.studies.survey_claims.common import claims_table
+from mtl_lib.studies.survey_claims.descent import DESCENT_CLAIM_IDS, descent_claims
 
 #: Stable ids of :func:`loss_balancing_claims`' and :func:`gradient_balancing_claims`' claims, in
 #: order: the ids of their entries in :mod:`mtl_lib.studies.claims_register`.
@@ -50,6 +51,8 @@ def gradient_balancing_claims() -> list[Claim]:
 
 
 __all__ = [
+    "DESCENT_CLAIM_IDS",
+    "descent_claims",
     "GRADIENT_CLAIM_IDS",
     "LOSS_CLAIM_IDS",
     "adatask_pareto_claims",
