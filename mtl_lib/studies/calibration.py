@@ -53,6 +53,9 @@ STUDY = Study(
     "calibration", "calibration",
     "About this book: the papers' open settings searched on the baselines only (--results data: the committed records)",
     settings=settings, estimated_s=8, sweep=sweep_plan,
+    captions=(("# one figure: the search's every", "EqualWeight's task-A and task-B errors at every epoch of every "
+               "searched setting (two readings of the task-normalized RMSE), the paper's EqualWeight row (star) "
+               "and the frozen winner (cross); log scales."),),
 )  # fmt: skip
 
 __all__ = ["SETTINGS", "STUDY", "settings", "sweep_plan"]

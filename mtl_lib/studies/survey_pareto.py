@@ -146,7 +146,9 @@ STUDY = Study(
     "Survey: which points of a concave Pareto front linear and (smooth) Tchebycheff scalarisations reach",
     settings=settings, estimated_s=20, claims=PARETO_CLAIM_IDS,
     captions=(("study.plot_fronts(", "Solutions found by each scalarisation, one per preference vector (colour), "
-               "against the Pareto front of the Fonseca–Fleming problem (red)."),),
+               "against the Pareto front of the Fonseca–Fleming problem (red)."),
+              ("study.plot_mu_sweep(", "Smooth Tchebycheff's solutions for each smoothing constant μ against the "
+               "Pareto front (red): large μ drifts towards the linear scalarisation's ends."),),
 )  # fmt: skip
 
 

@@ -66,5 +66,7 @@ STUDY = Study(
          "for all shared parameters and for each layer; mean over seeds."),
         ("study.plot_bucket_history(", "Share of shared parameters in each rAU(B) bucket over training (first seed), "
          "per method: the form of the paper's Fig. 2."),
+        ("study.plot_learning_rates(", "EqualWeight with RMSProp: median (line) and interquartile range (band) over the "
+         "sampled shared parameters of the joint effective learning rate and of each task's own, per layer."),
     ),
 )  # fmt: skip

@@ -33,6 +33,8 @@ STUDY = Study(
     "AdaTask Table 1 and Fig. 3: CityScapes (and Tables 2 and 5 from adatask_synthetic)",
     settings=cityscapes.cityscapes_settings, estimated_s=350, sweep=one_stage(cityscapes.cityscapes_configs, data=True),
     reads_data=True, claims=synthetic.SYNTHETIC_CLAIM_IDS + cityscapes.CITYSCAPES_CLAIM_IDS,
+    captions=(("study.plot_overall_buckets(", "Share of shared parameters in each rAU(B) bucket at the end of "
+               "CityScapes training, per method (mean over seeds); cf. the paper's Fig. 3 (real CityScapes)."),),
 )  # fmt: skip
 
 __all__ = [*synthetic.__all__, *cityscapes.__all__, "STUDY"]
