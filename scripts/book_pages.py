@@ -11,9 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-#: Column of a claim's verdict in a saved ``paper`` sweep.
+#: Column of a claim's verdict and numbers in a saved ``paper`` sweep: the strongest evidence the
+#: book has, so it comes first wherever it exists.
 SAVED_COLUMN = "at `paper` (saved sweep)"
 VERDICT_CELL = "mtl_book_verdicts"  # metadata key of the generated verdict cell
+#: Verdict words of the rule before the current one, as saved summaries written then still carry them.
+LEGACY_VERDICTS = {"SAME DIRECTION": "INCONCLUSIVE", "UNDECIDED": "INCONCLUSIVE"}
 
 
 def markdown_table(header: list[str], rows: list[tuple[Any, ...]]) -> str:
@@ -34,23 +37,63 @@ def stand_in_label(data: str) -> str:
 
 
 def saved_verdicts(folder: Path) -> dict[str, dict[str, str]]:
-    """Claim id → its verdict in a saved ``paper`` sweep, from every saved summary that lists claims."""
+    """Claim id → its verdict (in the current words), numbers and file in a saved ``paper`` sweep,
+    from every saved summary that lists claims. ``legacy`` keeps a verdict word of the earlier rule."""
     out: dict[str, dict[str, str]] = {}
     for path in sorted(Path(folder).glob("*.json")):
         summary = json.loads(path.read_text())
         for claim in summary.get("claims", []):
             if claim.get("id"):
-                out[claim["id"]] = {"verdict": claim["verdict"], "file": path.name}
+                word = claim["verdict"]
+                entry = {"verdict": LEGACY_VERDICTS.get(word, word), "file": path.name, "ours": claim.get("ours", "")}
+                if word in LEGACY_VERDICTS:
+                    entry["legacy"] = word
+                out[claim["id"]] = entry
     return out
 
 
 def _saved_cell(claim: dict[str, Any], saved: dict[str, dict[str, str]]) -> str:
+    """The saved sweep's verdict with its numbers (an earlier rule's word noted), or empty."""
     match = saved.get(claim.get("id") or "")
-    return f"**{match['verdict']}**" if match else ""
+    if not match:
+        return ""
+    legacy = f" (saved as {match['legacy']}, the earlier rule's word)" if match.get("legacy") else ""
+    return (
+        f"**{match['verdict']}**{legacy}: {match['ours']}" if match.get("ours") else f"**{match['verdict']}**{legacy}"
+    )
+
+
+def _agreement(claim: dict[str, Any], saved: dict[str, dict[str, str]], profile: str) -> str:
+    """In words: whether the saved `paper` sweep and this build reach the same verdict."""
+    match = saved.get(claim.get("id") or "")
+    if not match:
+        return "no saved `paper` sweep"
+    if match["verdict"] == claim["verdict"]:
+        return "same verdict"
+    return f"differs: the `paper` sweep says {match['verdict']}, this `{profile}` build {claim['verdict']}"
 
 
 def _has_saved(claims: list[dict[str, Any]], saved: dict[str, dict[str, str]]) -> bool:
     return any(c.get("id") in saved for c in claims if c.get("id"))
+
+
+def _claim_rows(
+    claims: list[dict[str, Any]], saved: dict[str, dict[str, str]], profile: str, extra: list[str]
+) -> tuple[list[str], list[tuple[Any, ...]], bool]:
+    """Header and rows of a claims table: with a saved `paper` sweep its verdict and numbers lead,
+    this build's follow, and a last column says in words whether they agree."""
+    with_saved = profile != "paper" and _has_saved(claims, saved)
+    if not with_saved:
+        header = ["claim", "verdict", *extra]
+        rows = [(c["claim"], f"**{c['verdict']}**", *(c.get(k, "") for k in extra)) for c in claims]
+        return header, rows, False
+    here = [k for k in extra if k != "paper"]
+    header = ["claim", *(["paper"] if "paper" in extra else []), SAVED_COLUMN,
+              f"this build (`{profile}`)", *(f"{k} (`{profile}`)" for k in here), "agreement"]  # fmt: skip
+    rows = [(c["claim"], *([c.get("paper", "")] if "paper" in extra else []), _saved_cell(c, saved),
+             f"**{c['verdict']}**", *(c.get(k, "") for k in here), _agreement(c, saved, profile))
+            for c in claims]  # fmt: skip
+    return header, rows, True
 
 
 def _claims_block(verdicts: dict[str, Any], saved: dict[str, dict[str, str]]) -> tuple[list[str], bool]:
@@ -59,10 +102,7 @@ def _claims_block(verdicts: dict[str, Any], saved: dict[str, dict[str, str]]) ->
         return [f"This page tests no claim of the documents (profile `{profile}`, data: {verdicts['data']})."], False
     # the paper/ours columns only where some claim fills them
     extra = [k for k in ("paper", "ours") if any(c.get(k) for c in claims)]
-    with_saved = profile != "paper" and _has_saved(claims, saved)
-    header = ["claim", "verdict", *extra, *([SAVED_COLUMN] if with_saved else [])]
-    rows = [(c["claim"], f"**{c['verdict']}**", *(c[k] for k in extra), *([_saved_cell(c, saved)] if with_saved else []))
-            for c in claims]  # fmt: skip
+    header, rows, with_saved = _claim_rows(claims, saved, profile, extra)
     intro = f"**Verdicts** (profile `{profile}`, data: {verdicts['data']}; details at the end of the page):\n"
     return [intro, markdown_table(header, rows)], with_saved
 
@@ -84,9 +124,9 @@ def verdict_cell(
             lines.append(f"\n*Profile `{verdicts['profile']}` is smaller than the documents' settings: "
                          "these verdicts are provisional.*")  # fmt: skip
             if with_saved:
-                lines.append("*The last column is the verdict of a `paper` sweep run outside the "
-                             "build and saved in `data/paper_verdicts/` (shown again, with its "
-                             "provenance, at the end of the page).*")  # fmt: skip
+                lines.append("*Where a `paper` sweep was run outside the build and saved in "
+                             "`data/paper_verdicts/`, its verdict and numbers come first: it is the "
+                             "stronger evidence (its provenance is at the end of the page).*")  # fmt: skip
         text = "\n".join(lines)
     return {"cell_type": "markdown", "id": "mtl-book-verdicts", "metadata": {VERDICT_CELL: True},
             "source": text}  # fmt: skip
@@ -123,9 +163,7 @@ def _page_block(run: Any, saved: dict[str, dict[str, str]], counts: dict[str, in
     with_saved = v["profile"] != "paper" and _has_saved(v["claims"], saved)
     if with_saved:
         paired += [saved[c["id"]]["verdict"] == c["verdict"] for c in v["claims"] if c.get("id") in saved]
-    rows = [(c["claim"], f"**{c['verdict']}**", *([_saved_cell(c, saved)] if with_saved else []))
-            for c in v["claims"]]  # fmt: skip
-    header = ["claim", "verdict", *([SAVED_COLUMN] if with_saved else [])]
+    header, rows, _ = _claim_rows(v["claims"], saved, v["profile"], ["ours"])
     return head + "\n\n" + markdown_table(header, rows)
 
 
@@ -149,9 +187,26 @@ def summary_markdown(runs: list[Any], saved: dict[str, dict[str, str]] | None, p
              "each page was computed.")  # fmt: skip
     if paired:
         intro += (f" {len(paired)} of the claims also have a verdict from a `paper` sweep run outside the "
-                  f"build and saved in `data/paper_verdicts/` (last column); {sum(paired)} of those "
-                  f"{len(paired)} agree with this build's.")  # fmt: skip
-    return "\n\n".join([intro, *blocks])
+                  f"build and saved in `data/paper_verdicts/`: the stronger evidence, so it leads their rows "
+                  f"({SAVED_COLUMN}); {sum(paired)} of those {len(paired)} agree with this build's, and the "
+                  f"last column says so claim by claim.")  # fmt: skip
+    return "\n\n".join([register_markdown(), intro, *blocks])
+
+
+def register_markdown() -> str:
+    """The claims register's counts per source document (tested / untestable here / not yet) and
+    its one-sentence summary, from :mod:`mtl_lib.studies.claims_register`."""
+    from mtl_lib.studies import claims_register
+
+    counts = claims_register.counts()
+    columns = [c for c in counts.columns if c != "title"]
+    rows = [(row["title"], *(int(row[c]) for c in columns)) for _, row in counts.iterrows()]
+    return (
+        "**Every claim accounted for.** "
+        + claims_register.counts_sentence()
+        + " Each chapter lists its untested claims at the end.\n\n"
+        + markdown_table(["document", *columns], rows)
+    )
 
 
 def _runs_cell(verdicts: dict[str, Any]) -> str:

@@ -290,19 +290,24 @@ def test_saved_paper_verdicts_join_the_chapter_and_front_page_tables(tmp_path: P
     }))  # fmt: skip
     (tmp_path / "no_claims.paper.json").write_text(json.dumps({"profile": "paper", "summary": []}))
     saved = build_book.saved_verdicts(tmp_path)
-    assert saved == {"x.ab": {"verdict": "UNDECIDED", "file": "x.paper.json"}}
+    # the earlier rule's word is read in the current words, and kept for the page to mention
+    assert saved == {"x.ab": {"verdict": "INCONCLUSIVE", "file": "x.paper.json", "ours": "0", "legacy": "UNDECIDED"}}
     claims = [{"claim": "a | b", "verdict": "REPRODUCED", "paper": "1", "ours": "2", "id": "x.ab"},
               {"claim": "c", "verdict": "NOT REPRODUCED", "paper": "", "ours": "", "id": ""}]  # fmt: skip
     text = build_book.verdict_cell(_verdicts(True, claims), "leaf_combinations", saved)["source"]
-    assert f"| claim | verdict | paper | ours | {build_book.SAVED_COLUMN} |" in text
-    assert "| **REPRODUCED** | 1 | 2 | **UNDECIDED** |" in text and "data/paper_verdicts/" in text
+    # the saved paper sweep leads, with its numbers; this build follows; the agreement is in words
+    assert f"| claim | paper | {build_book.SAVED_COLUMN} | this build (`smoke`) | ours (`smoke`) | agreement |" in text
+    assert ("| a \\| b | 1 | **INCONCLUSIVE** (saved as UNDECIDED, the earlier rule's word): 0 | **REPRODUCED** | 2 "
+            "| differs: the `paper` sweep says INCONCLUSIVE, this `smoke` build REPRODUCED |") in text
+    assert "| no saved `paper` sweep |" in text and "data/paper_verdicts/" in text
     # a page that tests no claim, or none with a saved counterpart, keeps its columns
     assert "tests no claim" in build_book.verdict_cell(_verdicts(False, []), "x", saved)["source"]
     assert build_book.SAVED_COLUMN not in build_book.verdict_cell(_verdicts(True, claims[1:]), "x", saved)["source"]
     runs = [build_book.NotebookRun("leaf_combinations", "smoke", "k", verdicts=_verdicts(True, claims))]
     summary = build_book.summary_markdown(runs, saved)
     assert "1 of the claims also have a verdict from a `paper` sweep" in summary and "0 of those 1 agree" in summary
-    assert f"| claim | verdict | {build_book.SAVED_COLUMN} |" in summary
+    assert f"| claim | {build_book.SAVED_COLUMN} | this build (`smoke`) | ours (`smoke`) | agreement |" in summary
+    assert "The claims register lists" in summary and "| the three documents |" in summary
 
 
 def test_inputs_digest_covers_library_data_files_and_saved_summaries(tmp_path: Path, monkeypatch) -> None:
