@@ -47,6 +47,7 @@ METHODS = ["ew", "pcgrad", "mgda", "cagrad", "nash_mtl", "upgrad", "imtl_g", "fa
 LIBRARIES = ["ours", "ours-gramian", "torchjd", "torchjd-autogram", "libmtl", "libmtl-head"]
 TASK_COUNTS = {"mlp": [2, 3, 5, 10, 20, 40], "cnn": [2, 3, 5, 10]}
 MAKERS = {"mlp": P.mlp_case, "cnn": P.cnn_case}
+COLORS = dict(zip(LIBRARIES, ["tab:blue", "tab:cyan", "tab:red", "tab:orange", "tab:green", "tab:olive"]))
 MEMORY_VARIANTS = (
     "plain,ours/mgda,ours-gramian/mgda,torchjd/mgda,torchjd-autogram/mgda,libmtl/mgda,"
     "ours/upgrad,ours-gramian/upgrad,torchjd/upgrad,torchjd-autogram/upgrad,libmtl-head/upgrad"
@@ -173,6 +174,7 @@ def measure(args: argparse.Namespace, device: torch.device, libmtl: dict[str, An
 
 def plot(rows: list[dict[str, Any]], out: Path) -> None:
     import matplotlib
+    import matplotlib.lines
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -192,17 +194,21 @@ def plot(rows: list[dict[str, Any]], out: Path) -> None:
                     ks, med, lo, hi = zip(*points)
                     ax.errorbar(
                         ks, med, yerr=[[m - a for m, a in zip(med, lo)], [b - m for m, b in zip(med, hi)]],
-                        label=library, marker="o", ms=3, capsize=2, lw=1,
+                        label=library, marker="o", ms=3, capsize=2, lw=1, color=COLORS[library],
                     )  # fmt: skip
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ks_all = sorted({r["K"] for r in rows if r["model"] == model})
+            ax.set_xticks(ks_all, [str(k) for k in ks_all])
+            ax.minorticks_off()
             ax.set_title(f"{model}: {method}", fontsize=9)
             ax.set_xlabel("K (tasks)", fontsize=8)
             if j == 0:
                 ax.set_ylabel("step / plain step", fontsize=8)
             ax.tick_params(labelsize=7)
-    axes[0][0].legend(fontsize=6)
-    fig.tight_layout()
+    handles = [matplotlib.lines.Line2D([], [], color=COLORS[lib], marker="o", ms=3, label=lib) for lib in LIBRARIES]
+    fig.legend(handles=handles, loc="upper center", ncol=len(LIBRARIES), fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     fig.savefig(out, dpi=110)
     plt.close(fig)
     mem = [r for r in rows if isinstance(r.get("memory_mb"), (int, float))]
@@ -215,6 +221,10 @@ def plot(rows: list[dict[str, Any]], out: Path) -> None:
             points = sorted((r["K"], r["memory_mb"]) for r in mem if r["model"] == model and r["variant"] == variant)
             ax.plot(*zip(*points), marker="o", ms=3, label=variant)
         ax.set_xscale("log")
+        ax.set_yscale("log")
+        ks_all = sorted({r["K"] for r in mem if r["model"] == model})
+        ax.set_xticks(ks_all, [str(k) for k in ks_all])
+        ax.minorticks_off()
         ax.set_title(f"{model}: peak memory growth per step", fontsize=9)
         ax.set_xlabel("K (tasks)")
         ax.set_ylabel("MB")
@@ -274,6 +284,7 @@ def main() -> None:
     if args.summarise:
         text = markdown(json.loads(args.summarise.read_text())["rows"])
         args.summarise.with_suffix(".md").write_text(text + "\n")
+        plot(json.loads(args.summarise.read_text())["rows"], args.summarise.with_suffix(".png"))
         print(text)
         return
     out = args.out or Path(f"_build/benchmarks/task_scaling{'_cuda' if args.device == 'cuda' else ''}.json")
