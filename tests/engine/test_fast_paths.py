@@ -67,9 +67,7 @@ def _steps(num_tasks, dtype, aggregator, jacobian_of="parameters", split=True, m
 
 
 def test_the_gramian_methods_are_the_expected_ones():
-    assert {"mgda", "imtl_g", "upgrad", "dualproj", "nash_mtl", "aligned_mtl", "cagrad", "pcgrad"} <= set(
-        GRAM_METHODS
-    )
+    assert {"mgda", "imtl_g", "upgrad", "dualproj", "nash_mtl", "aligned_mtl", "cagrad", "pcgrad"} <= set(GRAM_METHODS)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -162,7 +160,9 @@ def test_gramian_path_names_the_task_whose_gradient_is_nan(method):
 
     tasks = [Task("depth", nn.functional.mse_loss), Task("normals", broken)]
     tasks += [Task(f"extra{k}", nn.functional.mse_loss) for k in range(2, num_tasks)]
-    trainer = Trainer(tiny_model(num_tasks), tasks, aggregator=method, jacobian_of="gramian", device="cpu", progress=False)
+    trainer = Trainer(
+        tiny_model(num_tasks), tasks, aggregator=method, jacobian_of="gramian", device="cpu", progress=False
+    )
     batches = regression_batches(num_tasks, n_batches=2)
     trainer.fit(batches, epochs=1)
     trigger["on"] = True
