@@ -40,12 +40,11 @@ SWEEPER = textwrap.dedent(
 
 
 def _configs(count_dir: Path) -> list[RunConfig]:
-    # 3 epochs of 0.5 s each: long enough that no sweep can finish before the signal lands (a fresh-clone
-    # CI run once saw Ctrl-C return 0 with 0.2 s epochs), short enough to rerun
+    # 3 epochs of 0.2 s each: long enough to be killed mid-run, short enough to rerun
     return [
         RunConfig(
             problem="fault_tiny", optimizer="rmsprop", epochs=3, batch_size=16, seed=seed, device="cpu",
-            problem_kwargs={"count_dir": str(count_dir), "sleep_s": 0.5},
+            problem_kwargs={"count_dir": str(count_dir), "sleep_s": 0.2},
         )
         for seed in range(RUNS)
     ]  # fmt: skip
