@@ -40,10 +40,11 @@ SWEEPER = textwrap.dedent(
 
 
 def _configs(count_dir: Path) -> list[RunConfig]:
-    # 3 epochs of 0.2 s each: long enough to be killed mid-run, short enough to rerun
+    # 8 epochs of 0.2 s each: a run outlasts the wait for both workers even on a loaded machine (3 epochs
+    # once let the sweep finish first), while short epochs keep the stop fast; short enough to rerun
     return [
         RunConfig(
-            problem="fault_tiny", optimizer="rmsprop", epochs=3, batch_size=16, seed=seed, device="cpu",
+            problem="fault_tiny", optimizer="rmsprop", epochs=8, batch_size=16, seed=seed, device="cpu",
             problem_kwargs={"count_dir": str(count_dir), "sleep_s": 0.2},
         )
         for seed in range(RUNS)
