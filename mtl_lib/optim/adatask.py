@@ -387,16 +387,17 @@ def _named(cls: type[AdaTask], base: str, name: str) -> type[AdaTask]:
     return named
 
 
-AdaTaskAdaGrad = _named(AdaTask, "adagrad", "AdaTaskAdaGrad")
-AdaTaskRMSProp = _named(AdaTask, "rmsprop", "AdaTaskRMSProp")
-AdaTaskAdam = _named(AdaTask, "adam", "AdaTaskAdam")
+def _register_bases(cls: type[AdaTask], prefix: str) -> tuple[type[AdaTask], type[AdaTask], type[AdaTask]]:
+    """``cls`` with each base fixed (AdaGrad, RMSProp, Adam), registered as ``<prefix>_<base>``."""
+    variants = []
+    for base, label in (("adagrad", "AdaGrad"), ("rmsprop", "RMSProp"), ("adam", "Adam")):
+        named = _named(cls, base, f"{cls.__name__}{label}")
+        OPTIMIZERS.register(f"{prefix}_{base}")(named)
+        variants.append(named)
+    return variants[0], variants[1], variants[2]
 
-for _registered_name, _cls in {
-    "adatask_adagrad": AdaTaskAdaGrad,
-    "adatask_rmsprop": AdaTaskRMSProp,
-    "adatask_adam": AdaTaskAdam,
-}.items():
-    OPTIMIZERS.register(_registered_name)(_cls)
+
+AdaTaskAdaGrad, AdaTaskRMSProp, AdaTaskAdam = _register_bases(AdaTask, "adatask")
 
 __all__ = [
     "AdaTask",

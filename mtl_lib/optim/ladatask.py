@@ -21,8 +21,7 @@ from typing import Any
 
 import torch
 
-from mtl_lib.core.optimizers import OPTIMIZERS
-from mtl_lib.optim.adatask import AdaTask, _named
+from mtl_lib.optim.adatask import AdaTask, _register_bases
 
 
 class LAdaTask(AdaTask):
@@ -75,15 +74,6 @@ class LAdaTask(AdaTask):
         return (lr / (1 - beta1**step)) * exp_avg / denom
 
 
-LAdaTaskAdaGrad = _named(LAdaTask, "adagrad", "LAdaTaskAdaGrad")
-LAdaTaskRMSProp = _named(LAdaTask, "rmsprop", "LAdaTaskRMSProp")
-LAdaTaskAdam = _named(LAdaTask, "adam", "LAdaTaskAdam")
-
-for _registered_name, _cls in {
-    "ladatask_adagrad": LAdaTaskAdaGrad,
-    "ladatask_rmsprop": LAdaTaskRMSProp,
-    "ladatask_adam": LAdaTaskAdam,
-}.items():
-    OPTIMIZERS.register(_registered_name)(_cls)
+LAdaTaskAdaGrad, LAdaTaskRMSProp, LAdaTaskAdam = _register_bases(LAdaTask, "ladatask")
 
 __all__ = ["LAdaTask", "LAdaTaskAdaGrad", "LAdaTaskAdam", "LAdaTaskRMSProp"]
