@@ -40,3 +40,21 @@ REFERENCE_JACOBIAN = torch.tensor([[-4.0, 1.0, 1.0], [6.0, 1.0, 1.0]])
 #: A three-task Jacobian with a conflicting pair and unequal norms, for methods whose behaviour
 #: with more than two tasks differs (projection orders, solver paths).
 THREE_TASK_JACOBIAN = torch.tensor([[1.0, 0.0, 0.0, 2.0], [0.0, 2.0, 1.0, -1.0], [-1.0, 1.0, 0.5, 0.0]])
+
+
+class NaNGradient(torch.autograd.Function):
+    """Identity; NaN gradient where the incoming one is non-zero (only that task's row breaks)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(value):
+        return value.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.where(grad != 0, torch.full_like(grad, float("nan")), torch.zeros_like(grad))

@@ -7,6 +7,7 @@ from torch import nn
 
 from mtl_lib.core.gramian import GramianPathError, LayerwiseGramian, linear_gram, scaled_gram
 from mtl_lib.core.jacobian import flatten_rows, task_jacobians
+from tests.helpers import NaNGradient
 
 RTOL = {torch.float32: 1e-6, torch.float64: 1e-10}
 
@@ -95,24 +96,6 @@ def test_linear_gram_branches_agree_and_survive_extreme_scales():
     ours = linear_gram(x, d, has_bias=True)
     assert bool(torch.isfinite(ours).all())
     assert relative_error(ours.diagonal() / expected.diagonal(), torch.ones(3, dtype=torch.float64)) < 1e-5
-
-
-class NaNGradient(torch.autograd.Function):
-    """Identity; NaN gradient where the incoming one is non-zero (only that task's row breaks)."""
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(value):
-        return value.clone()
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        pass
-
-    @staticmethod
-    def backward(ctx, grad):
-        return torch.where(grad != 0, torch.full_like(grad, float("nan")), torch.zeros_like(grad))
 
 
 def test_nan_in_one_task_gives_a_nan_diagonal_entry():

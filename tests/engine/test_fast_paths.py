@@ -18,7 +18,7 @@ from mtl_lib.aggregators import AGGREGATORS, GramianWeightedAggregator
 from mtl_lib.core import NonFiniteError, Task
 from mtl_lib.core.model import MultiTaskModel
 from mtl_lib.engine import Trainer
-from tests.helpers import regression_batches, regression_tasks, tiny_model
+from tests.helpers import NaNGradient, regression_batches, regression_tasks, tiny_model
 
 RTOL = {torch.float32: 1e-6, torch.float64: 1e-10}
 
@@ -131,24 +131,6 @@ def test_gramian_path_refuses_what_it_cannot_do():
         Trainer(model, tasks, aggregator="mgda", optimizer="adatask_adam", jacobian_of="gramian", device="cpu")
 
 
-class _NaNGradient(torch.autograd.Function):
-    """Identity; NaN gradient where the incoming one is non-zero (only that task's row breaks)."""
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(value):
-        return value.clone()
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        pass
-
-    @staticmethod
-    def backward(ctx, grad):
-        return torch.where(grad != 0, torch.full_like(grad, float("nan")), torch.zeros_like(grad))
-
-
 @pytest.mark.parametrize("method", GRAM_METHODS)
 def test_gramian_path_names_the_task_whose_gradient_is_nan(method):
     num_tasks = max(2, AGGREGATORS.build(method).min_tasks)
@@ -156,7 +138,7 @@ def test_gramian_path_names_the_task_whose_gradient_is_nan(method):
 
     def broken(pred, target):
         value = nn.functional.mse_loss(pred, target)
-        return _NaNGradient.apply(value) if trigger["on"] else value
+        return NaNGradient.apply(value) if trigger["on"] else value
 
     tasks = [Task("depth", nn.functional.mse_loss), Task("normals", broken)]
     tasks += [Task(f"extra{k}", nn.functional.mse_loss) for k in range(2, num_tasks)]
