@@ -7,9 +7,15 @@ W_2^B and the shared W_3 from N(10, 10), and ε ~ N(0, 0.1). Task B's own matric
 ten times task A's, so task B dominates the summed loss.
 
 Choices the paper leaves open (ours, stated so they can be changed): the second argument of
-N(·,·) is read as a variance; the inputs are drawn i.i.d. from U(-1, 1) (bounded, so the
-cubic term stays finite); the matrices and the inputs come from one ``data_seed`` that is fixed
-across training seeds, so that seeds vary the model and batch order, not the problem.
+N(·,·) is read as a variance (``spread`` for the matrices, ``noise_spread`` for ε); the inputs
+are drawn i.i.d. from U(-1, 1) (bounded, so the cubic term stays finite); the matrices and the
+inputs come from one ``data_seed`` that is fixed across training seeds, so that seeds vary the
+model and batch order, not the problem. AdaTask says its data follow GradNorm's toy example
+(Chen et al., ICML 2018, §4), whose public ports draw x from U(-1, 1) and divide it by its L2
+norm (brianlan/pytorch-grad-norm, ``dataset.py``) or draw it from U(0, 1) unnormalised
+(LucasBoTang/GradNorm ``data.py``, jpcastillog/GradNorm-Keras): ``input_dist`` offers both.
+:attr:`SyntheticRegression.draw` samples fresh training data from the same matrices (the
+brianlan port draws new samples at every step).
 
 Raw targets reach the hundreds, which an adaptive optimizer at a usual learning rate (its step
 is about ``lr`` per parameter whatever the gradient's size) needs tens of thousands of steps
@@ -22,12 +28,15 @@ on it at all.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 TASK_NAMES = ("A", "B")
-INPUT_DISTS = ("uniform", "normal")
+#: "uniform": U(-1, 1); "normal": N(0, 1); "uniform_unit_norm": U(-1, 1) divided by its L2 norm;
+#: "uniform01": U(0, 1) (see the module docstring for the GradNorm ports behind the last two).
+INPUT_DISTS = ("uniform", "normal", "uniform_unit_norm", "uniform01")
 SPREADS = ("variance", "std")
 TARGET_SCALINGS = ("pooled", "per_task", "none")
 
@@ -45,6 +54,15 @@ class SyntheticRegression:
     task_names: tuple[str, ...] = TASK_NAMES
     #: Root mean square of each task's training targets (an alternative normaliser for RMSE).
     target_rms: tuple[float, ...] = ()
+    #: ``draw(n, generator)``: ``n`` fresh samples (x, targets) of the same problem, scaled as the
+    #: training targets are (for training on fresh samples at every step).
+    draw: Callable[[int, torch.Generator], tuple[torch.Tensor, tuple[torch.Tensor, ...]]] | None = None
+
+
+def _check_choices(**choices: tuple[str, tuple[str, ...]]) -> None:
+    for name, (value, valid) in choices.items():
+        if value not in valid:
+            raise ValueError(f"{name} must be one of {valid}, got {value!r}")
 
 
 def make_synthetic_regression(
@@ -61,6 +79,7 @@ def make_synthetic_regression(
     input_dist: str = "uniform",
     spread: str = "variance",
     target_scaling: str | None = None,
+    noise_spread: str = "variance",
 ) -> SyntheticRegression:
     """Generate the problem deterministically from ``data_seed`` (CPU float32 tensors).
 
@@ -71,14 +90,10 @@ def make_synthetic_regression(
     """
     if n_train < 1 or n_test < 1:
         raise ValueError(f"n_train and n_test must be positive, got {n_train}, {n_test}")
-    if input_dist not in INPUT_DISTS:
-        raise ValueError(f"input_dist must be one of {INPUT_DISTS}, got {input_dist!r}")
-    if spread not in SPREADS:
-        raise ValueError(f"spread must be one of {SPREADS}, got {spread!r}")
     if target_scaling is None:
         target_scaling = "pooled" if common_scale else "none"
-    if target_scaling not in TARGET_SCALINGS:
-        raise ValueError(f"target_scaling must be one of {TARGET_SCALINGS}, got {target_scaling!r}")
+    _check_choices(input_dist=(input_dist, INPUT_DISTS), spread=(spread, SPREADS),
+                   noise_spread=(noise_spread, SPREADS), target_scaling=(target_scaling, TARGET_SCALINGS))  # fmt: skip
     gen = torch.Generator().manual_seed(data_seed)
 
     def normal(mean: float, s: float) -> torch.Tensor:
@@ -89,14 +104,20 @@ def make_synthetic_regression(
     w2 = {"A": normal(1.0, 1.0), "B": normal(dominant_mean, dominant_var)}
     w3 = normal(dominant_mean, dominant_var)
 
-    def sample(n: int) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        if input_dist == "uniform":
-            x = 2.0 * torch.rand(n, input_dim, generator=gen, dtype=torch.float64) - 1.0
-        else:
+    noise_std = math.sqrt(noise_var) if noise_spread == "variance" else noise_var
+
+    def sample(n: int, gen: torch.Generator = gen) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        if input_dist == "normal":
             x = torch.randn(n, input_dim, generator=gen, dtype=torch.float64)
+        elif input_dist == "uniform01":
+            x = torch.rand(n, input_dim, generator=gen, dtype=torch.float64)
+        else:
+            x = 2.0 * torch.rand(n, input_dim, generator=gen, dtype=torch.float64) - 1.0
+            if input_dist == "uniform_unit_norm":
+                x = x / x.norm(dim=1, keepdim=True)
         ys = []
         for task in TASK_NAMES:
-            noise = math.sqrt(noise_var) * torch.randn(n, output_dim, generator=gen, dtype=torch.float64)
+            noise = noise_std * torch.randn(n, output_dim, generator=gen, dtype=torch.float64)
             ys.append((x @ w1[task].T + (x**2) @ w2[task].T + (x**3) @ w3.T + noise).float())
         return x.float(), tuple(ys)
 
@@ -104,12 +125,18 @@ def make_synthetic_regression(
     x_test, y_test = sample(n_test)
     if target_scaling == "pooled":
         pooled = float(torch.cat([y.flatten() for y in y_train]).std())
-        y_train = tuple(y / pooled for y in y_train)
-        y_test = tuple(y / pooled for y in y_test)
+        divisors = [pooled] * len(y_train)
     elif target_scaling == "per_task":
-        own = [float(y.std()) for y in y_train]
-        y_train = tuple(y / s for y, s in zip(y_train, own))
-        y_test = tuple(y / s for y, s in zip(y_test, own))
+        divisors = [float(y.std()) for y in y_train]
+    else:
+        divisors = [1.0] * len(y_train)
+    y_train = tuple(y / d for y, d in zip(y_train, divisors))
+    y_test = tuple(y / d for y, d in zip(y_test, divisors))
     scale = tuple(float(y.std()) for y in y_train)
     rms = tuple(float(y.pow(2).mean().sqrt()) for y in y_train)
-    return SyntheticRegression(x_train, y_train, x_test, y_test, scale, target_rms=rms)
+
+    def draw(n: int, generator: torch.Generator) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        x, ys = sample(n, generator)
+        return x, tuple(y / d for y, d in zip(ys, divisors))
+
+    return SyntheticRegression(x_train, y_train, x_test, y_test, scale, target_rms=rms, draw=draw)

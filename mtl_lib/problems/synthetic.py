@@ -79,8 +79,34 @@ def initial_test_losses(model: MultiTaskModel, x_test: torch.Tensor, y_test: Seq
     return [total / y.numel() for total, y in zip(sums, y_test)]
 
 
+#: How training samples are used: "fixed" (one training set of ``n_train`` samples, reshuffled
+#: every epoch) or "fresh" (new samples at every step, as GradNorm's toy port
+#: brianlan/pytorch-grad-norm draws them; an epoch is then ``ceil(n_train / batch_size)`` steps).
+SAMPLINGS = ("fixed", "fresh")
+
+
+class FreshBatches:
+    """Mini-batches of new samples at every step, drawn by ``draw(n, generator)`` from a
+    generator seeded by the run's seed (so a run is reproducible and seeds differ); ``len`` is
+    the number of steps per epoch."""
+
+    def __init__(self, draw: Any, n_per_epoch: int, batch_size: int, seed: int, device: torch.device) -> None:
+        self.draw, self.n_per_epoch, self.batch_size, self.device = draw, n_per_epoch, batch_size, device
+        self.generator = torch.Generator().manual_seed(10_007 + seed)  # a stream apart from the model's
+
+    def __len__(self) -> int:
+        return -(-self.n_per_epoch // self.batch_size)
+
+    def __iter__(self) -> Any:
+        for step in range(len(self)):
+            size = min(self.batch_size, self.n_per_epoch - step * self.batch_size)
+            x, ys = self.draw(size, self.generator)
+            yield (x.to(self.device), *(y.to(self.device) for y in ys))
+
+
 @functools.lru_cache(maxsize=4)
-def _cached_synthetic(n_train: int, n_test: int, data_seed: int, input_dist: str, spread: str, target_scaling: str):
+def _cached_synthetic(n_train: int, n_test: int, data_seed: int, input_dist: str, spread: str, target_scaling: str,
+                      noise_spread: str = "variance"):  # fmt: skip
     return make_synthetic_regression(
         n_train,
         n_test,
@@ -88,11 +114,13 @@ def _cached_synthetic(n_train: int, n_test: int, data_seed: int, input_dist: str
         input_dist=input_dist,
         spread=spread,
         target_scaling=target_scaling,
+        noise_spread=noise_spread,
     )
 
 
 def _check_options(n_train: Any, n_test: Any, data_seed: Any, input_dist: Any, spread: Any,
-                   target_scaling: Any, hidden: Any, rotograd: Any) -> None:  # fmt: skip
+                   target_scaling: Any, hidden: Any, rotograd: Any, noise_spread: Any = "variance",
+                   sampling: Any = "fixed") -> None:  # fmt: skip
     """Every option's type and range, before the data are generated (issue 25: an error names
     the option and what it takes)."""
     owner = "synthetic_regression problem"
@@ -101,6 +129,8 @@ def _check_options(n_train: Any, n_test: Any, data_seed: Any, input_dist: Any, s
     require_integer(owner, "data_seed", data_seed, minimum=0)
     require_choice(owner, "input_dist", input_dist, INPUT_DISTS)
     require_choice(owner, "spread", spread, SPREADS)
+    require_choice(owner, "noise_spread", noise_spread, SPREADS)
+    require_choice(owner, "sampling", sampling, SAMPLINGS)
     require_choice(owner, "target_scaling", target_scaling, TARGET_SCALINGS)
     if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence) or not hidden:
         raise OptionError(
@@ -127,17 +157,22 @@ def synthetic_regression_problem(
     target_scaling: str = "pooled",
     hidden: Sequence[int] = (100, 100, 100, 100),
     rotograd: bool = False,
+    noise_spread: str = "variance",
+    sampling: str = "fixed",
     **unknown: Any,
 ) -> ProblemInstance:
     """AdaTask's synthetic regression (see :mod:`mtl_lib.data.synthetic`), the 4-layer ELU MLP,
     MSE training loss; metrics per task: ``rmse`` and the four task-normalized errors of the
     module docstring (``nrmse``, ``nrmse_rms``, ``loss_ratio``, ``rmse_ratio``).
     ``rotograd=True`` wraps the model in RotoGrad (rotations trained by their own optimizer
-    through a callback)."""
+    through a callback). ``spread``/``noise_spread``: N(m, s) read as variance or std for the
+    matrices / the noise; ``sampling``: a fixed training set or fresh samples every step
+    (:data:`SAMPLINGS`)."""
     if unknown:
         raise unknown_options_error("synthetic_regression", synthetic_regression_problem, unknown)
-    _check_options(n_train, n_test, data_seed, input_dist, spread, target_scaling, hidden, rotograd)
-    data = _cached_synthetic(n_train, n_test, data_seed, input_dist, spread, target_scaling)
+    _check_options(n_train, n_test, data_seed, input_dist, spread, target_scaling, hidden, rotograd, noise_spread,
+                   sampling)  # fmt: skip
+    data = _cached_synthetic(n_train, n_test, data_seed, input_dist, spread, target_scaling, noise_spread)
     model = synthetic_mlp(hidden=tuple(hidden), task_names=data.task_names)
     callbacks: list[Any] = []
     if rotograd:
@@ -159,13 +194,17 @@ def synthetic_regression_problem(
         }
         tasks.append(Task(name=name, loss=nn.functional.mse_loss, metrics=scores,
                           higher_is_better=dict.fromkeys(scores, False)))  # fmt: skip
-    train = TensorBatches(data.x_train, *data.y_train, batch_size=batch_size, seed=seed).to(device)
+    if sampling == "fresh":
+        train: Any = FreshBatches(data.draw, n_train, batch_size, seed, device)
+    else:
+        train = TensorBatches(data.x_train, *data.y_train, batch_size=batch_size, seed=seed).to(device)
     test = TensorBatches(data.x_test, *data.y_test, batch_size=1024, shuffle=False).to(device)
     return ProblemInstance(
         model,
         tasks,
         train,
         test,
-        f"synthetic regression, {n_train} train / {n_test} test samples",
+        f"synthetic regression, {n_train} {'fresh samples per epoch' if sampling == 'fresh' else 'train'} / "
+        f"{n_test} test samples",
         callbacks=callbacks,
     )

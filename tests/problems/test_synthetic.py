@@ -122,7 +122,12 @@ BAD_OPTIONS = [
     ({"n_train": "64"}, "option 'n_train' must be an integer, got '64' (str)"),
     ({"n_test": 0}, "option 'n_test' must be an integer >= 1, got 0"),
     ({"data_seed": -1}, "option 'data_seed' must be an integer >= 0, got -1"),
-    ({"input_dist": "gaussian"}, "option 'input_dist' must be one of ['uniform', 'normal'], got 'gaussian'"),
+    (
+        {"input_dist": "gaussian"},
+        "option 'input_dist' must be one of ['uniform', 'normal', 'uniform_unit_norm', 'uniform01'], got",
+    ),
+    ({"noise_spread": "var"}, "option 'noise_spread' must be one of ['variance', 'std']"),
+    ({"sampling": "fresh_samples"}, "option 'sampling' must be one of ['fixed', 'fresh']"),
     ({"spread": "stdev"}, "option 'spread' must be one of ['variance', 'std'], got 'stdev'; did you mean 'std'?"),
     ({"target_scaling": "pool"}, "did you mean 'pooled'?"),
     ({"hidden": 100}, "option 'hidden' must be a non-empty sequence of layer widths"),
@@ -147,4 +152,38 @@ def test_unknown_option_suggests_the_close_name_and_lists_the_options():
         _build(input_dis="normal")
     message = str(info.value)
     assert "'input_dis': did you mean 'input_dist'?" in message
-    assert "(its options: n_train, n_test, data_seed, input_dist, spread, target_scaling, hidden, rotograd)" in message
+    assert (
+        "(its options: n_train, n_test, data_seed, input_dist, spread, target_scaling, hidden, rotograd, "
+        "noise_spread, sampling)" in message
+    )
+
+
+def test_gradnorm_toy_input_conventions():
+    """GradNorm's toy ports: U(-1, 1) divided by its L2 norm (brianlan), U(0, 1) (LucasBoTang)."""
+    unit = _cached_synthetic(64, 8, 0, "uniform_unit_norm", "std", "pooled")
+    assert torch.allclose(unit.x_train.norm(dim=1), torch.ones(64), atol=1e-5)
+    assert unit.x_train.min() < 0
+    positive = _cached_synthetic(64, 8, 0, "uniform01", "std", "pooled")
+    assert positive.x_train.min() >= 0 and positive.x_train.max() < 1
+
+
+def test_noise_spread_reads_n_0_01_as_std_or_variance():
+    """ε ~ N(0, 0.1): std sqrt(0.1) ≈ 0.316 as a variance, 0.1 as a std (raw targets, same x and W)."""
+    as_variance = _cached_synthetic(2000, 8, 0, "uniform", "variance", "none", "variance")
+    as_std = _cached_synthetic(2000, 8, 0, "uniform", "variance", "none", "std")
+    noise = [(a - b) for a, b in zip(as_variance.y_train, as_std.y_train)]
+    # the same draw z scaled by sqrt(0.1) and by 0.1: the difference is (sqrt(0.1) - 0.1) z
+    assert float(noise[0].std()) == pytest.approx(math.sqrt(0.1) - 0.1, rel=0.02)
+
+
+def test_fresh_sampling_draws_new_reproducible_batches_scaled_like_the_training_set():
+    problem = _build(sampling="fresh")
+    first, second = list(problem.train_data), list(problem.train_data)
+    assert len(first) == len(problem.train_data) == 4  # 256 samples per epoch, batch 64
+    assert not torch.equal(first[0][0], second[0][0])  # new samples every epoch
+    again = list(_build(sampling="fresh").train_data)
+    assert torch.equal(first[0][0], again[0][0]) and torch.equal(first[0][2], again[0][2])  # seeded
+    data = _data()
+    fresh_b = torch.cat([batch[2] for batch in first + second])
+    # same problem, same scaling: the fresh targets' spread matches the fixed training set's
+    assert float(fresh_b.std()) == pytest.approx(float(data.y_train[1].std()), rel=0.1)
