@@ -230,7 +230,7 @@ def status_markdown(runs: list[Any], build: dict[str, Any]) -> str:
             f"`{run.profile}`",
             f"{run.wall_s:.0f} s ({run.cpu_s:.0f} s)",
             run.finished.removesuffix(" UTC"),
-            "executed" if run.executed else "reused",
+            "executed" if run.executed else ("reused, inputs changed" if getattr(run, "stale", False) else "reused"),
             f"{run.version} @ `{run.commit}`",
             stand_in_label(v.get("data", "?")) if v.get("stand_in") else v.get("data", "?"),
             _runs_cell(v),

@@ -2,6 +2,7 @@
 """Build the executable book: run the notebooks in parallel, then render them strictly.
 
     python scripts/build_book.py [smoke|quick|paper] [--jobs N] [--cores N] [--force] [--out DIR]
+                                 [--render-only]
 
 (``make book`` calls this through ``scripts/build_book.sh``, which first makes sure ``.venv``
 exists.) Steps:
@@ -17,12 +18,16 @@ exists.) Steps:
    build is reused and the status page says so, with the time it really ran. ``--force``
    re-executes every notebook; their sweeps still resume from the results store
    (``$MTL_RESULTS_DIR``, default ``<out>/results``), so only missing runs train.
+   ``--render-only`` executes nothing: every notebook's last executed copy is staged even if its
+   inputs changed since (the status page says "reused, inputs changed"), for iterating on the
+   pages, the configuration or the docstrings in seconds; a book to publish is built without it.
 3. **Assemble.** The executed copies get their plumbing cells tagged
    (``scripts/tag_notebooks.py``) and the chapter's verdict table inserted under its title
    (from the JSON the notebook wrote through ``mtl_lib.experiments.build_status``); the front
    page gets the summary of every claim, and ``book/status.md`` the build status table.
-4. **Render strictly.** ``jupyter-book build -W --keep-going`` (any warning fails the build),
-   then ``scripts/check_links.py`` checks every internal link, anchor and image of the HTML.
+4. **Render strictly.** ``jupyter-book build -n -W --keep-going``: nitpicky, so a reference to
+   a name that does not exist is a warning (``book/_ext/mtl_refs.py``), and any warning fails the
+   build; then ``scripts/check_links.py`` checks every internal link, anchor and image of the HTML.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ class NotebookRun:
     version: str = ""
     verdicts: dict[str, Any] | None = field(default=None)
     log: str = ""
+    stale: bool = False  # reused by --render-only although its inputs changed
 
 
 def log(message: str) -> None:
@@ -234,6 +240,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--force", action="store_true", help="execute every notebook, even unchanged ones")
     parser.add_argument("--out", type=Path, default=ROOT / "_build", help="build folder (default _build)")
     parser.add_argument("--no-strict", action="store_true", help="render without -W (warnings do not fail)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="execute nothing: stage every notebook's last executed copy, even if its inputs "
+                             "changed (marked on the status page), and render")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -245,6 +254,7 @@ class Build:
     out: Path
     results: Path
     force: bool = False
+    render_only: bool = False
 
     @property
     def stage(self) -> Path:
@@ -276,10 +286,11 @@ def reuse_or_plan(build: Build, notebooks: list[Path], shared: str) -> tuple[dic
         meta_file = build.cache / f"{nb.stem}.{build.profile}.json"
         cached = build.cache / f"{nb.stem}.{build.profile}.ipynb"
         meta = json.loads(meta_file.read_text()) if not build.force and meta_file.exists() and cached.exists() else {}
-        if meta.get("key") == run.key and meta.get("ok"):
-            runs[nb.stem] = NotebookRun(**{**meta, "executed": False})
+        stale = build.render_only and meta.get("ok") and meta.get("key") != run.key
+        if meta.get("ok") and (meta.get("key") == run.key or stale):
+            runs[nb.stem] = NotebookRun(**{**meta, "executed": False, "stale": bool(stale)})
             shutil.copy2(cached, build.stage / "notebooks" / nb.name)
-            log(f"reuse {nb.stem} (inputs unchanged since {meta['finished']})")
+            log(f"reuse {nb.stem} ({'inputs CHANGED' if stale else 'inputs unchanged'} since {meta['finished']})")
         else:
             todo.append((nb, run))
     return runs, todo
@@ -341,6 +352,7 @@ def render(build: Build, env: dict[str, str], strict: bool) -> int:
     # jupyter-book writes to <path-output>/_build/html: _build/html for the default out folder
     path_output = build.out.parent if build.out.name == "_build" else build.out
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(build.stage), "--path-output", str(path_output)]
+    cmd.append("-n")  # nitpicky: a reference to nothing is a warning
     if strict:
         cmd += ["-W", "--keep-going"]
     rc = subprocess.run(cmd, env=env).returncode
@@ -366,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     t_start = time.time()
     out = args.out.resolve()
-    build = Build(args.profile, out, Path(os.environ.get("MTL_RESULTS_DIR") or out / "results").resolve(), args.force)
+    results = Path(os.environ.get("MTL_RESULTS_DIR") or out / "results").resolve()
+    build = Build(args.profile, out, results, args.force, args.render_only)
     build.prepare()
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     if not notebooks:
@@ -375,6 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     timings_file = out / "timings.json"
     timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
     runs, todo = reuse_or_plan(build, notebooks, inputs_digest())
+    if build.render_only and todo:
+        log(f"--render-only, but no executed copy at {build.cache} for: {', '.join(r.name for _, r in todo)}; "
+            f"build once without --render-only")  # fmt: skip
+        return 1
     estimates = estimated_seconds()
     measured = timings.get(args.profile, {})
     todo.sort(
