@@ -33,15 +33,20 @@ rAU diagnostics: AdaTask's bucket shares of the shared parameters (Fig. 2 of Yan
 for EW, GradNorm, UW, CAGrad and AdaTask-Adam, with balanced losses and with the right digit's
 loss ×10.
 
+Equal tuning budget (:mod:`.equal_tuning`): every method searched on a grid of the same size as
+tuned EW's (learning rate × its one most important hyperparameter), chosen on validation, and
+compared with tuned EW on test.
+
 Modules: :mod:`.config` (settings, methods, run configs), :mod:`.tuning` (learning rates and tuned
-EW chosen on validation), :mod:`.tables` (Δm, verdicts, ranks, the claim), :mod:`.rau`, :mod:`.pages`
+EW chosen on validation), :mod:`.equal_tuning`, :mod:`.tables` (Δm, verdicts, ranks, the claim), :mod:`.rau`, :mod:`.pages`
 (data facts, samples, Δm figure, cost estimate), :mod:`.saved` (the sweep plan and the saved
 ``paper`` summary). The package re-exports every public name, so the notebook reads ``md.<name>``.
 """
 
-from mtl_lib.studies.multidigits import config, pages, rau, saved, tables, tuning
+from mtl_lib.studies.multidigits import config, equal_tuning, pages, rau, saved, tables, tuning
 from mtl_lib.studies.multidigits.config import *  # noqa: F403
 from mtl_lib.studies.multidigits.config import _config  # noqa: F401  (the problem tests build single runs)
+from mtl_lib.studies.multidigits.equal_tuning import *  # noqa: F403
 from mtl_lib.studies.multidigits.pages import *  # noqa: F403
 from mtl_lib.studies.multidigits.rau import *  # noqa: F403
 from mtl_lib.studies.multidigits.saved import *  # noqa: F403
@@ -51,10 +56,10 @@ from mtl_lib.studies.registry import Study
 
 STUDY = Study(
     "multidigits", "multidigits", "Every registered method on real handwritten digits, two per image",
-    settings=config.settings, estimated_s=165, sweep=saved.sweep_plan, claims=(tables.CLAIM_ID,),
+    settings=config.settings, estimated_s=380, sweep=saved.sweep_plan, claims=(tables.CLAIM_ID, equal_tuning.EQUAL_CLAIM_ID),
     saved_summary=saved.SAVED_NAME, write_summary=saved.write_cli_summary,
 )  # fmt: skip
 
 __all__ = [
-    *config.__all__, *pages.__all__, *rau.__all__, *saved.__all__, *tables.__all__, *tuning.__all__, "STUDY",
+    *config.__all__, *equal_tuning.__all__, *pages.__all__, *rau.__all__, *saved.__all__, *tables.__all__, *tuning.__all__, "STUDY",
 ]  # fmt: skip

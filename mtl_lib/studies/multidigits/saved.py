@@ -17,6 +17,14 @@ from mtl_lib.studies.multidigits.config import (
     settings,
     tuned_configs,
 )
+from mtl_lib.studies.multidigits.equal_tuning import (
+    choose_equal,
+    equal_delta_m,
+    equal_grid_configs,
+    equal_summary,
+    equal_test_configs,
+    equal_tuning_claim,
+)
 from mtl_lib.studies.multidigits.rau import (
     dominance,
     rau_configs,
@@ -85,6 +93,23 @@ def summary_payload(
     }  # fmt: skip
 
 
+def equal_payload(search: Sequence[dict[str, Any]], test: Sequence[dict[str, Any]], *,
+                  before: dict[str, list[float]], profile: str) -> dict[str, Any]:  # fmt: skip
+    """The equal-tuning protocol's results as JSON-ready data: its table (chosen settings, Δm vs
+    tuned EW before and after), per-seed Δm, the claim, and its run count and run seconds."""
+    choices = choose_equal(profile, search)
+    table = equal_summary(test, choices, profile, before=before)
+    values = equal_delta_m(test, profile)
+    claim = equal_tuning_claim(values, profile)
+    return {
+        "table": table.reset_index().astype(str).to_dict(orient="records"),
+        "table_columns": ["method", *table.columns], "delta_m_vs_tuned": values,
+        "claim": {"id": claim.id, "claim": claim.claim, "ours": claim.ours, "verdict": claim.verdict},
+        "runs": len(search) + len(test),
+        "run_seconds": round(sum(float(r.get("wall_time_s", 0.0)) for r in [*search, *test]), 1),
+    }  # fmt: skip
+
+
 def summary_markdown(payload: dict[str, Any], profile: str) -> str:
     """The payload as a page a person can read on the repository's web view."""
     runs = payload["runs"]
@@ -113,6 +138,7 @@ def save_summary(
     rau_records: Sequence[dict[str, Any]],
     profile: str,
     folder: str | Path | None = None,
+    equal: tuple[Sequence[dict[str, Any]], Sequence[dict[str, Any]]] | None = None,
 ) -> Path:
     """Write :func:`summary_payload` (and its markdown) with provenance, for the chapter to show
     at other profiles; returns the JSON path. Refuses a sweep with failed runs."""
@@ -121,6 +147,9 @@ def save_summary(
     if failed:
         raise ValueError(f"{len(failed)} runs did not finish (e.g. {failed[0]}): re-run the sweep before saving")
     payload = summary_payload(records, tuned_records, grid_records, rau_records, profile)
+    if equal is not None:
+        payload["equal_tuning"] = equal_payload(*equal, before=payload["delta_m_vs_tuned"], profile=profile)
+        payload["claims"].append({"source": "MultiDigits", "paper": "", **payload["equal_tuning"]["claim"]})
     return write_summary(SAVED_NAME, profile, payload, summary_markdown(payload, profile), folder)
 
 
@@ -236,6 +265,9 @@ __all__ = [
     "SAVED_NAME",
     "SWEEP_COMMAND",
     "summary_payload",
+    "equal_payload",
+    "EQUAL_GRID",
+    "EQUAL_TEST",
     "summary_markdown",
     "save_summary",
     "read_saved",
@@ -249,8 +281,10 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------ the sweep, for the command line
-#: Labels of the sweep's stages (the grid decides the learning rates of the others).
+#: Labels of the sweep's stages (the grid decides the learning rates of the others; the equal-tuning
+#: search decides the settings of the equal-tuning test runs).
 GRID, MAIN, TUNED, RAU = "grid (validation split)", "methods", "tuned EW", "rAU"
+EQUAL_GRID, EQUAL_TEST = "equal tuning: search (validation split)", "equal tuning: test"
 
 
 def sweep_plan(profile: str, data_dir: str | None, device: str) -> Generator[Stage, list[dict[str, Any]], None]:
@@ -261,10 +295,13 @@ def sweep_plan(profile: str, data_dir: str | None, device: str) -> Generator[Sta
     yield Stage(MAIN, configs(profile, device=device, base_lrs=base_lrs))
     yield Stage(TUNED, tuned_configs(profile, choose_tuned(grid), device=device))
     yield Stage(RAU, rau_configs(profile, device=device, base_lrs=base_lrs))
+    search = yield Stage(EQUAL_GRID, equal_grid_configs(profile, device=device))
+    yield Stage(EQUAL_TEST, equal_test_configs(profile, choose_equal(profile, search), device=device))
 
 
 def write_cli_summary(
     profile: str, records: Mapping[str, list[dict[str, Any]]], root: Path, device: str = "auto"
 ) -> Path:
     """:func:`save_summary` of :func:`sweep_plan`'s records (what ``run multidigits --save-summary`` writes)."""
-    return save_summary(records[MAIN], records[TUNED], records[GRID], records[RAU], profile)
+    equal = (records[EQUAL_GRID], records[EQUAL_TEST]) if EQUAL_TEST in records else None
+    return save_summary(records[MAIN], records[TUNED], records[GRID], records[RAU], profile, equal=equal)
