@@ -14,8 +14,9 @@ Conventions follow the multi-task literature on NYUv2 / CityScapes:
   one reading of AdaTask's "Task-Normalized RMSE, following GradNorm"), and GradNorm's own
   normalisation, the ratio of a task's test loss to its value at initialisation
   (``loss_ratio``, and its square root ``rmse_ratio``; Chen et al., ICML 2018, §4);
-* the average relative improvement :math:`\\Delta_p` follows CAGrad / AdaTask
-  (Maninis et al., 2019 introduced the quantity).
+* the average relative improvement :math:`\\Delta_p` is AdaTask's (Yang et al., AAAI 2023,
+  "CityScapes Dataset Results", under Table 1): the negative of CAGrad's :math:`\\Delta_m`
+  (Liu et al., 2021, §5.2, after Maninis et al., 2019), whose baseline is single-task learning.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "accuracy",
     "confusion_matrix",
     "delta_p",
+    "delta_p_bounds",
     "depth_errors",
     "loss_ratio",
     "miou",
@@ -310,11 +312,15 @@ def delta_p(
     """Average relative improvement over a baseline, in percent.
 
     ``Delta_p = 100 * (1/M) * sum_p (-1)^{I_p} (M_m,p - M_b,p) / M_b,p``
-    with ``I_p = 0`` if higher is better for metric ``p`` and ``I_p = 1``
-    otherwise (CAGrad, Liu et al. 2021; AdaTask, Yang et al. 2023; typically
-    the baseline is single-task learning).  Positive means better than the
-    baseline.  The three mappings must have exactly the same keys; a zero
-    baseline value raises ``ValueError``.
+    over the ``M`` metrics ``p`` (one term per metric, not per task), with ``I_p = 0`` if
+    higher is better for metric ``p`` and ``I_p = 1`` otherwise: positive means better than
+    the baseline. This is AdaTask's Δp (Yang et al., AAAI 2023, "CityScapes Dataset Results":
+    ``1/4`` over Abs Err, Rel Err, mIoU and Pix Acc, baseline ``b`` = EqualWeight; the paper
+    prints it in %). CAGrad's ``Delta_m`` (Liu et al., NeurIPS 2021, §5.2, after Maninis et al.,
+    CVPR 2019) is the same sum with the opposite sign (``l_i = 1`` if higher is better: a
+    *drop*, lower is better) and the single-task baseline; pass that baseline and negate to get
+    it. The three mappings must have exactly the same keys; a zero baseline value raises
+    ``ValueError``.
     """
     keys = set(baseline)
     for name, mapping in (("method", method), ("higher_is_better", higher_is_better)):
@@ -332,3 +338,38 @@ def delta_p(
         rel = (float(method[key]) - base) / base
         total += rel if higher_is_better[key] else -rel
     return 100.0 * total / len(keys)
+
+
+def delta_p_bounds(
+    method: Mapping[str, float],
+    baseline: Mapping[str, float],
+    higher_is_better: Mapping[str, bool],
+    half_width: Mapping[str, float],
+) -> tuple[float, float]:
+    """The smallest and largest :func:`delta_p` over all metric values within ``± half_width[p]``
+    of the given ones, in both the method and the baseline (e.g. half a unit of the last
+    printed digit: what a table's rounded numbers allow). Each term ``±(m - b)/b`` is monotone
+    in ``m`` and in ``b`` (for positive values), so the extremes sit at the corners: the best
+    case takes the better end of ``m`` and the worse end of ``b``. Used to check a published Δp
+    against the published metrics it was computed from."""
+    if set(half_width) != set(baseline):
+        raise ValueError(f"half_width keys {sorted(half_width)} do not match baseline keys {sorted(baseline)}")
+    for key, base in baseline.items():
+        if not float(base) - float(half_width[key]) > 0:
+            raise ValueError(f"baseline {key!r} = {base} ± {half_width[key]} reaches 0; bounds need b > 0")
+
+    def corner(best: bool) -> dict[str, dict[str, float]]:
+        ends: dict[str, dict[str, float]] = {"method": {}, "baseline": {}}
+        for key in baseline:
+            # best case: the method's value moves towards better, the baseline's towards worse
+            up = higher_is_better[key] == best  # does the method's value move up?
+            step = float(half_width[key])
+            ends["method"][key] = float(method[key]) + (step if up else -step)
+            ends["baseline"][key] = float(baseline[key]) - (step if up else -step)
+        return ends
+
+    low, high = corner(best=False), corner(best=True)
+    return (
+        delta_p(low["method"], low["baseline"], higher_is_better),
+        delta_p(high["method"], high["baseline"], higher_is_better),
+    )

@@ -189,3 +189,57 @@ def test_plain_rmsprop_is_dominated_by_the_larger_task_and_adatask_balances_it()
     assert shares.loc["all", ["(0.4, 0.6]", "(0.6, 0.8]"]].sum() > 0.9
     assert shares.loc["all", "(0.8, 1]"] < 0.05
     assert 0.45 < float(adatask.rau("t1").median()) < 0.65
+
+
+def test_au_is_the_decaying_average_of_squared_updates_over_steps():
+    """Eq. 2–3 by hand over two steps, γ = 0.5, two tasks, three elements:
+    AU_1 = 0.5·u_1², AU_2 = 0.5·AU_1 + 0.5·u_2² and rAU = AU / Σ_k AU. Element 0 gets
+    AU = (0.25, 4.75) → rAU(task 0) = 0.05. The likely misreadings give other numbers:
+    |Δθ| instead of Δθ² → 0.125; the last step only → 0; a sum without decay → 1/11."""
+
+    class Flat:
+        task_names = ["A", "B"]
+
+        def __init__(self):
+            self.w = torch.nn.Parameter(torch.zeros(3))
+
+        def shared_parameters(self):
+            return [self.w]
+
+        def named_parameters(self):
+            return [("w", self.w)]
+
+    tracker = RAUTracker(gamma=0.5)
+    tracker.bind(Flat())
+    tracker.update(torch.tensor([[1.0, 2.0, 0.0], [1.0, 0.0, 0.0]]))
+    tracker.update(torch.tensor([[0.0, 2.0, 0.0], [3.0, 0.0, 0.0]]))
+    torch.testing.assert_close(tracker.au, torch.tensor([[0.25, 3.0, 0.0], [4.75, 0.0, 0.0]]))
+    torch.testing.assert_close(tracker.rau("A"), torch.tensor([0.05, 1.0, 0.5]))  # element 2: unmoved, 1/K
+    torch.testing.assert_close(tracker.rau("B"), torch.tensor([0.95, 0.0, 0.5]))
+
+
+def test_a_loss_weighting_method_attributes_its_weighted_gradient_to_each_task():
+    """GradNorm (a Fig. 3 method) under Adam: Δθ^k comes from w_k g_k, so Σ_k Δθ^k is Adam's
+    step. Raw gradients g_k would not add up to it once the weights have left 1 (checked)."""
+    model = tiny_model(2)
+    trainer = Trainer(
+        model,
+        regression_tasks(2),
+        weighting="gradnorm",
+        optimizer="adam",
+        aggregator="sum",
+        lr=1e-2,
+        device="cpu",
+        progress=False,
+    )
+    trainer.weighting.on_train_start(trainer)
+    tracker = RAUTracker()
+    tracker.bind(model)
+    for batch in regression_batches(2, n_batches=6):
+        before = torch.cat([p.detach().reshape(-1) for p in model.shared_parameters()])
+        trainer.train_step(batch)
+        after = torch.cat([p.detach().reshape(-1) for p in model.shared_parameters()])
+        updates = tracker.task_updates(trainer.optimizer, trainer)
+        tracker.update(updates)
+        torch.testing.assert_close(updates.sum(0), before - after, rtol=1e-4, atol=1e-7)
+    assert float((trainer.weighting.weights - 1).abs().max()) > 1e-2  # the weights did move

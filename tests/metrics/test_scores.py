@@ -11,6 +11,7 @@ from mtl_lib.metrics import (
     accuracy,
     confusion_matrix,
     delta_p,
+    delta_p_bounds,
     depth_errors,
     miou,
     pixel_accuracy,
@@ -318,6 +319,42 @@ def test_delta_p_key_mismatch_and_zero_baseline():
         delta_p(BASE, BASE, {k: v for k, v in HIB.items() if k != "pix_acc"})
     with pytest.raises(ValueError, match="zero"):
         delta_p(BASE, dict(BASE, miou=0.0), HIB)
+
+
+def test_delta_p_averages_over_metrics_not_tasks():
+    """AdaTask: Δp = (1/4) Σ_p over the four metrics. With two metrics of one task and one of
+    another the two readings differ: per metric (+30 + 0 − 30)/3 = 0 %, per task
+    ((+30 + 0)/2 − 30)/2 = −7.5 %."""
+    higher = {"a1": True, "a2": True, "b1": True}
+    base = {"a1": 1.0, "a2": 2.0, "b1": 4.0}
+    method = {"a1": 1.3, "a2": 2.0, "b1": 2.8}
+    assert delta_p(method, base, higher) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_delta_p_is_minus_cagrads_delta_m():
+    """CAGrad's Table 2 (CityScapes, Liu et al. 2021): its CAGrad row against the single-task
+    'Independent' row prints Δm = 11.64 % (a drop, lower is better). delta_p with that baseline
+    is its negative, within what the printed digits allow."""
+    independent = {"miou": 74.01, "pix_acc": 93.16, "abs_err": 0.0125, "rel_err": 27.77}
+    cagrad = {"miou": 75.16, "pix_acc": 93.48, "abs_err": 0.0141, "rel_err": 37.60}
+    half = {"miou": 0.005, "pix_acc": 0.005, "abs_err": 0.00005, "rel_err": 0.005}
+    low, high = delta_p_bounds(cagrad, independent, HIB, half)
+    assert low <= -11.64 <= high
+    assert low < delta_p(cagrad, independent, HIB) < high
+    assert not low <= 11.64 <= high  # CAGrad's sign is the opposite one
+
+
+def test_delta_p_bounds_by_hand():
+    # higher is better, m = 1.0 ± 0.1, b = 0.5 ± 0.1: (0.9 − 0.6)/0.6 = 50 %, (1.1 − 0.4)/0.4 = 175 %
+    assert delta_p_bounds({"x": 1.0}, {"x": 0.5}, {"x": True}, {"x": 0.1}) == pytest.approx((50.0, 175.0))
+    # lower is better, m = 0.5 ± 0.1, b = 1.0 ± 0.1: 1 − 0.6/0.9 = 33.3 %, 1 − 0.4/1.1 = 63.6 %
+    low, high = delta_p_bounds({"x": 0.5}, {"x": 1.0}, {"x": False}, {"x": 0.1})
+    assert (low, high) == pytest.approx((100 / 3, 100 * 7 / 11))
+    assert delta_p_bounds(BASE, BASE, HIB, {k: 0.0 for k in BASE}) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="half_width keys"):
+        delta_p_bounds(BASE, BASE, HIB, {"miou": 0.1})
+    with pytest.raises(ValueError, match="reaches 0"):
+        delta_p_bounds(BASE, BASE, HIB, dict({k: 0.0 for k in BASE}, abs_err=0.02))
 
 
 # --------------------------------------------------------------------------- #

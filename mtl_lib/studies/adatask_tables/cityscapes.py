@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mtl_lib.experiments import RunConfig, final_frame
-from mtl_lib.metrics import delta_p
+from mtl_lib.metrics import delta_p, delta_p_bounds
 from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.problems.cityscapes import cityscapes_tasks
 from mtl_lib.studies._common import (
@@ -93,6 +93,38 @@ PUBLISHED_TABLE1 = pd.DataFrame(
     ],
     columns=["method", "Abs Err", "Rel Err", "mIoU", "Pix Acc", "Δp (%)"],
 ).set_index("method")
+
+#: Half a unit of the last digit Table 1 prints per column (Abs Err to 4 decimals, the rest to 2).
+TABLE1_HALF_UNIT = {"Abs Err": 0.5e-4, "Rel Err": 0.5e-2, "mIoU": 0.5e-2, "Pix Acc": 0.5e-2, "Δp (%)": 0.5e-2}
+
+
+def table1_delta_p_check(higher_is_better: dict[str, bool] | None = None) -> pd.DataFrame:
+    """Δp recomputed with :func:`mtl_lib.metrics.delta_p` from the paper's own Table 1 metrics
+    (baseline: its EqualWeight row), beside the Δp it prints. ``low``/``high`` bound Δp over
+    every value the printed digits allow (:func:`~mtl_lib.metrics.delta_p_bounds`);
+    ``consistent`` says whether the printed Δp (± its own rounding) lies in them.
+    ``higher_is_better`` (column name → bool) defaults to :data:`CITYSCAPES_METRICS`'
+    directions; pass another to see a wrong convention fail."""
+    higher = higher_is_better or {name: better for name, better in CITYSCAPES_METRICS.values()}
+    half = {name: TABLE1_HALF_UNIT[name] for name in higher}
+    base = PUBLISHED_TABLE1.loc["EqualWeight"]
+    rows = []
+    for method, row in PUBLISHED_TABLE1.iterrows():
+        values, baseline = {k: row[k] for k in higher}, {k: base[k] for k in higher}
+        low, high = delta_p_bounds(values, baseline, higher, half)
+        printed, slack = float(row["Δp (%)"]), TABLE1_HALF_UNIT["Δp (%)"]
+        rows.append(
+            dict(
+                method=method,
+                paper=printed,
+                recomputed=delta_p(values, baseline, higher),
+                low=low,
+                high=high,
+                consistent=low - slack <= printed <= high + slack,
+            )
+        )
+    return pd.DataFrame(rows).set_index("method")
+
 
 #: Fig. 3 as the paper's text states it (share of shared parameters, %).
 PUBLISHED_FIG3 = {
@@ -350,6 +382,8 @@ __all__ = [
     "CITYSCAPES_METRICS",
     "PUBLISHED_TABLE1",
     "PUBLISHED_FIG3",
+    "TABLE1_HALF_UNIT",
+    "table1_delta_p_check",
     "cityscapes_settings",
     "dataset_label",
     "cityscapes_configs",
