@@ -38,3 +38,24 @@ def test_cagrads_drop_sign_breaks_the_reproduction():
     reversed_ = {name: not better for name, better in DIRECTIONS.items()}
     check = study.table1_delta_p_check(reversed_)
     assert list(check.index[check["consistent"]]) == ["EqualWeight"]
+
+
+def _record(method, seed, final):
+    return {"run_id": f"{method}-{seed}", "method": method, "seed": seed, "history": [{"epoch": 1, **final}],
+            "final": final, "diagnostics": {}}  # fmt: skip
+
+
+def test_table_shows_delta_p_of_the_seed_means_beside_the_mean_of_per_seed_delta_p():
+    """EW abs_err 0.1 / 0.3 over two seeds, AdaTask 0.1 / 0.1, the other metrics equal.
+    Per seed: Δp = 0 and +16.67 % → mean 8.33 %. Of the means: (1 − 0.1/0.2)/4 = 12.5 %."""
+    fixed = {"depth/rel_err": 0.5, "segmentation/miou": 0.4, "segmentation/pix_acc": 0.8}
+    records = [
+        _record("EqualWeight", 0, dict(fixed, **{"depth/abs_err": 0.1})),
+        _record("EqualWeight", 1, dict(fixed, **{"depth/abs_err": 0.3})),
+        _record("AdaTask", 0, dict(fixed, **{"depth/abs_err": 0.1})),
+        _record("AdaTask", 1, dict(fixed, **{"depth/abs_err": 0.1})),
+    ]
+    table = study.cityscapes_table(records)
+    assert table.loc["AdaTask", "Δp % of means (ours)"] == "12.50"
+    assert table.loc["AdaTask", "Δp % (ours)"].startswith("8.33")
+    assert table.loc["EqualWeight", "Δp % of means (ours)"] == "0.00"
