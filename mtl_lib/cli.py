@@ -16,14 +16,17 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import shlex
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mtl_lib.core.profiles import PROFILES
-from mtl_lib.experiments import default_results_dir, store, sweep
+from mtl_lib.experiments import ExecutorFailed, SweepInterrupted, default_results_dir, store, sweep
 from mtl_lib.experiments.executors import EXECUTORS, make_executor
 from mtl_lib.studies import registry
 from mtl_lib.studies.registry import Stage, Study
@@ -114,6 +117,8 @@ def check_executor(args: argparse.Namespace) -> None:
         raise CliError("--workers sizes a Dask LocalCluster; with --address the scheduler's workers are used: drop one")
     if args.executor != "submitit" and (args.partition or args.gpus_per_run):
         raise CliError("--partition and --gpus-per-run are submitit options: add --executor submitit")
+    if args.executor != "dask" and args.max_worker_losses is not None:
+        raise CliError("--max-worker-losses bounds a Dask cluster's dead workers: add --executor dask")
     if args.executor == "submitit" and args.partition != "local" and shutil.which("sbatch") is None:
         raise CliError(
             "--executor submitit needs Slurm, and there is no sbatch on this machine; to run the jobs as "
@@ -174,7 +179,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
 def _make_executor(args: argparse.Namespace, folder: Path) -> Any:
     return make_executor(
         args.executor, workers=args.workers, address=args.address, partition=args.partition,
-        gpus_per_run=args.gpus_per_run, folder=folder / "_submitit",
+        gpus_per_run=args.gpus_per_run, folder=folder / "_submitit", max_worker_losses=args.max_worker_losses,
     )  # fmt: skip
 
 
@@ -335,6 +340,8 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads per run (default 1)")
     p.add_argument("--address", help="dask: scheduler address (tcp://host:8786); none starts a LocalCluster")
     p.add_argument("--partition", help="submitit: Slurm partition ('local' runs the jobs on this machine)")
+    p.add_argument("--max-worker-losses", type=_non_negative_int, default=None,
+                   help="dask: dead workers tolerated before the sweep stops with the reason (default 6)")  # fmt: skip
     p.add_argument("--gpus-per-run", type=_non_negative_int, default=0, help="submitit: GPUs per Slurm job")
     p.add_argument("--results", help="results root (default $MTL_RESULTS_DIR, else _build/results)")
     p.add_argument("--data-dir", help="real data folder for studies that take one (default: stand-in)")
@@ -381,25 +388,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def rerun_command(argv: Sequence[str]) -> str:
+    """The command line that was run, as a shell would take it back (to resume a sweep)."""
+    return shlex.join(["python", "-m", "mtl_lib", *argv])
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _sigterm_interrupts(signum: int, frame: Any) -> None:
+    """SIGTERM outside a sweep stops the command as Ctrl-C does (a sweep handles it itself)."""
+    raise KeyboardInterrupt("SIGTERM")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; exit status 0, 1 (runs failed, or the executor broke), 2 (an error
+    before or outside training), 130 (stopped by Ctrl-C or SIGTERM: rerun to resume)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
     args = build_parser().parse_args([a for a in argv if a != "--debug"])
     args.debug = debug
+    where = f"python -m mtl_lib {args.command}"
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _sigterm_interrupts) if main_thread else None
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("python -m mtl_lib: interrupted (finished runs are saved; rerun to resume)", file=sys.stderr)
+    except SweepInterrupted as stop:  # its line says how many records are saved, and where
+        print(f"{where}: {_one_line(stop)}: {rerun_command(argv)}", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:  # outside a sweep: nothing was being trained
+        resume = f"; rerun to resume: {rerun_command(argv)}" if args.command == "run" else ""
+        print(f"{where}: interrupted (finished runs are saved{resume})", file=sys.stderr)
+        return 130
+    except ExecutorFailed as error:  # the cluster broke, not the command line: what and how to go on
+        if args.debug:
+            raise
+        print(
+            f"{where}: error: {_one_line(error)}: {rerun_command(argv)} (--debug shows the traceback)", file=sys.stderr
+        )
+        return 1
     except Exception as error:  # one line for the user; --debug shows where
         if args.debug:
             raise
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         kind = "" if isinstance(error, CliError) else f"{type(error).__name__}: "
-        print(
-            f"python -m mtl_lib {args.command}: error: {kind}{message} (--debug shows the traceback)", file=sys.stderr
-        )
+        print(f"{where}: error: {kind}{_one_line(error)} (--debug shows the traceback)", file=sys.stderr)
         return 2
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import os
+import re
+import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +169,93 @@ def test_the_command_prints_no_traceback_in_a_real_process(tmp_path):
                             text=True, env=env, cwd=ROOT, timeout=120)  # fmt: skip
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("python -m mtl_lib render: error:")
+
+
+# ----------------------------------------------------------------------------- a stopped or broken sweep
+STUDY_ARGS = ["run", "adatask_synthetic", "--profile", "smoke", "--no-progress"]
+
+
+def _cli(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path, list[str]]:
+    """``python -m mtl_lib run`` of a 14-run smoke sweep in its own session (a terminal's job)."""
+    argv = [*STUDY_ARGS, "--results", str(tmp_path), *extra]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    process = subprocess.Popen([sys.executable, "-m", "mtl_lib", *argv], cwd=ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    return process, tmp_path / "adatask_synthetic" / "smoke", argv
+
+
+def _wait_for(process: subprocess.Popen, folder: Path, pattern: str) -> None:
+    deadline = time.monotonic() + 180
+    while not list(folder.glob(pattern)):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(("how", "workers"), [("Ctrl-C", "1"), ("Ctrl-C", "2"), ("SIGTERM", "2")])
+def test_a_stopped_sweep_says_what_is_saved_and_the_command_that_resumes(tmp_path, how, workers):
+    """Before: a generic "interrupted" line (and "leaked semaphore objects" from the workers).
+    After: the sweep's own line with the real N of M, and the exact command; exit 130."""
+    process, folder, argv = _cli(tmp_path, "--workers", workers)
+    _wait_for(process, folder, "*.json")  # training, one run saved
+    if how == "Ctrl-C":
+        os.killpg(process.pid, signal.SIGINT)  # a terminal sends it to the whole process group
+    else:
+        os.kill(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    total = len(registry.get("adatask_synthetic").first_stage("smoke").configs)
+    saved = len(list(folder.glob("*.json")))
+    assert process.returncode == 130, err
+    assert err.strip() == (
+        f"python -m mtl_lib run: sweep stopped by {how}: {saved} of {total} records saved in {folder}; "
+        f"rerun to resume: {cli.rerun_command(argv)}"
+    ), err
+    assert 1 <= saved < total and not list(folder.glob("*.claim"))
+    if workers == "1":  # the printed command resumes: the saved runs are kept, the rest trained
+        python, *command = shlex.split(err.strip().rsplit("rerun to resume: ", 1)[1])
+        assert python == "python"
+        rerun = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                               env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1"))  # fmt: skip
+        assert rerun.returncode == 0, rerun.stderr
+        assert f"{total} finished, 0 failed" in rerun.stdout
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                    reason="Dask distributed is not installed: pip install -e '.[cluster]'")  # fmt: skip
+def test_a_dask_cluster_that_loses_its_workers_is_one_line_naming_the_fix(tmp_path):
+    """Before: a Dask LocalCluster whose workers keep dying hung the sweep past 300 s. After:
+    past ``--max-worker-losses`` deaths, one line (the reason, where to look, what is saved, the
+    command to rerun), no traceback, exit 1."""
+    process, folder, argv = _cli(tmp_path, "--executor", "dask", "--workers", "1", "--max-worker-losses", "0")
+    _wait_for(process, folder, "*.claim")  # the runs are on the cluster
+    for pid in _children(process.pid):  # the LocalCluster's worker process (not multiprocessing's tracker)
+        if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    _, err = process.communicate(timeout=120)
+    took = time.monotonic() - killed
+    print(f"dying Dask worker: the command stopped {took:.1f} s later")
+    ours = [line for line in err.splitlines() if line.startswith("python -m mtl_lib")]
+    assert process.returncode == 1 and "Traceback" not in err, err
+    assert len(ours) == 1 and took < 60, err
+    assert re.fullmatch(
+        r"python -m mtl_lib run: error: the Dask cluster lost 1 worker\(s\) \(more than max_worker_losses=0\); "
+        r"see the workers' logs: .*; \d+ of \d+ records saved in .*; rerun to resume: "
+        + re.escape(cli.rerun_command(argv)) + r" \(--debug shows the traceback\)",
+        ours[0],
+    ), ours[0]  # fmt: skip
+    assert not list(folder.glob("*.claim"))
+
+
+def test_max_worker_losses_belongs_to_dask(capsys, tmp_path):
+    err = _error(capsys, ["run", "adatask_synthetic", "--max-worker-losses", "2", "--results", str(tmp_path)])
+    assert "add --executor dask" in err

@@ -174,13 +174,16 @@ def make_executor(
     partition: str | None = None,
     gpus_per_run: int = 0,
     folder: str | Path | None = None,
+    max_worker_losses: int | None = None,
 ) -> Any:
     """The executor the command line's ``--executor`` names; ``None`` for ``local`` (the sweep
-    then builds its own worker pool of ``workers`` processes)."""
+    then builds its own worker pool of ``workers`` processes). ``max_worker_losses``: Dask's
+    bound on dead workers (:class:`DaskExecutor`; ``None``: its default)."""
     if kind == "local":
         return None
     if kind == "dask":
-        return dask_executor(address=address, workers=workers or 2)
+        health = {} if max_worker_losses is None else {"max_worker_losses": max_worker_losses}
+        return dask_executor(address=address, workers=workers or 2, **health)
     if kind == "submitit":
         if folder is None:
             raise ValueError("the submitit executor needs a folder for its logs (--results gives one)")

@@ -29,6 +29,7 @@ from dataclasses import replace
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from mtl_lib.aggregators import AGGREGATORS
 from mtl_lib.experiments import single_run
@@ -128,6 +129,11 @@ def _init_worker(threads: int, devices: Any, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _die_with_parent(parent_pid)
+    # tqdm's default lock is a multiprocessing semaphore, created by the first bar (the
+    # trainer's epoch bar, even disabled); a worker stopped mid-run would leave it registered, and
+    # the resource tracker then warns of "leaked semaphore objects" as the sweep exits. Workers
+    # draw no shared bar: a thread lock does.
+    tqdm.set_lock(threading.RLock())
     torch.set_num_threads(threads)
     if devices is not None:
         _WORKER_DEVICE = devices.get()
