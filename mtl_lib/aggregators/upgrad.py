@@ -34,7 +34,7 @@ import torch
 from mtl_lib.aggregators._dual_cone import (
     DualConeAggregator,
     preference_weights,
-    project_weights,
+    project_each,
 )
 from mtl_lib.aggregators.base import AGGREGATORS
 
@@ -45,10 +45,5 @@ class UPGrad(DualConeAggregator):
 
     def weights_from_gram(self, gram: torch.Tensor) -> torch.Tensor:
         g = self.regularized_gram(gram)
-        pref = preference_weights(self.pref_vector, g.shape[0])
-        weights = torch.zeros_like(pref)
-        for k in range(g.shape[0]):
-            unit = torch.zeros_like(pref)
-            unit[k] = pref[k]
-            weights += project_weights(unit, g)
+        weights = project_each(preference_weights(self.pref_vector, g.shape[0]), g)
         return weights.to(device=gram.device, dtype=gram.dtype)
