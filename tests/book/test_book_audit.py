@@ -1,0 +1,125 @@
+"""scripts/book_audit.py (with the rules of scripts/verdict_checks.py) counts every defect issue 23 names on a small synthetic book that has
+each of them, and nothing on the same book without them (so each count can fail and can pass)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+spec = importlib.util.spec_from_file_location("book_audit", ROOT / "scripts" / "book_audit.py")
+book_audit = importlib.util.module_from_spec(spec)
+sys.modules["book_audit"] = book_audit
+spec.loader.exec_module(book_audit)
+
+RELIEF = "PCGrad does not relieve the dominated task A (paired over seeds)."
+ADA = "AdaTask beats EqualWeight on task A (paired over seeds)."
+LOWEST = "AdaTask has the lowest average error of the six methods (means over seeds)."
+CLAIMS = [
+    {"claim": RELIEF, "verdict": "INCONCLUSIVE", "paper": "PCGrad 0.2221 vs EqualWeight 0.2172",
+     "ours": "PCGrad − EqualWeight on task A = -0.1072 ± 0.9393 over 3 seeds", "id": "toy.relief"},
+    {"claim": ADA, "verdict": "REPRODUCED", "paper": "0.0704 vs 0.2172",
+     "ours": "AdaTask − EqualWeight on A = -0.0500 ± 0.0100 over 3 seeds", "id": "toy.ada"},
+    {"claim": LOWEST, "verdict": "REPRODUCED", "paper": "AdaTask 0.0560", "ours": "AdaTask 0.1978; CAGrad 0.1987",
+     "id": "toy.lowest"},
+]  # fmt: skip
+#: Claims whose verdicts their numbers do not support (of methods no sentence of the page names).
+UNSUPPORTED = [
+    {"claim": "MethodX lowers the error.", "verdict": "REPRODUCED", "paper": "", "id": "toy.contains_zero",
+     "ours": "MethodX − MethodY = -0.1072 ± 0.9393 over 3 seeds"},
+    {"claim": "MethodZ lowers the error.", "verdict": "INCONCLUSIVE", "paper": "", "id": "toy.excludes_zero",
+     "ours": "MethodZ − MethodY = -0.0500 ± 0.0100 over 3 seeds"},
+    {"claim": "Both errors fall.", "verdict": "REPRODUCED", "paper": "", "id": "toy.both",
+     "ours": "a − b = -0.1 ± 0.01 over 3 seeds [REPRODUCED]; c − d = +0.1 ± 0.5 over 3 seeds [INCONCLUSIVE]"},
+    {"claim": "F beats E.", "verdict": "NOT REPRODUCED", "paper": "average f1 of F − E = +0.019", "id": "toy.f",
+     "ours": "average f1 of F − E = -0.044 ± 0.100 over 3 folds"},  # contains 0 and the paper's +0.019
+]  # fmt: skip
+
+
+def _page(rows: list[tuple[str, str]], prose: list[str], wide: bool = False) -> str:
+    body = "".join(f"<tr><td>{claim}</td><td><strong>{verdict}</strong></td><td>1.0 ± 0.1</td></tr>"
+                   for claim, verdict in rows)  # fmt: skip
+    table = f"<table><thead><tr><th>claim</th><th>verdict</th><th>ours</th></tr></thead><tbody>{body}</tbody></table>"
+    extra = '<table style="width:3000px"><tr><td>a very wide table</td></tr></table>' if wide else ""
+    paragraphs = "".join(f"<p>{p}</p>" for p in prose)
+    return (f"<html><body><main><article class='bd-article' style='width:600px'>{table}{paragraphs}{extra}"
+            "</article></main></body></html>")  # fmt: skip
+
+
+def _book(folder: Path, name: str, claims: list[dict], page: str) -> Path:
+    html = folder / "_build" / "html"
+    (html / "notebooks").mkdir(parents=True)
+    (html / "notebooks" / f"{name}.html").write_text(page)
+    status = {"build": {"profile": "smoke"}, "notebooks": [{"name": name, "verdicts": {"claims": claims}}]}
+    (folder / "status.json").write_text(json.dumps(status))
+    (folder / "saved").mkdir()
+    return folder
+
+
+@pytest.fixture
+def broken(tmp_path: Path) -> Path:
+    page = _page(
+        [(RELIEF, "INCONCLUSIVE"), (ADA, "INCONCLUSIVE"), ("A claim no object makes.", "REPRODUCED")],
+        ["Here PCGrad did help task A, unlike in the paper.",
+         "That AdaTask beats EqualWeight on task A is not reproduced."],
+        wide=True,
+    )  # fmt: skip
+    # named as a chapter of the three documents, so that the claims register applies to it
+    return _book(tmp_path / "broken", "synthetic_regression", CLAIMS + UNSUPPORTED, page)
+
+
+@pytest.fixture
+def clean(tmp_path: Path) -> Path:
+    page = _page(
+        [(RELIEF, "INCONCLUSIVE"), (ADA, "REPRODUCED")],
+        ["Whether PCGrad relieves task A this run cannot tell.", "AdaTask lowers task A's error: reproduced."],
+    )  # fmt: skip
+    return _book(tmp_path / "clean", "toy", CLAIMS[:2], page)
+
+
+def test_every_defect_is_counted(broken: Path) -> None:
+    found = book_audit.audit(broken, saved_dir=broken / "saved")
+    # CLAIMS[2] (REPRODUCED on means only) and the four of UNSUPPORTED
+    assert len(found["unsupported"]) == 5, found["unsupported"]
+    text = "\n".join(found["contradictions"])
+    assert "shows INCONCLUSIVE where the claim object says REPRODUCED" in text  # the table row
+    assert "no claim object" in text  # a row typed by hand
+    assert "states a direction ('help')" in text  # prose beside an INCONCLUSIVE claim
+    assert "says NOT REPRODUCED of claims that are ['REPRODUCED']" in text  # a verdict word it does not have
+    assert any("is in no register entry" in item for item in found["no_status"])
+    assert any("marked tested" in item for item in found["no_status"])
+
+
+def test_a_book_without_the_defects_counts_nothing(clean: Path) -> None:
+    found = book_audit.audit(clean, saved_dir=clean / "saved")
+    assert found == {"unsupported": [], "contradictions": [], "clipped": None, "no_status": []}
+
+
+def test_the_command_fails_on_defects_and_passes_without(broken: Path, clean: Path, capsys) -> None:
+    assert book_audit.main([str(broken)]) == 1
+    assert "prose/table text contradicting a verdict: " in capsys.readouterr().out
+    assert book_audit.main([str(clean)]) == 0
+
+
+@pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")), reason="no Chromium/chromedriver")
+def test_a_table_wider_than_its_column_is_counted_at_both_widths(broken: Path, clean: Path) -> None:
+    clipped = book_audit.clipped_tables(broken / "_build" / "html")
+    assert [c.split(": ")[0] for c in clipped] == [
+        "notebooks/synthetic_regression.html at 1280 px", "notebooks/synthetic_regression.html at 390 px",
+    ]  # fmt: skip
+    assert book_audit.clipped_tables(clean / "_build" / "html") == []
+
+
+def test_parts_and_their_combination() -> None:
+    import verdict_checks
+
+    claim = {"claim": "x", "verdict": "INCONCLUSIVE", "ours": "a = +1 ± 0.5 [REPRODUCED]; b = +1 ± 2 [INCONCLUSIVE]"}
+    assert verdict_checks.parts(claim) == [("a = +1 ± 0.5", "REPRODUCED"), ("b = +1 ± 2", "INCONCLUSIVE")]
+    assert verdict_checks.unsupported(claim) == []
+    assert verdict_checks.unsupported({**claim, "verdict": "REPRODUCED"})  # not every part is
