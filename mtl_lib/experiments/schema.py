@@ -13,6 +13,9 @@ config's), ``method`` (a string), ``history`` (a list of epoch objects, each wit
 ``epoch``). Every metric (a key with a ``/``, as ``A/loss`` or ``train_loss/A``) in the history
 and in ``final`` is a number, and in a finished run a finite one (JSON has no infinity, but
 ``1e400`` reads as one). Records written before ``status`` existed count as finished.
+Optional: ``task_split`` (:attr:`Trainer.task_split <mtl_lib.engine.trainer.Trainer.task_split>`,
+an object with the strings ``task_split``, one of :data:`TASK_SPLITS`, and ``reason``); records
+written before it existed have none and are read as they are.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any
 from mtl_lib.experiments.config import RunConfig
 
 STATUSES = ("finished", "failed")
+#: The values of a record's ``task_split["task_split"]``: split at the heads, or not.
+TASK_SPLITS = ("heads", "none")
 
 
 def _is_int(value: Any) -> bool:
@@ -93,6 +98,17 @@ def _outcome_problem(record: dict[str, Any], status: str) -> str | None:
     return _metrics_problem("final", final, finite=True)
 
 
+def _task_split_problem(record: dict[str, Any]) -> str | None:
+    if "task_split" not in record:
+        return None  # written before runs recorded it
+    split = record["task_split"]
+    if not isinstance(split, dict) or split.get("task_split") not in TASK_SPLITS:
+        return f"'task_split' must be an object whose 'task_split' is one of {TASK_SPLITS}, got {split!r}"
+    if not isinstance(split.get("reason"), str):
+        return f"'task_split' has no string 'reason' (got {split.get('reason')!r})"
+    return None
+
+
 def record_problem(record: Any) -> str | None:
     """What is wrong with ``record`` (one line), or ``None`` when it satisfies the schema."""
     if not isinstance(record, dict):
@@ -104,6 +120,7 @@ def record_problem(record: Any) -> str | None:
         lambda: _identity_problem(record),
         lambda: _outcome_problem(record, status),
         lambda: _history_problem(record.get("history"), finished=status == "finished"),
+        lambda: _task_split_problem(record),
     ):
         problem = check()
         if problem:

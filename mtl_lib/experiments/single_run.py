@@ -135,6 +135,7 @@ def _train(
         **_provenance(config, device),
         "problem": problem.description,
         "jacobian_path": trainer.jacobian_path,
+        "task_split": trainer.task_split,  # whether the task gradients were split at the heads, and why not
         "history": history,
         "final": history[-1],
         **({"resumed_from_epoch": done} if done else {}),

@@ -60,6 +60,9 @@ BROKEN = [
     ("method-missing", _drop("method"), "'method' missing"),
     ("epoch-not-integer", _set(["history", 0, "epoch"], "1"), "no integer 'epoch'"),
     ("config-not-a-run-config", _set(["config", "problem_kwargs"], None), "is not its config's id"),
+    ("task-split-not-an-object", _set(["task_split"], "heads"), "'task_split' must be an object"),
+    ("task-split-unknown", _set(["task_split", "task_split"], "tails"), "one of ('heads', 'none')"),
+    ("task-split-no-reason", _set(["task_split", "reason"], None), "no string 'reason'"),
 ]
 
 
@@ -105,3 +108,15 @@ def test_committed_record_format_still_passes(tmp_path, record):
     old = {k: v for k, v in record.items() if k != "status"}
     write_json_atomic(tmp_path / "old.json", old)
     assert inspect_record(tmp_path / "old.json").status == "finished"
+
+
+def test_every_record_states_its_task_split_and_older_ones_without_it_still_read(tmp_path, record):
+    """The head split of the task gradients (the engine's fast path) is recorded as the trainer
+    reports it: not needed on the plain path, used with an aggregator (one head per task)."""
+    assert record["task_split"] == {"task_split": "none", "reason": "not needed"}
+    through_jacobian = run(RunConfig(**{**_config().identity(), "aggregator": "sum"}))
+    assert through_jacobian["task_split"]["task_split"] == "heads"
+    assert record_problem(through_jacobian) is None
+    older = {k: v for k, v in record.items() if k != "task_split"}
+    write_json_atomic(tmp_path / "older.json", older)
+    assert inspect_record(tmp_path / "older.json").status == "finished"
