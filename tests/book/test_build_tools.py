@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
@@ -297,8 +297,10 @@ def test_saved_paper_verdicts_join_the_chapter_and_front_page_tables(tmp_path: P
     text = build_book.verdict_cell(_verdicts(True, claims), "leaf_combinations", saved)["source"]
     # the saved paper sweep leads, with its numbers; this build follows; the agreement is in words
     assert f"| claim | paper | {build_book.SAVED_COLUMN} | this build (`smoke`) | ours (`smoke`) | agreement |" in text
-    assert ("| a \\| b | 1 | **INCONCLUSIVE** (saved as UNDECIDED, the earlier rule's word): 0 | **REPRODUCED** | 2 "
-            "| differs: the `paper` sweep says INCONCLUSIVE, this `smoke` build REPRODUCED |") in text
+    assert (
+        "| a \\| b | 1 | **INCONCLUSIVE** (saved as UNDECIDED, the earlier rule's word): 0 | **REPRODUCED** | 2 "
+        "| differs: the `paper` sweep says INCONCLUSIVE, this `smoke` build REPRODUCED |"
+    ) in text
     assert "| no saved `paper` sweep |" in text and "data/paper_verdicts/" in text
     # a page that tests no claim, or none with a saved counterpart, keeps its columns
     assert "tests no claim" in build_book.verdict_cell(_verdicts(False, []), "x", saved)["source"]
@@ -331,3 +333,24 @@ def test_inputs_digest_covers_library_data_files_and_saved_summaries(tmp_path: P
         after = build_book.inputs_digest()
         assert after != before, name
         before = after
+
+
+def test_render_only_stages_a_changed_notebook_and_says_so(tmp_path: Path) -> None:
+    """A notebook whose inputs changed is executed again, unless --render-only: then its last
+    executed copy is staged, marked stale, and the status page says "reused, inputs changed"."""
+    nb = tmp_path / "tiny.ipynb"
+    nb.write_text("{}")
+    out = tmp_path / "out"
+    build = build_book.Build("smoke", out, out / "results")
+    build.prepare()
+    (build.cache / "tiny.smoke.ipynb").write_text("{}")
+    meta = asdict(build_book.NotebookRun("tiny", "smoke", "old-key", finished="2026-01-01 00:00:00 UTC"))
+    (build.cache / "tiny.smoke.json").write_text(json.dumps(meta))
+    runs, todo = build_book.reuse_or_plan(build, [nb], "new inputs")
+    assert [run.name for _, run in todo] == ["tiny"] and not runs["tiny"].stale
+    build.render_only = True
+    runs, todo = build_book.reuse_or_plan(build, [nb], "new inputs")
+    assert todo == [] and runs["tiny"].stale and (build.stage / "notebooks" / "tiny.ipynb").exists()
+    summary = {"finished": "now", "profile": "smoke", "cores": 1, "jobs": 1, "threads": 1, "workers": 1,
+               "execute_s": 0.0, "version": "0", "commit": "c"}  # fmt: skip
+    assert "reused, inputs changed" in build_book.status_markdown(list(runs.values()), summary)
