@@ -102,14 +102,18 @@ class RAUTracker(Diagnostic):
 
     # ----------------------------------------------------------------- binding
     def bind(self, model: Any, task_names: Sequence[str] | None = None) -> None:
-        """Track ``model.shared_parameters()`` (named after ``model.named_parameters()``)."""
+        """Track ``model.shared_parameters()`` (named after ``model.named_parameters()``), from
+        a fresh start."""
+        self._bind_parameters(model, task_names)
+        self.reset()
+
+    def _bind_parameters(self, model: Any, task_names: Sequence[str] | None) -> None:
         self.params = list(model.shared_parameters())
         self.names = parameter_names(model, self.params)
         self.task_names = list(task_names) if task_names is not None else getattr(model, "task_names", None)
         device = self.params[0].device if self.params else torch.device("cpu")
         sizes = torch.tensor([p.numel() for p in self.params], device=device)
         self._segments = torch.repeat_interleave(torch.arange(len(self.params), device=device), sizes)
-        self.reset()
 
     def reset(self) -> None:
         """Forget AU, momentum buffers and history (keeps the binding)."""
@@ -119,8 +123,34 @@ class RAUTracker(Diagnostic):
         self.history = []
 
     def on_train_start(self, trainer: Any) -> None:
-        if not self.params:
-            self.bind(trainer.model, [task.name for task in trainer.tasks])
+        if not self.params:  # keeps what load_state_dict restored (a resumed run)
+            self._bind_parameters(trainer.model, [task.name for task in trainer.tasks])
+
+    # ----------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint of the run keeps (:meth:`Trainer.state_dict
+        <mtl_lib.engine.trainer.Trainer.state_dict>` saves it): AU, the per-task momentum
+        buffers, the step count and the recorded shares, with the settings they were made
+        under. The binding to the model is not state: ``on_train_start`` remakes it."""
+        return {
+            "gamma": self.gamma,
+            "record_every": self.record_every,
+            "edges": list(self.edges),
+            "au": self.au,
+            "momentum": self._momentum,
+            "steps": self.steps,
+            "history": list(self.history),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`'s output (a tracker built with the same settings)."""
+        settings = {"gamma": self.gamma, "record_every": self.record_every, "edges": list(self.edges)}
+        saved = {key: state.get(key) for key in settings}
+        if saved != settings:
+            raise ValueError(f"the saved rAU state was tracked with {saved}, this tracker has {settings}")
+        self.au, self._momentum = state["au"], state["momentum"]
+        self.steps = int(state["steps"])
+        self.history = list(state["history"])
 
     def on_step_end(self, trainer: Any, step: int, losses: Any) -> None:
         self.update(self.task_updates(trainer.optimizer, trainer), step)

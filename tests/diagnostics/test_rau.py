@@ -243,3 +243,86 @@ def test_a_loss_weighting_method_attributes_its_weighted_gradient_to_each_task()
         tracker.update(updates)
         torch.testing.assert_close(updates.sum(0), before - after, rtol=1e-4, atol=1e-7)
     assert float((trainer.weighting.weights - 1).abs().max()) > 1e-2  # the weights did move
+
+
+# ----------------------------------------------------------------------------- checkpoints
+class _Killed(RuntimeError):
+    pass
+
+
+class _StopAfter:
+    """Stands for a kill after epoch ``epoch`` (stateless, so the run stays checkpointed)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def on_epoch_end(self, trainer, epoch, record) -> None:
+        if epoch == self.epoch:
+            raise _Killed(f"stopped after epoch {epoch}")
+
+
+def _probe_config(**fields):
+    from mtl_lib.experiments import RunConfig
+
+    return RunConfig(**{
+        "problem": "synthetic_regression", "optimizer": "adam", "epochs": 4, "batch_size": 16, "seed": 2,
+        "problem_kwargs": {"n_train": 48, "n_test": 16, "hidden": (8,)}, "device": "cpu", **fields,
+    })  # fmt: skip
+
+
+def _without_times(record: dict) -> list[dict]:
+    return [{k: v for k, v in epoch.items() if k != "train_time_s"} for epoch in record["history"]]
+
+
+def test_a_run_with_probes_killed_at_epoch_k_resumes_with_the_uninterrupted_probe_outputs(tmp_path):
+    """Before: the rAU tracker had no state_dict, so a run with it was not checkpointed and
+    restarted from epoch 0. After: killed after epoch 3 of 4 (its checkpoint: epoch 2), the run
+    resumes at epoch 3 and its rAU (AU, Adam's per-task moments, recorded shares), its
+    per-layer conflict sums and its final metrics equal an uninterrupted run's exactly."""
+    from mtl_lib.diagnostics import ConflictTracker
+    from mtl_lib.experiments import run
+
+    config = _probe_config()
+    whole_rau, whole_conflicts = RAUTracker(record_every=2), ConflictTracker()
+    whole = run(config, extra_diagnostics=[whole_rau], callbacks=[whole_conflicts])
+    checkpoint = tmp_path / "run.ckpt"
+    with pytest.raises(_Killed):
+        run(config, checkpoint=checkpoint, extra_diagnostics=[RAUTracker(record_every=2)],
+            callbacks=[ConflictTracker(), _StopAfter(3)])  # fmt: skip
+    rau, conflicts = RAUTracker(record_every=2), ConflictTracker()
+    resumed = run(config, checkpoint=checkpoint, extra_diagnostics=[rau], callbacks=[conflicts, _StopAfter(-1)])
+    assert resumed["resumed_from_epoch"] == 2
+    assert torch.equal(rau.au, whole_rau.au) and torch.equal(rau._momentum, whole_rau._momentum)
+    assert rau.steps == whole_rau.steps and [s for s, _ in rau.history] == [s for s, _ in whole_rau.history]
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(rau.history, whole_rau.history))
+    assert resumed["diagnostics"] == whole["diagnostics"]  # rau_buckets and rau_history
+    assert conflicts.steps == whole_conflicts.steps
+    for name in ("conflict_counts", "cosine_sum", "similarity_sum"):
+        assert torch.equal(getattr(conflicts, name), getattr(whole_conflicts, name)), name
+    assert _without_times(resumed) == _without_times(whole)  # every epoch's metrics, the final one's too
+
+
+def test_the_registered_rau_diagnostic_is_checkpointed(tmp_path):
+    """``RunConfig(diagnostics=("rau",))``, as the AdaTask rAU chapter's sweep runs it."""
+    from mtl_lib.experiments import run
+
+    config = _probe_config(diagnostics=("rau",), optimizer="rmsprop")
+    whole = run(config)
+    checkpoint = tmp_path / "run.ckpt"
+    with pytest.raises(_Killed):
+        run(config, checkpoint=checkpoint, callbacks=[_StopAfter(2)])
+    resumed = run(config, checkpoint=checkpoint, callbacks=[_StopAfter(-1)])
+    assert resumed["resumed_from_epoch"] == 1
+    assert resumed["diagnostics"] == whole["diagnostics"] and _without_times(resumed) == _without_times(whole)
+
+
+def test_rau_state_of_other_settings_is_refused():
+    tracker = RAUTracker(gamma=0.9)
+    with pytest.raises(ValueError, match="tracked with"):
+        RAUTracker(gamma=0.5).load_state_dict(tracker.state_dict())
