@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, GramianWeightedAggregator, gram_matrix
+from mtl_lib.aggregators.base import AGGREGATORS, Aggregation, GramianWeightedAggregator
 
 
 def pcgrad_rows(jacobian: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -85,7 +85,9 @@ class PCGrad(GramianWeightedAggregator):
         scales = jacobian.abs().amax(dim=1, keepdim=True) if jacobian.shape[1] else jacobian.new_ones(num_tasks, 1)
         scales = torch.where(scales > 0, scales, torch.ones_like(scales))
         unit = jacobian / scales
-        mixing64 = pcgrad_mixing(gram_matrix(unit), self.generator)
+        # the unit rows' largest |entry| is exactly 1, so gram_matrix's own row scaling would
+        # divide by ones: their plain product is the same Gram matrix, two K×P passes cheaper
+        mixing64 = pcgrad_mixing(unit @ unit.T, self.generator)
         mixing = mixing64.to(device=jacobian.device, dtype=jacobian.dtype)
         projected = (mixing @ unit) * scales
         # d = Σ_i s_i Σ_j M_ij u_j = Σ_j w_j g_j with w_j = Σ_i s_i M_ij / s_j (in float64: with
