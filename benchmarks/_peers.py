@@ -422,5 +422,7 @@ def ratios(seconds: dict[str, list[float]]) -> dict[str, dict[str, float]]:
             "min": min(r),
             "max": max(r),
             "ms_median": 1e3 * statistics.median(values),
+            "ms_min": 1e3 * min(values),
+            "ms_max": 1e3 * max(values),
         }
     return out

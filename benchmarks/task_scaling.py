@@ -30,9 +30,11 @@ import argparse
 import csv
 import ctypes
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,8 @@ LIBRARIES = ["ours", "ours-gramian", "torchjd", "torchjd-autogram", "libmtl", "l
 TASK_COUNTS = {"mlp": [2, 3, 5, 10, 20, 40], "cnn": [2, 3, 5, 10]}
 MAKERS = {"mlp": P.mlp_case, "cnn": P.cnn_case}
 COLORS = dict(zip(LIBRARIES, ["tab:blue", "tab:cyan", "tab:red", "tab:orange", "tab:green", "tab:olive"]))
+#: Folder of the committed results (read by ``mtl_lib.studies.task_scaling`` for the book).
+SAVED = Path("benchmarks", "saved")
 MEMORY_VARIANTS = (
     "plain,ours/mgda,ours-gramian/mgda,torchjd/mgda,torchjd-autogram/mgda,libmtl/mgda,"
     "ours/upgrad,ours-gramian/upgrad,torchjd/upgrad,torchjd-autogram/upgrad,libmtl-head/upgrad"
@@ -152,7 +156,8 @@ def measure(args: argparse.Namespace, device: torch.device, libmtl: dict[str, An
                 continue
             case = MAKERS[model](num_tasks).to(device)
             variants, missing = P.build_variants(case, METHODS, [*LIBRARIES[:4], *libmtl], libmtl)
-            seconds, failed = P.time_interleaved(variants, args.rounds, args.steps, args.seed, sync)
+            rounds = args.rounds_by_model[model]
+            seconds, failed = P.time_interleaved(variants, rounds, args.steps, args.seed, sync)
             ratio = P.ratios(seconds)
             memory: dict[str, Any] = {}
             if args.memory and device.type == "cuda":
@@ -267,10 +272,70 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def provenance(args: argparse.Namespace, device: torch.device, libmtl: dict[str, str]) -> dict[str, Any]:
+    """When, where, with what and by which command the numbers were measured."""
+    import torchjd
+
+    from mtl_lib.experiments.saved_summaries import provenance as library_provenance
+
+    stamp = library_provenance()
+    stamp.update({
+        "torchjd_version": getattr(torchjd, "__version__", None) or _distribution_version("torchjd"),
+        "libmtl": libmtl,
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "clock": "wall time between synchronisations" if device.type == "cuda" else "CPU time of the process",
+        "rounds": args.rounds_by_model,
+        "steps": args.steps,
+        "command": _command(),
+    })  # fmt: skip
+    return stamp
+
+
+def _command() -> str:
+    threads = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ)
+    return f"{threads} PYTHONPATH=. .venv/bin/python {' '.join(sys.argv)}".strip()
+
+
+def rounds_per_model(text: str, models: list[str]) -> dict[str, int]:
+    """``"5"`` (every model) or ``"mlp=5,cnn=3"`` → rounds per model."""
+    if "=" not in text:
+        return dict.fromkeys(models, int(text))
+    given = {k: int(v) for k, v in (part.split("=") for part in text.split(","))}
+    unknown = set(given) - set(TASK_COUNTS)
+    if unknown or set(models) - set(given):
+        raise SystemExit(
+            f"--rounds {text!r}: give every model of --models ({', '.join(models)}) a count, e.g. mlp=5,cnn=3"
+        )
+    return given
+
+
+def _distribution_version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def write_results(path: Path, results: dict[str, Any]) -> None:
+    """The results as JSON, one row per line (small enough to commit, readable in a diff)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head = {k: v for k, v in results.items() if k != "rows"}
+    text = json.dumps(head, indent=1)[:-2] + ',\n "rows": [\n'
+    text += ",\n".join("  " + json.dumps(_rounded(row)) for row in results["rows"]) + "\n ]\n}\n"
+    path.write_text(text)
+
+
+def _rounded(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in row.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="mlp,cnn")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", default="5", help="rounds per K: 5, or per model: mlp=5,cnn=3")
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--max-tasks", type=int, default=0, help="skip K above this (0: none)")
     parser.add_argument("--libmtl-head", type=Path, default=None)
@@ -278,16 +343,20 @@ def main() -> None:
     parser.add_argument("--no-memory", dest="memory", action="store_false")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="results file (default: _build/benchmarks/)")
+    parser.add_argument("--save", action="store_true", help=f"write the committed results file under {SAVED}/")
     parser.add_argument("--summarise", type=Path, default=None, help="print the tables of a saved run and exit")
     args = parser.parse_args()
     if args.summarise:
-        text = markdown(json.loads(args.summarise.read_text())["rows"])
+        rows = json.loads(args.summarise.read_text())["rows"]
+        text = markdown(rows)
         args.summarise.with_suffix(".md").write_text(text + "\n")
-        plot(json.loads(args.summarise.read_text())["rows"], args.summarise.with_suffix(".png"))
+        plot(rows, Path("_build/benchmarks") / args.summarise.with_suffix(".png").name)
         print(text)
         return
-    out = args.out or Path(f"_build/benchmarks/task_scaling{'_cuda' if args.device == 'cuda' else ''}.json")
+    args.rounds_by_model = rounds_per_model(args.rounds, args.models.split(","))
+    name = f"task_scaling{'_cuda' if args.device == 'cuda' else ''}.json"
+    out = args.out or (SAVED if args.save else Path("_build/benchmarks")) / name
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.device == "cuda" and not torch.cuda.is_available():
         reason = "skipped: no CUDA device (torch.cuda.is_available() is False); run on a GPU machine"
@@ -298,26 +367,21 @@ def main() -> None:
     warnings.simplefilter("ignore")
     device = torch.device(args.device)
     libmtl, where = load_peers(args.libmtl_head)
+    stamp = provenance(args, device, where)  # before measuring: the code that is measured
     rows = measure(args, device, libmtl)
-    import torchjd
-
-    header = {
-        "torch": torch.__version__,
-        "torchjd": getattr(torchjd, "__version__", "?"),
-        "libmtl": where,
-        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu, 1 thread, CPU time",
-        "rounds": args.rounds,
-        "steps": args.steps,
-    }
-    out.write_text(json.dumps({"header": header, "rows": rows}, indent=1))
-    keys = ["model", "K", "variant", "median", "min", "max", "ms_median", "memory_mb", "error"]
-    with out.with_suffix(".csv").open("w", newline="") as handle:
+    stamp["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results = {"schema": 1, "provenance": stamp, "rows": rows}
+    write_results(out, results)
+    out.with_suffix(".md").write_text(markdown(rows) + "\n")
+    build = Path("_build/benchmarks") / out.name
+    build.parent.mkdir(parents=True, exist_ok=True)
+    keys = ["model", "K", "variant", "median", "min", "max", "ms_median", "ms_min", "ms_max", "memory_mb", "error"]
+    with build.with_suffix(".csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=keys, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    plot(rows, out.with_suffix(".png"))
-    out.with_suffix(".md").write_text(markdown(rows) + "\n")
-    print(f"written {out} (+ .csv, .png, _memory.png)")
+    plot(rows, build.with_suffix(".png"))
+    print(f"written {out} (+ .md; {build.with_suffix('.csv')}, .png, _memory.png)")
 
 
 if __name__ == "__main__":
