@@ -99,8 +99,11 @@ KNOBS: dict[str, Knob] = {
     "gradvac": Knob("beta", _A, (0.01, 0.1), (0.001, 0.01, 0.1), "EMA rate β of the cosine targets (paper: 1e-2)"),
     "mgda": Knob("normalization", _A, ("none", "loss+"), ("none", "l2", "loss+"),
                "gradient normalisation (Sener & Koltun's normalization_type, LibMTL's mgda_gn)"),
-    "moco": Knob("gamma", _A, (0.1, 1.0), (0.01, 0.1, 1.0),
-               "weight step size γ: the authors' hp_grid scripts search it in every experiment"),
+    "moco": Knob(
+        "beta", _A, (0.5, 1.0), (0.1, 0.5, 1.0),
+        "tracking rate β of the gradient estimates: the authors' hp_grid scripts search it with γ; at this "
+        "budget λ stays near 1/K whatever γ is, and the tracking lag is what holds MoCo back (the audit page)",
+    ),
     "modo": Knob("gamma", _A, (0.1, 0.01), (0.01, 0.1, 1.0), "weight step size γ (the authors' hp_grid scripts)"),
     "nash_mtl": Knob("update_weights_every", _A, (1, 5), (1, 5, 25), "how often the Nash weights are re-solved"),
     "pcd": Knob("tau", _A, (0.02, 0.2), (0.02, 0.1, 0.5),
