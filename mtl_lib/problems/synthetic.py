@@ -52,7 +52,15 @@ TASK_NORMALIZATIONS: dict[str, str] = {
     "loss_ratio": "loss_ratio",
     "rmse_ratio": "rmse_ratio",
 }
-#: The definition the chapters' verdicts have been computed with (kept so that they do not change).
+#: Definition → how a figure's axis or a table's caption names it.
+TASK_NORMALIZATION_LABELS: dict[str, str] = {
+    "std": "RMSE / std of the targets",
+    "rms": "RMSE / RMS of the targets",
+    "loss_ratio": "loss ratio L(T) / L(0)",
+    "rmse_ratio": "RMSE(T) / RMSE(0)",
+}
+#: The library's default definition when a caller names none (the AdaTask studies use the one
+#: frozen by their calibration instead, :func:`mtl_lib.studies.adatask_regime.definition`).
 DEFAULT_TASK_NORMALIZATION = "std"
 
 

@@ -6,9 +6,9 @@ The settings the paper leaves open are frozen by the EqualWeight-only calibratio
 (Table 2 / Table 5, Fig. 1 / Fig. 2, the EW-vs-PCGrad chapter) builds its runs from here:
 
 * ``paper``: the frozen setting in full (its sample size, epochs, width, learning rate, RMSProp
-  decay, batch size, data reading and metric), five seeds;
+  decay, batch size, data conventions and metric definition), ten seeds;
 * ``quick``: the same open choices (so the same regime) at a size that fits the quick build;
-  fewer epochs and a smaller training set, five seeds;
+  fewer epochs (steps) and a smaller test set, five seeds;
 * ``smoke``: the same open choices at a toy size; it only checks that the code runs.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mtl_lib.problems.synthetic import TASK_NORMALIZATION_LABELS, task_normalized_key
 from mtl_lib.studies._profiles import per_profile
 from mtl_lib.studies.adatask_calibration import METRICS, frozen_setting
 
@@ -24,10 +25,11 @@ PROBLEM = "synthetic_regression"
 #: How each profile shrinks the frozen setting (None: keep the frozen value).
 SIZES: dict[str, dict[str, Any]] = {
     "smoke": {"n_train": 512, "n_test": 256, "epochs": 3, "seeds": (0, 1)},
-    # the frozen width (400) costs ~8x a width-100 step: quick trains on 2,000 samples for 15
-    # epochs (300 steps) so the synthetic notebooks keep their budget
-    "quick": {"n_train": 2_000, "n_test": 1_000, "epochs": 15, "seeds": (0, 1, 2, 3, 4)},
-    "paper": {"n_train": None, "n_test": 10_000, "epochs": None, "seeds": (0, 1, 2, 3, 4)},
+    # the frozen sample size per epoch, at most 15 epochs (1,500 steps at batch 100, under half the
+    # frozen budget) and a smaller test set, so that the synthetic notebooks keep their budget
+    "quick": {"n_train": None, "n_test": 1_000, "epochs": None, "seeds": (0, 1, 2, 3, 4)},
+    # issue 22: at least ten seeds at paper
+    "paper": {"n_train": None, "n_test": 10_000, "epochs": None, "seeds": tuple(range(10))},
 }
 
 
@@ -46,6 +48,9 @@ def _resized(profile: str, size: dict[str, Any]) -> dict[str, Any]:
         "width": int(frozen["width"]),
         "input_dist": frozen["input_dist"],
         "spread": frozen["spread"],
+        # settings frozen before issue 22 had neither choice: the generator's defaults
+        "noise_spread": frozen.get("noise_spread", "variance"),
+        "sampling": frozen.get("sampling", "fixed"),
         "target_scaling": frozen["target_scaling"],
         "metric": METRICS[frozen["metric"]],
         "seeds": tuple(size["seeds"]),
@@ -68,6 +73,8 @@ def problem_kwargs_of(s: dict[str, Any]) -> dict[str, Any]:
         "n_test": s["n_test"],
         "input_dist": s["input_dist"],
         "spread": s["spread"],
+        "noise_spread": s["noise_spread"],
+        "sampling": s["sampling"],
         "target_scaling": s["target_scaling"],
         "hidden": [s["width"]] * 4,
     }
@@ -88,3 +95,22 @@ def optimizer_kwargs_of(s: dict[str, Any], optimizer: str) -> dict[str, Any]:
 def metric(profile: str = "paper") -> str:
     """The frozen reading of "task-normalized RMSE" (the metric key in the records)."""
     return settings(profile)["metric"]
+
+
+def definition() -> str:
+    """The frozen definition of "task-normalized RMSE" (a key of
+    :data:`mtl_lib.problems.synthetic.TASK_NORMALIZATIONS`, e.g. ``"loss_ratio"``)."""
+    return str(frozen_setting()["metric"])
+
+
+def metric_key(chosen: str | None = None) -> str:
+    """The record key of definition ``chosen`` (None: the frozen one): the one parameter a
+    synthetic table, figure or claim is switched with; an unknown name lists the valid ones."""
+    return task_normalized_key(definition() if chosen is None else chosen)
+
+
+def metric_label(chosen: str | None = None) -> str:
+    """How a page names definition ``chosen`` (None: the frozen one)."""
+    name = definition() if chosen is None else chosen
+    task_normalized_key(name)  # refuses an unknown name, listing the valid ones
+    return TASK_NORMALIZATION_LABELS[name]

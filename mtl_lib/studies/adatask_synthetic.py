@@ -122,31 +122,44 @@ def measure_dominance(profile: str, seed: int = 0, device: str = "auto") -> Domi
     )
 
 
-def per_run_scores(records: Sequence[dict[str, Any]], metric: str | None = None) -> pd.DataFrame:
-    """One row per run: method, seed, task-normalized RMSE of A, of B, and their average
-    (``metric``: the record key of the reading; default the frozen one)."""
+def per_run_scores(records: Sequence[dict[str, Any]], definition: str | None = None) -> pd.DataFrame:
+    """One row per run: method, seed, task-normalized error of A, of B, and their average
+    (``definition``: a key of :data:`mtl_lib.problems.synthetic.TASK_NORMALIZATIONS`; None:
+    the one frozen by the calibration)."""
     final = final_frame(records)
-    final = final[final["metric"] == (metric or regime.metric())]
+    final = final[final["metric"] == regime.metric_key(definition)]
     wide = final.pivot_table(index=["method", "seed"], columns="task", values="value").reset_index()
     wide["average"] = (wide["A"] + wide["B"]) / 2
     return wide
 
 
-def plot_curves(records: Sequence[dict[str, Any]], title: str) -> plt.Figure:
-    """Test task-normalized RMSE per epoch, one panel per task, mean and 95 % CI over seeds."""
+def at_checkpoint(records: Sequence[dict[str, Any]], epoch: int) -> list[dict[str, Any]]:
+    """The records as they stood after ``epoch`` epochs (history cut there; with a constant
+    learning rate that is the ``epoch``-epoch run), to check a verdict at neighbouring budgets."""
+    cut = []
+    for record in records:
+        history = [h for h in record.get("history") or [] if h["epoch"] <= epoch]
+        cut.append({**record, "history": history, "final": history[-1] if history else record.get("final")})
+    return cut
+
+
+def plot_curves(records: Sequence[dict[str, Any]], title: str, definition: str | None = None) -> plt.Figure:
+    """Test task-normalized error per epoch (``definition`` as in :func:`per_run_scores`: the
+    table's), one panel per task, mean and 95 % CI over seeds."""
     curves = history_frame(records)
-    curves = curves[curves["metric"] == "nrmse"]
+    curves = curves[curves["metric"] == regime.metric_key(definition)]
     grid = sns.relplot(data=curves, x="epoch", y="value", hue="method", col="task", kind="line",
                        errorbar=("ci", 95), height=2.7, aspect=1.0, facet_kws={"sharey": False})  # fmt: skip
-    grid.set_axis_labels("epoch", "test task-normalized RMSE")
+    grid.set_axis_labels("epoch", f"test {regime.metric_label(definition)}")
     grid.figure.suptitle(title, y=1.04)
     # two panels and the legend within the text column (mtl_lib.studies._figures: labels ≥ 9 pt)
     return fit_to_column(grid.figure, relayout=False)
 
 
-def comparison_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Ours (mean ± 95 % CI over seeds) beside the paper's Table 2, for the methods run."""
-    scores = per_run_scores(records)
+def comparison_table(records: Sequence[dict[str, Any]], definition: str | None = None) -> pd.DataFrame:
+    """Ours (mean ± 95 % CI over seeds, ``definition`` as in :func:`per_run_scores`) beside the
+    paper's Table 2, for the methods run."""
+    scores = per_run_scores(records, definition)
     rows = []
     for method, group in scores.groupby("method", sort=False):
         row = {"method": method, "seeds": len(group)}
@@ -166,10 +179,11 @@ CLAIM_IDS = (
 )
 
 
-def check_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
+def check_claims(records: Sequence[dict[str, Any]], definition: str | None = None) -> list[Claim]:
     """The paper's claims that this EW-vs-PCGrad comparison can test, each with a verdict from a
-    95 % interval over seeds (see :mod:`mtl_lib.studies._common`)."""
-    scores = per_run_scores(records)
+    95 % interval over seeds (see :mod:`mtl_lib.studies._common`); errors under ``definition``
+    (as in :func:`per_run_scores`)."""
+    scores = per_run_scores(records, definition)
     ew = scores[scores["method"] == "EqualWeight"].set_index("seed")
     paper = PUBLISHED_TABLE2
     claims = []

@@ -119,3 +119,42 @@ def test_synthetic_table_and_claims():
     rows["LAdaTask"] = (0.6, 0.1)
     records = [_record(m, s, {f"A/{METRIC}": a, f"B/{METRIC}": b}) for m, (a, b) in rows.items() for s in (0, 1, 2)]
     assert study.synthetic_claims(records)[3].reproduced is False
+
+
+def _two_readings_records():
+    """AdaTask lowers A under the loss ratio but not under RMSE/std (same runs, two readings)."""
+    records = []
+    for method in study.SYNTHETIC_METHODS:
+        for seed in (0, 1, 2):
+            ada = method in ("AdaTask", "LAdaTask")
+            final = {"A/loss_ratio": (0.1 if ada else 0.3) + 0.01 * seed, "B/loss_ratio": 0.02,
+                     "A/nrmse": 0.5 + 0.01 * seed, "B/nrmse": 0.1, "A/nrmse_rms": 0.4, "B/nrmse_rms": 0.08,
+                     "A/rmse_ratio": ((0.1 if ada else 0.3) + 0.01 * seed) ** 0.5, "B/rmse_ratio": 0.02**0.5}  # fmt: skip
+            records.append(_record(method, seed, final))
+    return records
+
+
+def test_one_parameter_switches_the_definition_of_every_synthetic_table_and_claim():
+    records = _two_readings_records()
+    assert study.synthetic_claims(records, "loss_ratio")[0].reproduced is True
+    assert study.synthetic_claims(records, "std")[0].reproduced is False
+    table = study.synthetic_table(records, "std")
+    assert table.loc["AdaTask", "A (ours)"].startswith("0.51")
+    by_definition = study.verdicts_by_definition(records)
+    assert list(by_definition.columns) == ["std", "rms", "loss_ratio", "rmse_ratio"]
+    assert by_definition.loc["adatask.table2.ada_lowers_a", "loss_ratio"] == "REPRODUCED"
+    with pytest.raises(Exception, match="loss_ratio"):
+        study.synthetic_table(records, "loss-ratio")
+
+
+def test_verdicts_at_neighbouring_checkpoints_read_the_history():
+    late = _two_readings_records()
+    early = _two_readings_records()
+    for record_late, record_early in zip(late, early):
+        # epoch 1: AdaTask not yet ahead on A; epoch 2: the records' final values
+        first = {**record_early["final"], "epoch": 1, "A/loss_ratio": 0.3 + 0.001 * record_early["seed"]}
+        record_late["history"] = [first, {**record_late["final"], "epoch": 2}]
+    table = study.verdicts_at_checkpoints(late, offsets=(-1, 0), definition="loss_ratio")
+    assert list(table.columns) == ["epoch 1", "epoch 2"]
+    assert table.loc["adatask.table2.ada_lowers_a", "epoch 2"] == "REPRODUCED"
+    assert table.loc["adatask.table2.ada_lowers_a", "epoch 1"] != "REPRODUCED"

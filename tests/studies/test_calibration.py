@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 
 import pytest
 
@@ -18,21 +19,33 @@ def _fake_record(weighting: str = "ew", aggregator=None, optimizer: str = "rmspr
     config = calibration.candidate_config(calibration.BASE, epochs=2, n_test=16, seed=0).identity()
     config.update(weighting=weighting, aggregator=aggregator, optimizer=optimizer)
     history = [
-        {"epoch": 1, "A/nrmse": 0.5, "B/nrmse": 0.1, "A/nrmse_rms": 0.3, "B/nrmse_rms": 0.05},
-        {"epoch": 2, "A/nrmse": 0.25, "B/nrmse": 0.012, "A/nrmse_rms": 0.2, "B/nrmse_rms": 0.01},
-    ]
+        {"epoch": 1, "A/nrmse": 0.5, "B/nrmse": 0.1, "A/nrmse_rms": 0.3, "B/nrmse_rms": 0.05,
+         "A/loss_ratio": 0.3, "B/loss_ratio": 0.02, "A/rmse_ratio": 0.55, "B/rmse_ratio": 0.14},
+        {"epoch": 2, "A/nrmse": 0.25, "B/nrmse": 0.012, "A/nrmse_rms": 0.2, "B/nrmse_rms": 0.01,
+         "A/loss_ratio": 0.2, "B/loss_ratio": 0.015, "A/rmse_ratio": 0.45, "B/rmse_ratio": 0.12},
+    ]  # fmt: skip
     return {"run_id": f"fake-{weighting}-{aggregator}-{optimizer}", "seed": 0, "config": config,
             "history": history, "final": history[-1]}  # fmt: skip
 
 
 def test_objective_scores_every_epoch_and_reading():
     table = calibration.objective([_fake_record()])
-    assert len(table) == 4  # 2 epochs × 2 readings
+    assert len(table) == 8  # 2 epochs × 4 readings
+    assert set(table["metric"]) == {"std", "rms", "loss_ratio", "rmse_ratio"}
+    assert set(table["steps"]) == {100, 200}  # epochs × ceil(10,000 / 100) steps
+    std = table[(table["metric"] == "std") & (table["epoch"] == 2)].iloc[0]
+    assert std["distance"] == pytest.approx(math.log(0.25 / 0.2172) + math.log(0.012 / 0.0113))
+
+
+def test_only_a_reading_the_citation_points_to_can_win():
+    """RMSE/std at epoch 2 is the closest row of the fake run, but GradNorm's ratios are the
+    definitions AdaTask's citation points to: the winner is the best loss_ratio/rmse_ratio row."""
+    table = calibration.objective([_fake_record()])
+    assert table.sort_values("distance").iloc[0]["metric"] == "std"
     best = table.iloc[0]
-    assert (best["epoch"], best["metric"]) == (2, "std")
-    assert best["distance"] == pytest.approx(
-        abs(__import__("math").log(0.25 / 0.2172)) + abs(__import__("math").log(0.012 / 0.0113))
-    )
+    assert best["eligible"] and (best["epoch"], best["metric"]) == (2, "loss_ratio")
+    assert best["distance"] == pytest.approx(abs(math.log(0.2 / 0.2172)) + abs(math.log(0.015 / 0.0113)))
+    assert not table[~table["eligible"]]["metric"].isin(calibration.ELIGIBLE_METRICS).any()
 
 
 @pytest.mark.parametrize(
@@ -74,9 +87,11 @@ def test_calibrate_trains_and_scores_equal_weight_runs_only(tmp_path, monkeypatc
 
 def test_freeze_round_trip(tmp_path):
     table = calibration.objective([_fake_record()])
-    fake = calibration.Calibration([_fake_record()], table, {**calibration.BASE, "epochs": 2, "metric": "std"})
+    fake = calibration.Calibration([_fake_record()], table, {**calibration.BASE, "epochs": 2, "metric": "loss_ratio"})
     path = calibration.freeze(fake, tmp_path / "frozen.json")
     assert calibration.frozen_setting(path)["epochs"] == 2
+    every = json.loads(path.read_text())["ew_at_winner_every_reading"]
+    assert set(every) == set(calibration.METRICS) and every["rmse_ratio"]["A"] == 0.45
     with pytest.raises(FileNotFoundError, match="calibrate"):
         calibration.frozen_setting(tmp_path / "missing.json")
 
@@ -85,21 +100,36 @@ def test_paper_profile_is_the_frozen_setting():
     frozen = calibration.frozen_setting()
     paper = regime.settings("paper")
     for key in ("n_train", "epochs", "batch_size", "lr", "alpha", "width", "input_dist", "spread",
-                "target_scaling"):  # fmt: skip
+                "noise_spread", "sampling", "target_scaling"):  # fmt: skip
         assert paper[key] == frozen[key], key
     assert paper["metric"] == calibration.METRICS[frozen["metric"]]
-    assert len(paper["seeds"]) >= 5
+    assert frozen["metric"] in calibration.ELIGIBLE_METRICS
+    assert len(paper["seeds"]) >= 10  # issue 22: at least ten seeds at paper
     options = regime.problem_kwargs("paper")
     assert options["hidden"] == [frozen["width"]] * 4
     assert options["input_dist"] == frozen["input_dist"]
+
+
+def test_paper_profile_reads_the_frozen_file(tmp_path, monkeypatch):
+    """A different frozen file changes the paper runs: the profile reads the file, it does not copy it."""
+    payload = json.loads(calibration.FROZEN_PATH.read_text())
+    payload["setting"] = {**payload["setting"], "width": 37, "sampling": "fresh", "metric": "rmse_ratio", "epochs": 3}
+    moved = tmp_path / "frozen.json"
+    moved.write_text(json.dumps(payload))
+    monkeypatch.setattr(calibration, "FROZEN_PATH", moved)
+    paper = regime.settings("paper")
+    assert (paper["width"], paper["sampling"], paper["metric"], paper["epochs"]) == (37, "fresh", "rmse_ratio", 3)
+    assert regime.problem_kwargs("paper")["hidden"] == [37] * 4
 
 
 @pytest.mark.parametrize("profile", ["smoke", "quick"])
 def test_smaller_profiles_keep_the_frozen_regime(profile):
     frozen = calibration.frozen_setting()
     small = regime.settings(profile)
-    for key in ("lr", "alpha", "width", "input_dist", "spread", "target_scaling", "batch_size"):
+    for key in ("lr", "alpha", "width", "input_dist", "spread", "noise_spread", "sampling", "target_scaling",
+                "batch_size"):  # fmt: skip
         assert small[key] == frozen[key], key
+    assert small["metric"] == calibration.METRICS[frozen["metric"]]
 
 
 def test_synthetic_studies_build_their_runs_from_the_regime():
@@ -112,6 +142,7 @@ def test_synthetic_studies_build_their_runs_from_the_regime():
         adatask_rau.bucket_configs("quick")[0],
     ):
         assert config.problem_kwargs == expected
+        assert {"noise_spread", "sampling"} <= set(config.problem_kwargs)
         assert config.optimizer_kwargs == {"alpha": regime.settings("quick")["alpha"]}
 
 

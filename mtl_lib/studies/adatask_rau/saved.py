@@ -57,7 +57,7 @@ def write_synthetic_summary(
 ) -> Path:
     """The saved summary of :func:`sweep_plan`'s records (and the EqualWeight probe run, trained
     here unless its record is in ``<root>/adatask_rau/<profile>``); returns the JSON path."""
-    from mtl_lib.studies import adatask_tables
+    from mtl_lib.studies import adatask_regime, adatask_tables
 
     tables, buckets = records[TABLES], records[BUCKETS]
     probe = probe_run(profile, Path(root) / "adatask_rau" / profile, "EqualWeight", device=device)
@@ -73,6 +73,12 @@ def write_synthetic_summary(
         + claim_rows(SOURCES[BUCKETS], check_claims(buckets, probe)),
         "table": table.reset_index().to_dict(orient="records"),
         "table_columns": [table.index.name or "method", *table.columns],
+        # issue 22: which definition the tables use, the same verdicts under every other one and
+        # at neighbouring checkpoints, and each method's spread over seeds (the ablations the page cites)
+        "task_normalization": adatask_regime.definition(),
+        "verdicts_by_definition": adatask_tables.verdicts_by_definition(tables).reset_index().to_dict(orient="records"),
+        "verdicts_at_checkpoints": adatask_tables.verdicts_at_checkpoints(tables).reset_index().to_dict(orient="records"),
+        "spread": adatask_tables.spread_table(tables).reset_index().to_dict(orient="records"),
     }  # fmt: skip
     lines = [f"# AdaTask synthetic claims at `{profile}`", "",
              f"{payload['runs']} runs; training time summed over runs (one torch thread each): "
@@ -81,7 +87,11 @@ def write_synthetic_summary(
     lines += [
         f"| {c['source']} | {c['claim']} | {c['paper']} | {c['ours']} | {c['verdict']} |" for c in payload["claims"]
     ]
-    lines += ["", table.to_markdown(), ""]
+    lines += ["", f"Errors: `{payload['task_normalization']}`.", "", table.to_markdown(), ""]
+    lines += ["Tables 2/5 verdicts under every definition (same runs):", "",
+              adatask_tables.verdicts_by_definition(tables).to_markdown(), "",
+              "At neighbouring checkpoints:", "", adatask_tables.verdicts_at_checkpoints(tables).to_markdown(), "",
+              "Spread over seeds:", "", adatask_tables.spread_table(tables).round(4).to_markdown(), ""]  # fmt: skip
     return write_summary(SUMMARY_KEY, profile, payload, "\n".join(lines))
 
 

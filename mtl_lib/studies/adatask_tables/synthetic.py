@@ -9,6 +9,7 @@ import pandas as pd
 
 from mtl_lib.experiments import RunConfig
 from mtl_lib.metrics.stats import format_mean_ci
+from mtl_lib.problems.synthetic import TASK_NORMALIZATIONS
 from mtl_lib.studies import adatask_regime as regime
 from mtl_lib.studies._common import (
     Claim,
@@ -16,7 +17,7 @@ from mtl_lib.studies._common import (
     identify,
     paired_difference,
 )
-from mtl_lib.studies.adatask_synthetic import PUBLISHED_TABLE2, per_run_scores, synthetic_config
+from mtl_lib.studies.adatask_synthetic import PUBLISHED_TABLE2, at_checkpoint, per_run_scores, synthetic_config
 
 #: Stable ids of the claims of :func:`synthetic_claims` and :func:`cityscapes_claims`, in order.
 SYNTHETIC_CLAIM_IDS = (
@@ -54,10 +55,11 @@ def synthetic_configs(profile: str, device: str = "auto") -> list[RunConfig]:
     ]
 
 
-def synthetic_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Task-normalized RMSE, ours (mean ± 95 % CI over seeds) beside Tables 2 and 5."""
+def synthetic_table(records: Sequence[dict[str, Any]], definition: str | None = None) -> pd.DataFrame:
+    """Task-normalized error, ours (mean ± 95 % CI over seeds; ``definition``: a key of
+    :data:`mtl_lib.problems.synthetic.TASK_NORMALIZATIONS`, None the frozen one) beside Tables 2 and 5."""
     published = pd.concat([PUBLISHED_TABLE2, PUBLISHED_TABLE5])
-    scores = per_run_scores(records)
+    scores = per_run_scores(records, definition)
     rows = []
     for method, group in scores.groupby("method", sort=False):
         row: dict[str, Any] = {"method": method, "seeds": len(group)}
@@ -69,11 +71,11 @@ def synthetic_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return table.loc[[m for m in SYNTHETIC_METHODS if m in table.index]]
 
 
-def synthetic_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
-    """Table 2 and Table 5 claims, verdicts computed from the records: every comparison is a
-    paired difference over seeds, an ordering is tested pair by pair, and the paper's own
-    difference is the claimed effect."""
-    scores = per_run_scores(records)
+def synthetic_claims(records: Sequence[dict[str, Any]], definition: str | None = None) -> list[Claim]:
+    """Table 2 and Table 5 claims, verdicts computed from the records (errors under
+    ``definition``, as in :func:`synthetic_table`): every comparison is a paired difference over
+    seeds, an ordering is tested pair by pair, and the paper's own difference is the claimed effect."""
+    scores = per_run_scores(records, definition)
     t2 = PUBLISHED_TABLE2
     table5 = pd.concat([t2, PUBLISHED_TABLE5])
 
@@ -136,6 +138,37 @@ def synthetic_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
     return identify(claims, SYNTHETIC_CLAIM_IDS)
 
 
+def spread_table(records: Sequence[dict[str, Any]], definition: str | None = None) -> pd.DataFrame:
+    """Per method and task: the smallest, median and largest error over seeds (a fixed-budget
+    AdaTask run can spike; the mean ± CI of :func:`synthetic_table` hides which seed did)."""
+    scores = per_run_scores(records, definition)
+    long = scores.melt(id_vars=["method", "seed"], value_vars=["A", "B"], var_name="task", value_name="error")
+    table = long.groupby(["method", "task"])["error"].agg(["min", "median", "max"])
+    table["max / median"] = table["max"] / table["median"]
+    order = [m for m in SYNTHETIC_METHODS if m in set(scores["method"])]
+    return table.reindex(pd.MultiIndex.from_product([order, ["A", "B"]], names=["method", "task"]))
+
+
+def verdicts_by_definition(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """The Tables 2/5 verdicts under every definition of the task-normalized error (one column
+    each, the same runs): the ablation that says which verdicts the metric decides."""
+    columns = {name: [c.verdict for c in synthetic_claims(records, name)] for name in TASK_NORMALIZATIONS}
+    return pd.DataFrame(columns, index=pd.Index(SYNTHETIC_CLAIM_IDS, name="claim"))
+
+
+def verdicts_at_checkpoints(records: Sequence[dict[str, Any]], offsets: Sequence[int] = (-2, -1, 0),
+                            definition: str | None = None) -> pd.DataFrame:  # fmt: skip
+    """The Tables 2/5 verdicts at the frozen budget and at neighbouring checkpoints (``offsets``
+    epochs from the last one), so that a verdict resting on one spiky checkpoint shows."""
+    last = min(max(h["epoch"] for h in r["history"]) for r in records)
+    columns = {}
+    for offset in offsets:
+        epoch = last + offset
+        if epoch >= 1:
+            columns[f"epoch {epoch}"] = [c.verdict for c in synthetic_claims(at_checkpoint(records, epoch), definition)]
+    return pd.DataFrame(columns, index=pd.Index(SYNTHETIC_CLAIM_IDS, name="claim"))
+
+
 #: The saved summary of the synthetic claims at ``paper`` and the command that writes it.
 SYNTHETIC_SUMMARY = "synthetic_verdicts"
 
@@ -159,4 +192,7 @@ __all__ = [
     "SYNTHETIC_SUMMARY",
     "SYNTHETIC_PAPER_COMMAND",
     "synthetic_beside_paper",
+    "spread_table",
+    "verdicts_at_checkpoints",
+    "verdicts_by_definition",
 ]
