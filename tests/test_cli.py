@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -259,3 +260,18 @@ def test_a_dask_cluster_that_loses_its_workers_is_one_line_naming_the_fix(tmp_pa
 def test_max_worker_losses_belongs_to_dask(capsys, tmp_path):
     err = _error(capsys, ["run", "adatask_synthetic", "--max-worker-losses", "2", "--results", str(tmp_path)])
     assert "add --executor dask" in err
+
+
+def test_render_writes_under_build_not_into_the_working_tree(tmp_path, monkeypatch, capsys):
+    """Issue 25: papermill's output landed untracked in the repository root. ``render`` writes its
+    executed copy under ``_build/stage/notebooks/`` (git-ignored) unless ``--output`` says otherwise."""
+    papermill = pytest.importorskip("papermill")
+    calls = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda source, output, **kw: calls.append((source, output)))
+    shutil.copy(ROOT / "notebooks" / "survey_pareto.md", tmp_path / "survey_pareto.md")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["render", str(tmp_path / "survey_pareto.md")]) == 0
+    ((source, output),) = calls
+    assert Path(output) == Path("_build", "stage", "notebooks", "survey_pareto.ipynb")
+    assert Path(source) == tmp_path / "survey_pareto.ipynb"  # the twin, next to its text notebook
+    assert "rendered" in capsys.readouterr().out
