@@ -45,6 +45,8 @@ PROSE_VERDICTS = (
     (re.compile(r"(?<!not )\breproduced\b", re.I), REPRODUCED),
     (re.compile(r"\binconclusive\b|\bcannot tell\b|\bcan't tell\b|\btoo small to tell\b", re.I), INCONCLUSIVE),
 )
+#: A part's verdict, as ``Claim.all_of`` writes it after the part's numbers.
+PART_VERDICT = re.compile(r"\[(?:NOT REPRODUCED|REPRODUCED|INCONCLUSIVE)\]")
 #: Words that state which way a comparison went.
 DIRECTION = re.compile(
     r"\b(?:beats?|beat|outperform(?:s|ed)?|help(?:s|ed)?|hurts?|relieve[sd]?|improve[sd]?|wins?|won"
@@ -187,8 +189,15 @@ def unsupported_verdicts(build: Build) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- 2. page text
-def _column(row: dict[str, str], *starts: str) -> str | None:
-    return next((k for k in row if any(k.startswith(s) for s in starts)), None)
+def _columns(row: dict[str, str]) -> tuple[str | None, str | None]:
+    """(this build's verdict column, the saved paper sweep's verdict column) of a verdict row, by
+    their headings in any order: "this build (`quick`)" or "verdict" or "verdict (quick)"; "at
+    `paper` (saved sweep)" or "verdict (paper (saved))" (a table printed by ``compare_claims``)."""
+    keys = list(row)
+    saved = next((k for k in keys if k.startswith("at paper") or (k.startswith("verdict") and "saved" in k)), None)
+    here = next((k for k in keys if k.startswith("this build")), None)
+    here = here or next((k for k in keys if k.startswith("verdict") and k != saved), None)
+    return here, saved
 
 
 def row_problems(row: dict[str, str], claims: list[dict[str, Any]], saved: dict[str, dict[str, str]]) -> list[str]:
@@ -197,13 +206,12 @@ def row_problems(row: dict[str, str], claims: list[dict[str, Any]], saved: dict[
     if not candidates:
         return ["a verdict row whose claim is no claim object of the build"]
     problems = []
-    here = _column(row, "this build", "verdict")
+    here, column = _columns(row)
     shown = first_verdict(row.get(here, "")) if here else None
     claim = next((c for c in candidates if c["verdict"] == shown), candidates[0])
     if shown != claim["verdict"]:
         problems.append(f"shows {shown} where the claim object says {claim['verdict']}")
     match = saved.get(claim.get("id") or "")
-    column = _column(row, "at paper")
     if column is not None and row[column].strip():
         if match is None:
             problems.append("shows a saved paper verdict the saved sweeps do not have")
@@ -211,7 +219,7 @@ def row_problems(row: dict[str, str], claims: list[dict[str, Any]], saved: dict[
             problems.append(
                 f"shows the saved verdict {first_verdict(row[column])} where the saved sweep says {match['verdict']}"
             )
-    agreement = row.get("agreement", "")
+    agreement = row.get("agreement", "") or {"True": "same", "False": "differs"}.get(row.get("same verdict", ""), "")
     if agreement and match is not None:
         agrees = match["verdict"] == claim["verdict"]
         if agrees != agreement.startswith("same"):
@@ -239,7 +247,8 @@ def identifiers(text: str) -> set[str]:
     their first letter or in capitals (PCGrad, AdaTask, rAU, MGDA, IMTL-L) and the letters of tasks
     and approaches (A–H, "task-A"; not an article "A" before a word); ordinary words, sentence
     starts and numbers do not count."""
-    names = {w for w in re.findall(r"[A-Za-zΔ][\w\-]*", text) if len(w) > 1 and re.search(r"[A-ZΔ]", w[1:])}
+    words = re.findall(r"[A-Za-zΔ][\w\-]*", text)
+    names = {w for w in words if len(w) > 1 and (re.search(r"[A-Z]", w[1:]) or w.startswith("Δ"))}
     names = {n for n in names if not re.fullmatch(r"task-[A-H]", n, re.I)}
     letters = set(re.findall(r"(?<![\w.-])([A-H])(?![\w-])(?! [a-z])", text))
     letters |= set(re.findall(r"\b(?:task|approach)[\s-]([A-H])\b", text, re.I))
@@ -265,8 +274,15 @@ def sentence_problem(sentence: str, claims: list[dict[str, Any]]) -> str | None:
     if not concerned:
         return None
     verdicts = {c["verdict"] for c in concerned}
+    quoted = [c for c in concerned if normalise(c["claim"])[:40] in normalise(sentence)]
+    if quoted:  # the claim itself, restated ("[INCONCLUSIVE] F beats B. Paper: … Ours: …"): only its label counts
+        labels = {m.group(0).strip("[]") for m in PART_VERDICT.finditer(sentence)}
+        labels |= {verdict for pattern, verdict in PROSE_VERDICTS if pattern.search(PART_VERDICT.sub("", sentence))}
+        own = {c["verdict"] for c in quoted}
+        return None if not labels or labels & own else f"labels as {sorted(labels)} claims that are {sorted(own)}"
+    own_words = PART_VERDICT.sub("", sentence)  # "[REPRODUCED]" after a part is that part's own verdict
     for pattern, verdict in PROSE_VERDICTS:
-        if pattern.search(sentence):
+        if pattern.search(own_words):
             return None if verdict in verdicts else f"says {verdict} of claims that are {sorted(verdicts)}"
     direction = DIRECTION.search(sentence)
     if direction and verdicts == {INCONCLUSIVE} and not HEDGED.search(sentence):
@@ -279,6 +295,8 @@ def prose_contradictions(page: str, blocks: list[str], build: Build) -> list[str
     if page in RULE_PAGES:
         return []
     claims = build.claims.get(page) or build.all_claims()
+    # a page shows a claim's saved paper verdict beside this build's: a sentence may state either
+    claims = claims + [{**c, "verdict": build.saved[c["id"]]["verdict"]} for c in claims if c.get("id") in build.saved]
     out = []
     for block in blocks:
         for sentence in sentences(block):

@@ -50,16 +50,29 @@ ready.then(() => {
   const maths = [...document.querySelectorAll('.math')];
   const untypeset = maths.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80));
   const tables = [...document.querySelectorAll('table')].map(t => [...t.querySelectorAll('th')].map(th => th.textContent.trim()));
-  // rows of every verdict table (a header with "claim" and "verdict"): cell texts by column name
+  // rows of every verdict table (a header with "claim" and "verdict" or "this build"): cell texts
+  // by column name, and under "_page" the chapter linked just above the table (the front page
+  // gathers every chapter's table under a link to it)
   const claimRows = [];
   for (const t of document.querySelectorAll('table')) {
-    const head = [...t.querySelectorAll('thead th')].map(th => th.textContent.trim().toLowerCase());
-    if (!head.includes('claim') || !head.some(h => h.startsWith('verdict'))) continue;
+    const head = [...t.querySelectorAll('thead th')].map(th => th.textContent.trim().replace(/\s+/g, ' ').toLowerCase());
+    if (!head.includes('claim') || !head.some(h => h.startsWith('verdict') || h.startsWith('this build'))) continue;
+    let node = t;
+    while (node && !node.previousElementSibling) node = node.parentElement;
+    const link = node && node.previousElementSibling && node.previousElementSibling.querySelector('a[href*="notebooks/"]');
+    const linked = link ? (link.getAttribute('href').match(/notebooks\/[\w-]+\.html/) || [''])[0] : '';
     for (const tr of t.querySelectorAll('tbody tr')) {
-      const cells = [...tr.children].map(td => td.textContent.trim());
-      claimRows.push(Object.fromEntries(head.map((h, k) => [h, cells[k] || ''])));
+      const cells = [...tr.children].map(td => td.textContent.trim().replace(/\s+/g, ' '));
+      const row = Object.fromEntries(head.map((h, k) => [h, cells[k] || '']));
+      row._page = linked;
+      claimRows.push(row);
     }
   }
+  // prose blocks (and a cell's printed text) outside tables and code, for the verdict-word checks
+  const blocks = [...(document.querySelector('main') || document.body).querySelectorAll(
+      'p, li, dd, figcaption, blockquote, .output.stream pre, .output.text_plain pre')]
+    .filter(el => !el.closest('table, .cell_input') && (el.closest('.cell_output') || !el.closest('.highlight')) && !(/^(LI|DD|BLOCKQUOTE)$/.test(el.tagName) && el.querySelector('p')))
+    .map(el => el.innerText.replace(/\s+/g, ' ').trim());
   const wide = [...column.querySelectorAll('table, img, pre, mjx-container[display="true"], .cell_output, figure, dl, .highlight, iframe, svg')]
     .filter(el => overflows(el, col)).map(describe);
   // tables that fit only by scrolling their box sideways without a visible hint (a reader misses them)
@@ -79,7 +92,7 @@ ready.then(() => {
   });
   const errors = [...document.querySelectorAll('.output.traceback, .output.error, .output.stderr, .stderr')].map(e => e.textContent.slice(0, 200));
   const downloads = [...document.querySelectorAll('a[href$=".ipynb"]')].map(a => a.getAttribute('href'));
-  done({imgs, untypeset, downloads, nmath: maths.length, prose: proseNodes(), tables, claimRows, errors, wide, scrolling, figures,
+  done({imgs, untypeset, downloads, nmath: maths.length, prose: proseNodes(), tables, claimRows, blocks, errors, wide, scrolling, figures,
         column: {left: col.left, right: col.right, width: col.width},
         pageWidth: document.documentElement.scrollWidth, windowWidth: window.innerWidth,
         outputs: [...document.querySelectorAll('.cell_output')].map(o => o.innerText).join('\n'),

@@ -123,3 +123,16 @@ def test_parts_and_their_combination() -> None:
     assert verdict_checks.parts(claim) == [("a = +1 ± 0.5", "REPRODUCED"), ("b = +1 ± 2", "INCONCLUSIVE")]
     assert verdict_checks.unsupported(claim) == []
     assert verdict_checks.unsupported({**claim, "verdict": "REPRODUCED"})  # not every part is
+
+
+def test_a_printed_comparison_row_is_read_by_its_headings_in_any_order() -> None:
+    """Selenium returns a row's cells with the headings sorted: the saved sweep's column must not be
+    taken for this build's (found by the browser test on a compare_claims table)."""
+    import verdict_checks
+
+    saved = {"toy.relief": {"verdict": "NOT REPRODUCED"}}
+    row = {"claim": RELIEF, "same verdict": "False", "verdict (paper (saved))": "NOT REPRODUCED",
+           "verdict (smoke)": "INCONCLUSIVE"}  # fmt: skip
+    assert verdict_checks.row_problems(row, CLAIMS, saved) == []
+    assert verdict_checks.row_problems({**row, "same verdict": "True"}, CLAIMS, saved)
+    assert verdict_checks.row_problems({**row, "verdict (paper (saved))": "UNDECIDED"}, CLAIMS, saved)

@@ -18,7 +18,11 @@ TeX (``$...$``, ``\\(``, ``\\frac{``) and no raw reStructuredText or MyST markup
 them; numbers in every row of every verdict table; a caption on every figure, and at 1280 px no
 figure shrunk so far that its smallest text (the book style's ``MIN_FONT_PT``) displays below
 9 pt; the stand-in label on every chapter measured on stand-in data; a download link to each
-chapter's notebook. At both widths: nothing sticks out of the text column (a wide table must
+chapter's notebook; **no text contradicting a verdict**: every row of every verdict table (the
+chapters', the front page's, a printed one) shows its claim object's verdict (from the build's
+``status.json``), the saved ``paper`` sweep's verdict and the right agreement, and no sentence
+gives the claims it is about a verdict word they lack or states a direction ("beats", "helps",
+"lower than") about claims that are all INCONCLUSIVE (the rules: ``scripts/verdict_checks.py``). At both widths: nothing sticks out of the text column (a wide table must
 scroll inside its own box, and that box must say so: ``book/_static/mtl-book.js``) and the page
 never scrolls sideways. Screenshots of every page at
 both widths go to ``_build/screenshots/<width>/``; ``_build/screenshots/report.json`` lists
@@ -27,17 +31,20 @@ what each check found per page (the counts the issue reports).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import shutil
 import struct
+import sys
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
 BUILD = Path(os.environ.get("MTL_BOOK_BUILD", ROOT / "_build" / "smoke")).resolve()
 HTML = BUILD / "html" if (BUILD / "html" / "index.html").exists() else BUILD / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
@@ -104,6 +111,14 @@ PAGES = [] if MISSING else sorted(
 needs_book = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 #: page → width → check → what it found; written to _build/screenshots/report.json at the end.
 REPORT: dict[str, dict[str, dict[str, list[str]]]] = {}
+
+
+@functools.cache
+def _claims():
+    """The build's claim objects per chapter page and the saved paper verdicts."""
+    import verdict_checks
+
+    return verdict_checks.Build.load(BUILD)
 
 
 def _stand_in_pages() -> set[str]:
@@ -181,7 +196,7 @@ def claim_rows_without_numbers(rows: list[dict[str, str]]) -> list[str]:
     """Rows of verdict tables with no digit outside the claim and verdict columns."""
     bad = []
     for row in rows:
-        rest = [v for k, v in row.items() if k != "claim" and not k.startswith("verdict")]
+        rest = [v for k, v in row.items() if k != "claim" and not k.startswith(("verdict", "_"))]
         if not any(re.search(r"\d", v) for v in rest):
             bad.append(row.get("claim", "?")[:80])
     return bad
@@ -240,6 +255,17 @@ def test_page_in_browser(browser, page: str) -> None:
     bare = claim_rows_without_numbers(info["claimRows"])
     if _record(page, 1280, "claim rows without numbers", bare):
         problems.append(f"{len(bare)} verdict row(s) without numbers, e.g. {bare[:2]}")
+
+    # no table cell and no sentence says what the claim objects do not
+    import verdict_checks
+
+    claims = _claims()
+    rows = verdict_checks.table_contradictions(page, info["claimRows"], claims)
+    if _record(page, 1280, "verdict cells contradicting a claim object", rows):
+        problems.append(f"{len(rows)} verdict table cell(s) contradict their claim objects: {rows[:2]}")
+    prose = verdict_checks.prose_contradictions(page, info["blocks"], claims)
+    if _record(page, 1280, "sentences contradicting a verdict", prose):
+        problems.append(f"{len(prose)} sentence(s) contradict the verdicts: {prose[:2]}")
     assert not problems, f"{page}: " + "; ".join(problems)
 
     # "paper vs ours" tables where the chapter promises them
@@ -306,3 +332,24 @@ def test_claim_rows_need_numbers() -> None:
     rows = [{"claim": "A beats B", "verdict": "REPRODUCED", "ours": "+0.03 ± 0.01"},
             {"claim": "C beats D", "verdict": "INCONCLUSIVE", "at `paper` (saved sweep)": "REPRODUCED"}]  # fmt: skip
     assert claim_rows_without_numbers(rows) == ["C beats D"]
+
+
+def test_verdict_contradictions_are_found() -> None:
+    """The checks catch issue 23's examples: a sentence stating a direction beside an INCONCLUSIVE
+    claim, an INCONCLUSIVE claim listed as not reproduced, a table cell with another verdict."""
+    import verdict_checks
+
+    relief = {"claim": "PCGrad does not relieve the dominated task A.", "verdict": "INCONCLUSIVE", "id": "x.relief"}
+    build = verdict_checks.Build(Path("."), {"notebooks/x.html": [relief]})
+    assert verdict_checks.prose_contradictions(
+        "notebooks/x.html", ["Here PCGrad did help task A, unlike in the paper."], build
+    )
+    assert verdict_checks.prose_contradictions(
+        "notebooks/x.html", ["Not reproduced: PCGrad does not relieve the dominated task A."], build
+    )
+    assert not verdict_checks.prose_contradictions(
+        "notebooks/x.html", ["Whether PCGrad relieves task A this run cannot tell."], build
+    )
+    row = {"claim": relief["claim"], "verdict": "REPRODUCED", "ours": "0.1 ± 0.2"}
+    assert verdict_checks.table_contradictions("notebooks/x.html", [row], build)
+    assert not verdict_checks.table_contradictions("notebooks/x.html", [{**row, "verdict": "INCONCLUSIVE"}], build)
