@@ -7,9 +7,10 @@
 # which runs the notebooks in parallel over the cores (longest first, torch threads and sweep
 # workers shared so that no more threads are busy than cores), reuses notebooks whose inputs
 # did not change, writes the verdict summary and the build status page, renders with
-# `jupyter-book build -W --keep-going` and checks the internal links offline.
+# `jupyter-book build -n -W --keep-going` (nitpicky, strict) and checks the internal links offline.
 # Options: --force (re-execute every notebook; sweeps still resume from the results store),
-# --cores N, --jobs N, --out DIR; see `python scripts/build_book.py --help`.
+# --cores N, --jobs N, --out DIR, --render-only (re-render from the last executed notebooks);
+# see `python scripts/build_book.py --help`.
 #
 # Run records go to $MTL_RESULTS_DIR (default _build/results). That folder is kept between
 # builds, so a rebuild resumes sweeps instead of recomputing finished runs.
