@@ -8,6 +8,7 @@ from mtl_lib.aggregators import AGGREGATORS
 from mtl_lib.experiments.validation import validate_configs
 from mtl_lib.studies import multidigits as md
 from mtl_lib.studies._common import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from mtl_lib.weighting import WEIGHTINGS
 
 
 @pytest.mark.parametrize("profile", ["quick", "paper"])
@@ -19,9 +20,10 @@ def test_every_method_gets_a_grid_the_size_of_tuned_ews_with_its_default_first(p
         assert len(size["grid"]["lr"]) * len(knob.values(profile)) == ew_cells, method.label
         assert knob.why
     # the quick grid starts at the library default of the method's hyperparameter
+    registries = {"aggregator_kwargs": AGGREGATORS, "weighting_kwargs": WEIGHTINGS}
     for key, knob in md.KNOBS.items():
-        if knob.target == "aggregator_kwargs":
-            assert getattr(AGGREGATORS.build(key), knob.name) == knob.quick[0], key
+        if knob.target in registries:
+            assert getattr(registries[knob.target].build(key), knob.name) == knob.quick[0], key
 
 
 def test_the_search_configs_are_valid_and_set_the_hyperparameter():
