@@ -275,3 +275,33 @@ def test_render_writes_under_build_not_into_the_working_tree(tmp_path, monkeypat
     assert Path(output) == Path("_build", "stage", "notebooks", "survey_pareto.ipynb")
     assert Path(source) == tmp_path / "survey_pareto.ipynb"  # the twin, next to its text notebook
     assert "rendered" in capsys.readouterr().out
+
+
+def test_sigterm_outside_a_sweep_is_the_interrupted_line_not_a_silent_death(capsys, monkeypatch):
+    """Before: a SIGTERM before the sweep had started (building configs, starting a cluster)
+    killed the command with no word (exit -15). After: the stop line and exit 130; the
+    handler the caller had is back afterwards."""
+
+    def unhandled(signum, frame):  # what the old command did (die) would end pytest: fail instead
+        raise RuntimeError("SIGTERM reached the caller's handler")
+
+    before = signal.signal(signal.SIGTERM, unhandled)
+
+    def terminated(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal lands here
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr(cli, "cmd_run", terminated)
+    try:
+        status = cli.main(["run", "adatask_synthetic", "--profile", "smoke"])
+        after = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    err = capsys.readouterr().err.strip()
+    assert status == 130, err
+    assert err == (
+        "python -m mtl_lib run: interrupted (finished runs are saved; rerun to resume: "
+        "python -m mtl_lib run adatask_synthetic --profile smoke)"
+    )
+    assert after is unhandled  # the caller's handler is back
