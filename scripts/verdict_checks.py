@@ -281,9 +281,11 @@ def sentence_problem(sentence: str, claims: list[dict[str, Any]]) -> str | None:
         own = {c["verdict"] for c in quoted}
         return None if not labels or labels & own else f"labels as {sorted(labels)} claims that are {sorted(own)}"
     own_words = PART_VERDICT.sub("", sentence)  # "[REPRODUCED]" after a part is that part's own verdict
-    for pattern, verdict in PROSE_VERDICTS:
-        if pattern.search(own_words):
-            return None if verdict in verdicts else f"says {verdict} of claims that are {sorted(verdicts)}"
+    said = [verdict for pattern, verdict in PROSE_VERDICTS if pattern.search(own_words)]
+    if len(said) > 1:
+        return None  # names several verdicts: it states the rule ("REPRODUCED when …, NOT REPRODUCED when …")
+    if said:
+        return None if said[0] in verdicts else f"says {said[0]} of claims that are {sorted(verdicts)}"
     direction = DIRECTION.search(sentence)
     if direction and verdicts == {INCONCLUSIVE} and not HEDGED.search(sentence):
         return f"states a direction ('{direction.group(0)}') about claims that are all INCONCLUSIVE"

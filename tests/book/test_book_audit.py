@@ -136,3 +136,11 @@ def test_a_printed_comparison_row_is_read_by_its_headings_in_any_order() -> None
     assert verdict_checks.row_problems(row, CLAIMS, saved) == []
     assert verdict_checks.row_problems({**row, "same verdict": "True"}, CLAIMS, saved)
     assert verdict_checks.row_problems({**row, "verdict (paper (saved))": "UNDECIDED"}, CLAIMS, saved)
+
+
+def test_a_sentence_stating_the_rule_is_no_verdict() -> None:
+    import verdict_checks
+
+    rule = "AdaTask beats EqualWeight on task A is REPRODUCED when every seed agrees, NOT REPRODUCED when none does."
+    assert verdict_checks.sentence_problem(rule, CLAIMS) is None
+    assert verdict_checks.sentence_problem("AdaTask beats EqualWeight on task A: NOT REPRODUCED.", CLAIMS)
