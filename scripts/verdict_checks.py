@@ -237,6 +237,12 @@ def table_contradictions(page: str, rows: list[dict[str, str]], build: Build) ->
     return out
 
 
+def claims_not_shown(page: str, rows: list[dict[str, str]], build: Build) -> list[str]:
+    """The claims of a chapter page that no verdict table row of the page shows."""
+    shown = {id(c) for row in rows for c in match_claims(row.get("claim", ""), build.claims.get(page, []))}
+    return [c["claim"][:80] for c in build.claims.get(page, []) if id(c) not in shown]
+
+
 def sentences(block: str) -> list[str]:
     """A block's sentences (split at '. ', '; ' and line ends)."""
     return [s.strip() for s in re.split(r"(?<=[.;!?])\s+(?=[A-Z(*])|\n+", block) if s.strip()]

@@ -20,7 +20,8 @@ figure shrunk so far that its smallest text (the book style's ``MIN_FONT_PT``) d
 9 pt; the stand-in label on every chapter measured on stand-in data; a download link to each
 chapter's notebook; **no text contradicting a verdict**: every row of every verdict table (the
 chapters', the front page's, a printed one) shows its claim object's verdict (from the build's
-``status.json``), the saved ``paper`` sweep's verdict and the right agreement, and no sentence
+``status.json``), the saved ``paper`` sweep's verdict and the right agreement, every claim of a
+chapter has a row on its page, and no sentence
 gives the claims it is about a verdict word they lack or states a direction ("beats", "helps",
 "lower than") about claims that are all INCONCLUSIVE (the rules: ``scripts/verdict_checks.py``). At both widths: nothing sticks out of the text column (a wide table must
 scroll inside its own box, and that box must say so: ``book/_static/mtl-book.js``) and the page
@@ -263,6 +264,9 @@ def test_page_in_browser(browser, page: str) -> None:
     rows = verdict_checks.table_contradictions(page, info["claimRows"], claims)
     if _record(page, 1280, "verdict cells contradicting a claim object", rows):
         problems.append(f"{len(rows)} verdict table cell(s) contradict their claim objects: {rows[:2]}")
+    unshown = verdict_checks.claims_not_shown(page, info["claimRows"], claims)
+    if _record(page, 1280, "claims without a verdict row", unshown):
+        problems.append(f"{len(unshown)} claim(s) of this page in no verdict table: {unshown[:2]}")
     prose = verdict_checks.prose_contradictions(page, info["blocks"], claims)
     if _record(page, 1280, "sentences contradicting a verdict", prose):
         problems.append(f"{len(prose)} sentence(s) contradict the verdicts: {prose[:2]}")
@@ -353,3 +357,5 @@ def test_verdict_contradictions_are_found() -> None:
     row = {"claim": relief["claim"], "verdict": "REPRODUCED", "ours": "0.1 ± 0.2"}
     assert verdict_checks.table_contradictions("notebooks/x.html", [row], build)
     assert not verdict_checks.table_contradictions("notebooks/x.html", [{**row, "verdict": "INCONCLUSIVE"}], build)
+    assert verdict_checks.claims_not_shown("notebooks/x.html", [], build) == [relief["claim"]]
+    assert verdict_checks.claims_not_shown("notebooks/x.html", [row], build) == []
