@@ -65,7 +65,7 @@ def _cagrad(r: Mapping[str, Any]) -> str:
     if official:
         row = official["rows"][0]
         text += (f"; the authors' settings (c = {row['c']}, lr {row['Adam lr']:g}, {row['steps']} steps) reach "
-                 f"{row['distance to Pareto set']:.2f} from {row['start']} (saved result, {row['wall s']:.0f} s)")  # fmt: skip
+                 f"{row['distance to Pareto set']:.2g} from {row['start']} (saved result, {row['wall s']:.0f} s)")  # fmt: skip
     return text
 
 
