@@ -64,3 +64,14 @@ def test_a_saved_cagrad_result_for_other_settings_is_refused(tmp_path, monkeypat
     (tmp_path / f"{mb.CAGRAD_SAVED}.paper.json").write_text(json.dumps(payload))
     with pytest.raises(ValueError, match="re-run"):
         mb.read_cagrad_official()
+
+
+def test_the_committed_cagrad_result_is_for_the_codes_settings():
+    """The page reads data/paper_verdicts/misbehaving_cagrad.paper.json: it must exist and be for
+    CAGRAD_OFFICIAL (changing those settings without re-running the command fails here)."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "data" / "paper_verdicts"
+    saved = mb.read_cagrad_official(folder)
+    assert saved is not None, f"make it with: {mb.CAGRAD_COMMAND}"
+    assert [row["steps"] for row in saved["rows"]] == [mb.CAGRAD_OFFICIAL[2]]
