@@ -274,6 +274,17 @@ def about(sentence: str, claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
+def states_a_rule(sentence: str) -> bool:
+    """The sentence defines a claim's rule: it names more than one verdict, each as a condition's
+    outcome ("REPRODUCED when …, NOT REPRODUCED when …, INCONCLUSIVE otherwise")."""
+    found = [(m, verdict) for pattern, verdict in PROSE_VERDICTS for m in pattern.finditer(sentence)]
+    conditional = all(
+        re.match(r"\W*(?:\w+\W+){0,2}?(?:when|if|otherwise|unless|means)\b", sentence[m.end() :], re.I)
+        for m, _ in found
+    )
+    return len({verdict for _, verdict in found}) > 1 and conditional
+
+
 def sentence_problem(sentence: str, claims: list[dict[str, Any]]) -> str | None:
     """Why a sentence contradicts the claims it is about, or None."""
     concerned = about(sentence, claims)
@@ -288,8 +299,10 @@ def sentence_problem(sentence: str, claims: list[dict[str, Any]]) -> str | None:
         return None if not labels or labels & own else f"labels as {sorted(labels)} claims that are {sorted(own)}"
     own_words = PART_VERDICT.sub("", sentence)  # "[REPRODUCED]" after a part is that part's own verdict
     said = [verdict for pattern, verdict in PROSE_VERDICTS if pattern.search(own_words)]
+    if states_a_rule(own_words):
+        return None
     if len(said) > 1:
-        return None  # names several verdicts: it states the rule ("REPRODUCED when …, NOT REPRODUCED when …")
+        return f"gives several verdicts {sorted(set(said))} in one sentence"
     if said:
         return None if said[0] in verdicts else f"says {said[0]} of claims that are {sorted(verdicts)}"
     direction = DIRECTION.search(sentence)

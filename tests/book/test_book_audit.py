@@ -144,3 +144,5 @@ def test_a_sentence_stating_the_rule_is_no_verdict() -> None:
     rule = "AdaTask beats EqualWeight on task A is REPRODUCED when every seed agrees, NOT REPRODUCED when none does."
     assert verdict_checks.sentence_problem(rule, CLAIMS) is None
     assert verdict_checks.sentence_problem("AdaTask beats EqualWeight on task A: NOT REPRODUCED.", CLAIMS)
+    two = "AdaTask beats EqualWeight on task A: REPRODUCED, and PCGrad relieves task A: NOT REPRODUCED."
+    assert "several verdicts" in verdict_checks.sentence_problem(two, CLAIMS)

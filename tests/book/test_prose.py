@@ -9,6 +9,7 @@ notebooks and prose pages, so they fail before a contradiction can reach a page.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import jupytext
@@ -17,6 +18,9 @@ import pytest
 from mtl_lib.studies._common import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, verdict_summary
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import verdict_checks  # noqa: E402  (scripts/verdict_checks.py: the rules the browser test applies)
+
 TEXT_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.md"))
 VERDICT_WORDS = re.compile(r"NOT REPRODUCED|REPRODUCED|INCONCLUSIVE|SAME DIRECTION|UNDECIDED")
 #: Pages whose job is to define the verdict words (the rule and the front page's legend).
@@ -41,9 +45,29 @@ def test_no_notebook_decides_a_verdict_itself(path: Path) -> None:
                 offending.append(f"collapses a verdict to a bool (use claim.pick / verdict_summary): {line.strip()}")
             if kind == "code" and re.search(r"""["'][^"']*\b(NOT REPRODUCED|REPRODUCED|INCONCLUSIVE)\b""", line):
                 offending.append(f"types a verdict word in code: {line.strip()}")
-            if kind == "markdown" and VERDICT_WORDS.search(line) and "{doc}`" not in line:
-                offending.append(f"types a verdict word in prose: {line.strip()}")
+        if kind == "markdown":
+            offending += [f"types a verdict word in prose: {s}" for s in prose_verdict_sentences(source)]
     assert offending == [], f"{path.name}:\n" + "\n".join(offending)
+
+
+def prose_verdict_sentences(markdown: str) -> list[str]:
+    """Sentences of a Markdown cell that give a verdict: exactly one verdict word. A sentence naming
+    several states a claim's rule ("REPRODUCED when …, NOT REPRODUCED when …, INCONCLUSIVE
+    otherwise"), and one linking a page ({doc}`…`) points at where the verdict is."""
+    text = " ".join(markdown.split())
+    return [
+        sentence
+        for sentence in re.split(r"(?<=[.;!?])\s+", text)
+        if VERDICT_WORDS.search(sentence) and "{doc}`" not in sentence and not verdict_checks.states_a_rule(sentence)
+    ]
+
+
+def test_a_stated_rule_is_not_a_verdict_but_a_typed_verdict_is() -> None:
+    rule = "The claim is REPRODUCED when most match,\nNOT REPRODUCED when most are\nbetter, INCONCLUSIVE otherwise."
+    assert prose_verdict_sentences(rule) == []
+    assert prose_verdict_sentences("Here PCGrad helped. This is\nREPRODUCED.") == ["This is REPRODUCED."]
+    two_verdicts = "F beats E: REPRODUCED, and D beats B: NOT REPRODUCED."  # two verdicts typed by hand
+    assert prose_verdict_sentences(two_verdicts) == [two_verdicts]
 
 
 @pytest.mark.parametrize("path", TEXT_NOTEBOOKS, ids=lambda p: p.stem)
