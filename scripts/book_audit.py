@@ -211,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{title}: {'not measured (pass --browser)' if items is None else len(items)}")
         for item in items or []:
             print(f"  - {item}")
+    from mtl_lib.studies import claims_register
+
+    print(f"(the register itself: {claims_register.counts_sentence()})")
     if args.json:
         args.json.write_text(json.dumps(found, indent=1, ensure_ascii=False))
     return 1 if any(found[key] for _, key in COUNTS) else 0
