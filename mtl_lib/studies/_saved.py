@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from mtl_lib.experiments.build_status import normalise_verdict
 from mtl_lib.experiments.saved_summaries import describe, missing_message, read_summary
 
 if TYPE_CHECKING:
@@ -22,13 +23,16 @@ def compare_claims(claims: Sequence[Claim], saved: Sequence[Mapping[str, Any]], 
     rows = []
     for claim in claims:
         other = by_id.get(claim.id) if claim.id else None
+        # A summary saved under the earlier rule carries its words (SAME DIRECTION, UNDECIDED): read
+        # them as today's rule does, so the table never shows a verdict the claim objects do not use.
+        theirs = normalise_verdict(other["verdict"]) if other else None
         rows.append({
             "claim": claim.claim,
             f"verdict ({here})": claim.verdict,
             f"ours ({here})": claim.ours,
-            f"verdict ({there})": other["verdict"] if other else None,
+            f"verdict ({there})": theirs,
             f"ours ({there})": other["ours"] if other else None,
-            "same verdict": None if other is None else other["verdict"] == claim.verdict,
+            "same verdict": None if other is None else theirs == claim.verdict,
         })  # fmt: skip
     frame = pd.DataFrame(rows)
     frame.index = range(1, len(frame) + 1)

@@ -165,6 +165,19 @@ def test_compare_claims_pairs_by_id_not_text_and_reports_changes_and_gaps():
     assert "(1) REPRODUCED → INCONCLUSIVE" in text and "claims 3." in text
 
 
+def test_compare_claims_reads_a_saved_legacy_verdict_as_todays_rule_does():
+    """A summary saved under the earlier rule (UNDECIDED, SAME DIRECTION) is shown and compared as
+    INCONCLUSIVE, never as its raw word beside a generated INCONCLUSIVE (found by the browser test)."""
+    from mtl_lib.studies._common import Claim, compare_claims
+
+    mine = [Claim("A beats B.", "yes", "+1 ± 2", "INCONCLUSIVE", id="t.a")]
+    for legacy in ("UNDECIDED", "SAME DIRECTION"):
+        saved = [{"id": "t.a", "claim": "A beats B.", "paper": "yes", "ours": "+1 ± 2", "verdict": legacy}]
+        table = compare_claims(mine, saved, "quick", "paper")
+        assert table.loc[1, "verdict (paper)"] == "INCONCLUSIVE"
+        assert bool(table.loc[1, "same verdict"]) is True
+
+
 def test_beside_saved_reads_the_summary_filters_by_source_or_says_how_to_make_it(tmp_path, monkeypatch):
     from mtl_lib.experiments.saved_summaries import write_summary
     from mtl_lib.studies._common import beside_saved
