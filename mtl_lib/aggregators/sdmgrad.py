@@ -18,7 +18,7 @@ Defaults (TorchJD 0.18's, after the authors' experiments and LibMTL): ``lambda_ 
 ``lr = 10``, ``momentum = 0.5``, ``n_iter = 20``, w̃ uniform. Scale: the combined weights sum to
 1 (TorchJD); ×K gives the library's sum scale, and d(sJ) = s·d(J) (``scale_equivariance = 1``).
 
-Inner step size (a setting, issue 24): heavy-ball momentum SGD on a quadratic converges only for
+Inner step size (a setting, not a bug): heavy-ball momentum SGD on a quadratic converges only for
 lr·λ_max(Â) < 2(1 + μ) = 3, and Â has mean diagonal 1, so λ_max(Â) ≥ 1 and the authors' lr = 10
 is always beyond it: the inner iterates bounce between the simplex's vertices instead of
 converging. On the survey's gradient pair (λ_max(Â) = 1.69) w sticks at (0, 1) and the direction

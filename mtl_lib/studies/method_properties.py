@@ -1,5 +1,5 @@
-"""A properties table of every registered aggregator and loss weighting, measured, not asserted
-(issue 24): one row per method of :data:`~mtl_lib.aggregators.AGGREGATORS` and
+"""A properties table of every registered aggregator and loss weighting, measured, not asserted:
+one row per method of :data:`~mtl_lib.aggregators.AGGREGATORS` and
 :data:`~mtl_lib.weighting.WEIGHTINGS`, so a new method gets its row for free.
 
 Properties, each measured by calling the method itself:

@@ -1,5 +1,5 @@
 """The claims register: every claim of the three source documents, including figures and side
-remarks, with where the book stands on it (issue 23, "every claim accounted for").
+remarks, with where the book stands on it.
 
 Each :class:`~.entry.Entry` has a stable id (``<document>.<where>.<what>``), the document, where
 in it the claim is made, the claim in the book's words, and a status:

@@ -1,4 +1,4 @@
-"""The survey chapter's "When a method misbehaves" page (``notebooks/misbehaving.md``), issue 24.
+"""The survey chapter's "When a method misbehaves" page (``notebooks/misbehaving.md``).
 
 Each anomaly a chapter showed is cut down to a minimal reproduction, run on this library and,
 where it has the method, on TorchJD 0.18 on the same input (:mod:`.reproductions`: seconds; and
@@ -62,7 +62,7 @@ def compute(profile: str, results_dir: str | Path, device: str = "auto") -> dict
 
 
 STUDY = Study(
-    "misbehaving", "misbehaving", "When a method misbehaves: minimal reproductions, causes and classes (issue 24)",
+    "misbehaving", "misbehaving", "When a method misbehaves: minimal reproductions, causes and classes",
     settings=settings, estimated_s=600,
 )  # fmt: skip
 

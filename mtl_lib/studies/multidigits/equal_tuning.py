@@ -1,4 +1,4 @@
-"""Equal tuning budget: every method gets the same search as tuned EW (issue 24, item 2).
+"""Equal tuning budget: every method gets the same search as tuned EW.
 
 The chapter's main protocol tunes only EW (learning rate × weight decay on the validation split)
 and runs every other method at its library defaults, which favours EW in a comparison against
