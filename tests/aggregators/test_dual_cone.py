@@ -14,6 +14,7 @@ from mtl_lib.aggregators._dual_cone import (
     _solve_positive_definite,
     nonnegative_qp,
     nonnegative_qp_array,
+    normalized_regularized_gram,
     project_each,
     project_weights,
 )
@@ -65,3 +66,28 @@ def test_project_each_is_the_sum_of_the_single_projections() -> None:
 def test_a_matrix_that_is_not_positive_definite_is_solved_by_lu() -> None:
     matrix = np.array([[0.0, 1.0], [1.0, 0.0]])  # Cholesky fails on it (dposv info > 0)
     np.testing.assert_allclose(_solve_positive_definite(matrix, np.array([2.0, 3.0])), [3.0, 2.0])
+
+
+def test_the_least_squares_route_and_the_active_set_route_agree() -> None:
+    from mtl_lib.aggregators._dual_cone import _Projector
+
+    # what UPGrad's QP sees (normalised, with its ridge; condition number ~7e4): both routes
+    # meet the KKT conditions to ~1e-16 and differ by round-off times that condition
+    gram = normalized_regularized_gram(_conflicting_gram(20, 5), 0.0, 1e-4)
+    fast = _Projector(gram)
+    slow = _Projector(gram)
+    slow.factor_t = None  # what a gram without a Cholesky factor gets
+    assert fast.factor_t is not None
+    for k in range(20):
+        unit = np.eye(20)[k]
+        np.testing.assert_allclose(fast.project(unit), slow.project(unit), rtol=1e-9, atol=1e-12)
+
+
+def test_a_gram_without_a_cholesky_factor_is_projected_by_the_active_set_solver() -> None:
+    from mtl_lib.aggregators._dual_cone import _Projector
+
+    gram = torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64)  # singular: g_2 = -g_1
+    gram[1, 1] -= 1e-12  # and not even semi-definite: no Cholesky factor
+    projector = _Projector(gram)
+    assert projector.factor_t is None
+    assert np.isfinite(projector.project(np.array([1.0, 0.0]))).all()
