@@ -319,6 +319,30 @@ def _distribution_version(name: str) -> str | None:
         return None
 
 
+#: What each model's entry of ``measured`` keeps of its run's provenance.
+_MODEL_STAMP = ("written_at", "finished_at", "commit", "library_changed_since_commit", "host", "torch_version",
+                "torchjd_version", "command")  # fmt: skip
+
+
+def model_stamp(stamp: dict[str, Any], model: str) -> dict[str, Any]:
+    """The provenance of one model's rows: its run's time, commit and command, and its rounds."""
+    rounds = stamp.get("rounds")
+    return {
+        **{k: stamp.get(k) for k in _MODEL_STAMP},
+        "rounds": rounds.get(model) if isinstance(rounds, dict) else rounds,
+    }
+
+
+def merged(saved: dict[str, Any], new: dict[str, Any], models: list[str]) -> dict[str, Any]:
+    """``new`` (a run of ``models``) plus the saved rows of every other model, each model's
+    ``measured`` entry saying which run its rows come from."""
+    kept = [r for r in saved.get("rows", []) if r.get("model") not in models]
+    old_models = {r["model"] for r in kept}
+    measured = saved.get("measured") or {m: model_stamp(saved.get("provenance", {}), m) for m in old_models}
+    measured = {m: v for m, v in measured.items() if m in old_models}
+    return {**new, "measured": {**measured, **new["measured"]}, "rows": kept + new["rows"]}
+
+
 def write_results(path: Path, results: dict[str, Any]) -> None:
     """The results as JSON, one row per line (small enough to commit, readable in a diff)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -370,7 +394,10 @@ def main() -> None:
     stamp = provenance(args, device, where)  # before measuring: the code that is measured
     rows = measure(args, device, libmtl)
     stamp["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    results = {"schema": 1, "provenance": stamp, "rows": rows}
+    models = args.models.split(",")
+    results = {"schema": 1, "provenance": stamp, "measured": {m: model_stamp(stamp, m) for m in models}, "rows": rows}
+    if args.save and out.exists():  # a run of some models keeps the saved rows of the others
+        results = merged(json.loads(out.read_text()), results, models)
     write_results(out, results)
     out.with_suffix(".md").write_text(markdown(rows) + "\n")
     build = Path("_build/benchmarks") / out.name

@@ -103,6 +103,11 @@ def results_problem(results: Any) -> str | None:
     provenance = results.get("provenance")
     if not isinstance(provenance, dict) or not isinstance(provenance.get("written_at"), str):
         return "'provenance' must be an object with a 'written_at' string"
+    measured = results.get("measured", {})
+    if not isinstance(measured, dict) or any(
+        not isinstance(v, dict) or not isinstance(v.get("written_at"), str) for v in measured.values()
+    ):
+        return "'measured' must map each model to an object with a 'written_at' string"
     rows = results.get("rows")
     if not isinstance(rows, list) or not rows:
         return "'rows' must be a non-empty list"
@@ -138,15 +143,28 @@ def load_results(path: str | Path | None = None) -> dict[str, Any]:
 
 
 def describe(results: Mapping[str, Any]) -> str:
-    """One line on where and how the numbers were measured."""
+    """Where and how the numbers were measured: one line per model when the models' rows come
+    from different runs (``measured``), else one line."""
     p = results["provenance"]
+    measured = results.get("measured")
+    if not measured:
+        return _describe_run(p, f"{_rounds(p.get('rounds'))} interleaved rounds")
+    lines = [
+        f"{MODELS.get(model, model)}: "
+        + _describe_run({**p, **stamp}, f"{stamp.get('rounds', '?')} interleaved rounds")
+        for model, stamp in measured.items()
+    ]
+    return "\n".join(lines)
+
+
+def _describe_run(p: Mapping[str, Any], rounds: str) -> str:
     commit = (p.get("commit") or "no git commit")[:10]
     if p.get("library_changed_since_commit"):
         commit += " plus uncommitted changes"
     return (
-        f"Measured {p['written_at']} on host {p.get('host', '?')} ({p.get('device', '?')}; commit {commit}; "
+        f"measured {p['written_at']} on host {p.get('host', '?')} ({p.get('device', '?')}; commit {commit}; "
         f"torch {p.get('torch_version', '?')}, TorchJD {p.get('torchjd_version', '?')}; "
-        f"{_rounds(p.get('rounds'))} interleaved rounds of {p.get('steps', '?')} step(s)) by: {p.get('command', '?')}"
+        f"{rounds} of {p.get('steps', '?')} step(s)) by: {p.get('command', '?')}"
     )
 
 

@@ -103,6 +103,7 @@ def test_a_missing_file_names_the_command_that_writes_it(tmp_path: Path) -> None
         (lambda r: r["rows"][1].update(model="resnet"), "unknown model 'resnet'"),
         (lambda r: r["rows"][1].update(variant="keras/mgda"), "unknown variant 'keras/mgda'"),
         (lambda r: r["rows"].pop(0), "no timed 'plain' row"),
+        (lambda r: r.update(measured={"mlp": {"commit": "abc"}}), "'measured' must map"),
     ],
 )
 def test_a_damaged_file_names_the_problem_and_the_command(tmp_path: Path, damage: Any, problem: str) -> None:
@@ -118,6 +119,18 @@ def test_text_that_is_not_json_is_reported_with_its_line(tmp_path: Path) -> None
     path.write_text('{"schema": 1,\n<<<<<<< HEAD\n')
     with pytest.raises(ts.TaskScalingResultsError, match="not valid JSON \\(line 2"):
         ts.load_results(path)
+
+
+def test_models_measured_by_different_runs_are_described_one_line_each(tmp_path: Path) -> None:
+    results = _results()
+    results["measured"] = {
+        "mlp": {"written_at": "2026-12-03T18:10:00+00:00", "commit": "bbbbbbbbbbbb", "rounds": 5, "command": "run 2"},
+        "cnn": {"written_at": "2026-12-03T17:24:00+00:00", "commit": "aaaaaaaaaaaa", "rounds": 3, "command": "run 1"},
+    }
+    lines = ts.describe(ts.load_results(_write(tmp_path, results))).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("synthetic MLP") and "bbbbbbbbbb" in lines[0] and "5 interleaved rounds" in lines[0]
+    assert "aaaaaaaaaa" in lines[1] and lines[1].endswith("by: run 1")
 
 
 def test_the_committed_results_file_passes_the_schema() -> None:
