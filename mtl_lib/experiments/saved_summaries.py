@@ -165,6 +165,36 @@ def rekey_claims(path: str | Path, ids_by_text: Mapping[str, str], *, note: str)
     return changed
 
 
+def rejudge_claims(
+    path: str | Path, rejudge: Callable[[dict[str, Any]], dict[str, Any]], *, note: str, markdown: str | None = None
+) -> list[tuple[str, str, str]]:
+    """Apply today's verdict rule to a saved summary, in place: ``rejudge`` takes the summary and
+    returns it with its ``claims`` recomputed from the per-seed values the file already stores (it
+    must not need a run). Nothing is retrained; ``written_at`` stays the original one, and
+    ``provenance["rejudged"]`` records when, ``note`` and every verdict that changed. ``markdown``
+    (optional): a function's text to rewrite the ``.md`` twin with. Returns the changes as
+    ``(id, old verdict, new verdict)``."""
+    path = Path(path)
+    summary = read_json(path)
+    before = {c.get("id"): c.get("verdict") for c in summary.get("claims", [])}
+    updated = rejudge(summary)
+    changes = [
+        (c["id"], str(before.get(c["id"])), c["verdict"])
+        for c in updated["claims"]
+        if before.get(c["id"]) != c["verdict"]
+    ]
+    stamp = {
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "note": note,
+        "changed": [list(change) for change in changes],
+    }
+    updated.setdefault("provenance", {}).setdefault("rejudged", []).append(stamp)
+    write_json_atomic(path, updated)
+    if markdown is not None:
+        path.with_suffix(".md").write_text(markdown)
+    return changes
+
+
 def missing_message(name: str, profile: str, command: str, folder: str | Path | None = None) -> str:
     """What to say when a chapter looks for a summary that is not there (the default folder is
     named relative to the book's root, so a rendered page shows no machine's paths)."""
@@ -189,6 +219,9 @@ def describe(summary: dict[str, Any]) -> str:
     cost = f"; {seconds / 3600:.2f} run-hours of training" if isinstance(seconds, (int, float)) else ""
     rekeyed = prov.get("rekeyed") or []
     keyed = f"; claims re-keyed by id {rekeyed[-1]['at'][:10]}, nothing recomputed" if rekeyed else ""
+    rejudged = prov.get("rejudged") or []
+    if rejudged:
+        keyed += f"; verdicts re-judged under today's rule {rejudged[-1]['at'][:10]} from its per-seed values, nothing retrained"
     return (
         f"saved summary of the '{summary['profile']}' sweep, written {prov.get('written_at', '?')} "
         f"on host {prov.get('host', '?')} (commit {commit}, torch {prov.get('torch_version', '?')}){cost}{keyed}"

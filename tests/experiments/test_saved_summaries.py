@@ -105,3 +105,36 @@ def test_rekey_claims_adds_ids_in_place_and_records_it(tmp_path):
     with pytest.raises(ValueError, match="no id for the claim"):
         saved.write_summary("other", "paper", {"claims": [{"claim": "X.", "verdict": "REPRODUCED"}]}, folder=tmp_path)
         saved.rekey_claims(tmp_path / "other.paper.json", {}, note="")
+
+
+def test_rejudge_claims_recomputes_verdicts_in_place_and_records_what_changed(tmp_path):
+    """Today's rule applied to a saved summary from the values it stores: the claims change, the
+    provenance says when and which verdicts changed, written_at and the stored numbers stay."""
+    path = saved.write_summary("study", "paper", {"claims": [
+        {"id": "s.a", "claim": "A beats B.", "verdict": "SAME DIRECTION", "paper": "", "ours": "+1"},
+    ], "values": [1.0, 3.0]}, folder=tmp_path)  # fmt: skip
+    before = json.loads(path.read_text())
+
+    def rejudge(summary):
+        verdict = "REPRODUCED" if min(summary["values"]) > 0 else "INCONCLUSIVE"
+        return {**summary, "claims": [{**summary["claims"][0], "verdict": verdict}]}
+
+    changes = saved.rejudge_claims(path, rejudge, note="test", markdown="# new\n")
+    assert changes == [("s.a", "SAME DIRECTION", "REPRODUCED")]
+    after = json.loads(path.read_text())
+    stamp = after["provenance"].pop("rejudged")
+    assert stamp[0]["note"] == "test" and stamp[0]["changed"] == [["s.a", "SAME DIRECTION", "REPRODUCED"]]
+    assert after["provenance"] == before["provenance"] and after["values"] == before["values"]
+    assert path.with_suffix(".md").read_text() == "# new\n"
+    assert "re-judged under today's rule" in saved.describe(saved.read_summary("study", "paper", folder=tmp_path))
+    assert saved.rejudge_claims(path, rejudge, note="again") == []  # nothing left to change
+
+
+def test_the_committed_multidigits_summary_is_judged_by_todays_rule():
+    """The saved paper verdict on the front page is the one today's claim function gives on the
+    per-seed values the file stores (so it cannot keep an earlier rule's word)."""
+    from mtl_lib.studies import multidigits as md
+
+    summary = md.read_saved("paper")
+    assert summary is not None
+    assert summary["claims"] == md.rejudged(summary)["claims"]

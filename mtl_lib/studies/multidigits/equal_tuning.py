@@ -32,7 +32,7 @@ import pandas as pd
 
 from mtl_lib.experiments import RunConfig
 from mtl_lib.metrics.stats import mean_ci95
-from mtl_lib.studies._common import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Claim, cost_per_step, estimate
+from mtl_lib.studies._common import Claim, cost_per_step
 from mtl_lib.studies.multidigits.config import (
     ROTATION_LR_FRACTION,
     SETTINGS,
@@ -43,11 +43,14 @@ from mtl_lib.studies.multidigits.config import (
     methods,
     settings,
 )
-from mtl_lib.studies.multidigits.tables import accuracy_frame, delta_m, verdict
-
-#: A gain in Δm (%) below this counts as "matched": ours, about the size of the gains over EW
-#: that the MultiMNIST tables of the aggregator papers report (a few tenths to ~2 %).
-MATCH_MARGIN = 2.0
+from mtl_lib.studies.multidigits.tables import (
+    MATCH_MARGIN,
+    accuracy_frame,
+    delta_m,
+    match_verdict,
+    matched_claim,
+    verdict,
+)
 
 #: The stable id of the claim under this protocol.
 EQUAL_CLAIM_ID = "multidigits.tuned_ew_matches_most_equal_budget"
@@ -210,13 +213,6 @@ def equal_delta_m(test_records: Sequence[dict[str, Any]], profile: str = "quick"
     }
 
 
-def match_verdict(values: Sequence[float]) -> str:
-    """ "matched" (the 95 % interval of Δm lies below :data:`MATCH_MARGIN`), "better" (above 0),
-    or "undecided"; with one seed there is no interval: "undecided"."""
-    result = estimate(values).verdict_no_effect("positive", margin=MATCH_MARGIN)
-    return {REPRODUCED: "matched", NOT_REPRODUCED: "better"}.get(result, "undecided")
-
-
 def _fmt(values: Sequence[float]) -> str:
     mean, half = mean_ci95(values)
     return f"{mean:+.2f}" if math.isnan(half) else f"{mean:+.2f} ± {half:.2f}"
@@ -266,25 +262,13 @@ def equal_ranks(test_records: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 def equal_tuning_claim(values: dict[str, list[float]], profile: str) -> Claim:
     """ "Tuned EW matches most methods" under equal tuning (the rule in the module docstring)."""
-    verdicts = [match_verdict(v) for v in values.values()]
-    n, matched, better = len(verdicts), verdicts.count("matched"), verdicts.count("better")
-    if n and matched > n / 2:
-        result = REPRODUCED
-    elif n and better >= n / 2:
-        result = NOT_REPRODUCED
-    else:
-        result = INCONCLUSIVE
-    ours = (
-        f"profile '{profile}', every method tuned on the same-size grid: of {n} methods, {matched} matched by "
-        f"tuned EW (95 % interval of Δm below +{MATCH_MARGIN:g} %), {better} detectably better, "
-        f"{n - matched - better} undecided"
+    claim = matched_claim(
+        values,
+        claim="Tuned EW matches most specialised methods when every method is tuned alike (Kurin et al. 2022; "
+        "Xin et al. 2022)",
+        paper="most methods no better than tuned EW under an equal tuning budget",
+        protocol=f"profile '{profile}', every method tuned on the same-size grid",
     )
-    claim = Claim(
-        "Tuned EW matches most specialised methods when every method is tuned alike (Kurin et al. 2022; "
-        "Xin et al. 2022)", "most methods no better than tuned EW under an equal tuning budget", ours, result,
-        f"per method: equivalence test of Δm vs tuned EW with margin {MATCH_MARGIN:g} % (95 % t-interval over "
-        "seeds); claim: more than half matched",
-    )  # fmt: skip
     return claim.identified(EQUAL_CLAIM_ID)
 
 

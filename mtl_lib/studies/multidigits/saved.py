@@ -63,7 +63,7 @@ def summary_payload(
     everything = [*records, *tuned_records, *grid_records, *rau_records]
     both = [*records, *tuned_records]
     summary = summary_table(both, profile)
-    claim = tuned_ew_claim(summary)
+    claim = tuned_ew_claim(delta_m_values(both, profile, against=TUNED_EW), profile)
     columns = ["right-dominated %", "left-dominated %", "balanced %"]
     dominant = (
         dominance(rau_frame(rau_records))
@@ -151,6 +151,20 @@ def save_summary(
         payload["equal_tuning"] = equal_payload(*equal, before=payload["delta_m_vs_tuned"], profile=profile)
         payload["claims"].append({"source": "MultiDigits", "paper": "", **payload["equal_tuning"]["claim"]})
     return write_summary(SAVED_NAME, profile, payload, summary_markdown(payload, profile), folder)
+
+
+def rejudged(saved: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` with its claims recomputed under today's rule from the per-seed Δm it stores
+    (``delta_m_vs_tuned``, and the equal-tuning section's when present): no run is needed."""
+    profile = saved["profile"]
+    claim = tuned_ew_claim(saved["delta_m_vs_tuned"], profile)
+    claims = [{"id": claim.id, "source": "MultiDigits", "claim": claim.claim, "paper": claim.paper,
+               "ours": claim.ours, "verdict": claim.verdict, "test": claim.test}]  # fmt: skip
+    if "equal_tuning" in saved:
+        equal = equal_tuning_claim(saved["equal_tuning"]["delta_m_vs_tuned"], profile)
+        claims.append({"id": equal.id, "source": "MultiDigits", "claim": equal.claim, "paper": equal.paper,
+                       "ours": equal.ours, "verdict": equal.verdict, "test": equal.test})  # fmt: skip
+    return {**saved, "claims": claims, "tuned_ew_verdict": tuned_ew_verdict(saved_table(saved))}
 
 
 #: What the chapter's page reads from its saved summary, with the types it needs.
@@ -273,6 +287,7 @@ __all__ = [
     "read_saved",
     "missing_saved",
     "saved_table",
+    "rejudged",
     "saved_facts",
     "compare_verdicts",
     "agreement_sentence",
