@@ -399,7 +399,7 @@ def main() -> None:
     if args.save and out.exists():  # a run of some models keeps the saved rows of the others
         results = merged(json.loads(out.read_text()), results, models)
     write_results(out, results)
-    out.with_suffix(".md").write_text(markdown(rows) + "\n")
+    out.with_suffix(".md").write_text(markdown(results["rows"]) + "\n")
     build = Path("_build/benchmarks") / out.name
     build.parent.mkdir(parents=True, exist_ok=True)
     keys = ["model", "K", "variant", "median", "min", "max", "ms_median", "ms_min", "ms_max", "memory_mb", "error"]

@@ -34,7 +34,7 @@ and raises if they differ.
 When it pays (``benchmarks/saved/task_scaling.json``, CPU, one thread): the vmapped backward
 carries K gradients of every activation through the trunk, K×(activations) memory, against the
 Jacobian path's K×P. On AdaTask's MLP (P ≈ 56k, batch 100) at K = 40 a step's peak memory is
-9.1 MB against 26.8 MB, at the same time per step (0.89–1.03× over six methods). On the leaf CNN
+9.1 MB against 26.8 MB, at the same time per step (0.86–1.00× over six methods). On the leaf CNN
 (few convolution weights, 32×64×64 activations) at K = 10 it is the wrong choice: 841 MB against
 138 MB, and 2.6–2.9× the time (the engine's default there is K sequential backward passes).
 """
