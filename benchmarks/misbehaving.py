@@ -4,7 +4,7 @@ The page itself (``notebooks/misbehaving.md``) computes everything it shows thro
 :mod:`mtl_lib.studies.misbehaving`; this script prints the same tables, and is how the one slow
 result the page reads is made: ``cagrad --official`` runs CAGrad's toy at the authors' settings
 (100,000 Adam steps, ~10 min on one core) and saves it to
-``data/paper_verdicts/misbehaving_cagrad.paper.json``.
+``benchmarks/saved/misbehaving_cagrad.paper.json``.
 
     PYTHONPATH=. python benchmarks/misbehaving.py [SECTION ...] [--official] [--profile quick]
 

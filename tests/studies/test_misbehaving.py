@@ -67,11 +67,11 @@ def test_a_saved_cagrad_result_for_other_settings_is_refused(tmp_path, monkeypat
 
 
 def test_the_committed_cagrad_result_is_for_the_codes_settings():
-    """The page reads data/paper_verdicts/misbehaving_cagrad.paper.json: it must exist and be for
+    """The page reads benchmarks/saved/misbehaving_cagrad.paper.json: it must exist and be for
     CAGRAD_OFFICIAL (changing those settings without re-running the command fails here)."""
     from pathlib import Path
 
-    folder = Path(__file__).resolve().parents[2] / "data" / "paper_verdicts"
+    folder = Path(__file__).resolve().parents[2] / "benchmarks" / "saved"
     saved = mb.read_cagrad_official(folder)
     assert saved is not None, f"make it with: {mb.CAGRAD_COMMAND}"
     assert [row["steps"] for row in saved["rows"]] == [mb.CAGRAD_OFFICIAL[2]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -112,9 +113,17 @@ def pcd_vs_torchjd(calls: int = 5) -> float | None:
 
 
 # ----------------------------------------------------------------------------- CAGrad's own settings
-#: The saved result of CAGrad's own toy settings (``data/paper_verdicts/misbehaving_cagrad.paper.json``).
+#: The saved result of CAGrad's own toy settings (``benchmarks/saved/misbehaving_cagrad.paper.json``):
+#: a benchmark command writes it, not a study's sweep, so it lives with the other benchmark results
+#: a page shows rather than among the studies' saved summaries in ``data/paper_verdicts/``.
 CAGRAD_SAVED = "misbehaving_cagrad"
+CAGRAD_FOLDER = Path(__file__).resolve().parents[3] / "benchmarks" / "saved"
 CAGRAD_COMMAND = "PYTHONPATH=. python benchmarks/misbehaving.py cagrad --official"
+
+
+def _cagrad_folder(folder: str | Path | None) -> str | Path:
+    # MTL_SUMMARIES_DIR still redirects it (tests, a reader's own copy), as for every saved summary
+    return folder if folder is not None else os.environ.get("MTL_SUMMARIES_DIR") or CAGRAD_FOLDER
 
 
 def save_cagrad_official(folder: str | Path | None = None) -> Path:
@@ -124,13 +133,13 @@ def save_cagrad_official(folder: str | Path | None = None) -> Path:
     table = cagrad_toy([CAGRAD_OFFICIAL], starts=[(-8.5, 7.5)])
     payload = {"settings": list(CAGRAD_OFFICIAL), "rows": table.astype({"start": str}).to_dict(orient="records")}
     text = "# CAGrad, the authors' toy settings\n\n" + table.to_markdown(index=False) + "\n"
-    return write_summary(CAGRAD_SAVED, "paper", payload, text, folder)
+    return write_summary(CAGRAD_SAVED, "paper", payload, text, _cagrad_folder(folder))
 
 
 def read_cagrad_official(folder: str | Path | None = None) -> dict[str, Any] | None:
     """The saved result, or None; one whose settings differ from :data:`CAGRAD_OFFICIAL` is stale."""
     saved = read_summary(
-        CAGRAD_SAVED, "paper", folder, command=CAGRAD_COMMAND, required={"settings": list, "rows": list}
+        CAGRAD_SAVED, "paper", _cagrad_folder(folder), command=CAGRAD_COMMAND, required={"settings": list, "rows": list}
     )
     if saved is not None and tuple(saved["settings"]) != CAGRAD_OFFICIAL:
         raise ValueError(f"{CAGRAD_SAVED}: saved for settings {saved['settings']}, the code's are "
