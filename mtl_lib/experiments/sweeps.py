@@ -8,7 +8,10 @@ same everywhere. Stopping it never loses a finished record and never leaves work
 * Ctrl-C (``SIGINT``) and ``SIGTERM`` stop the worker pool (no worker outlives the sweep, see
   :mod:`mtl_lib.experiments.workers`), release the sweep's claims and raise
   :class:`SweepInterrupted` ("N of M records saved in <folder>; rerun to resume"); the runs
-  in flight resume from their last end-of-epoch checkpoint at the next sweep;
+  in flight resume from their last end-of-epoch checkpoint at the next sweep. A stop that lands
+  while a worker is being started waits until the pool has recorded it, so it is stopped too.
+  A process that *inherited* SIGINT ignored (a background job of a shell without job control,
+  ``cmd &`` in a script) keeps ignoring it, as the shell asked; SIGTERM still stops it;
 * a ``SIGKILL`` of the sweep takes its workers along (parent-death signal); its claims are
   stale at once for the next sweep on this host (pid and process start time);
 * an executor that reports itself broken (a Dask cluster that keeps losing its workers, see
@@ -200,10 +203,14 @@ class _Pool:
         args = (config, self.modules[config.run_id()], str(checkpoint), self.threads)
         if self.inline:
             return self.pool.submit(workers.run_in_worker, *args, self.epoch_progress)
-        if self.own:
-            with workers.sigint_blocked():  # workers spawned now start with Ctrl-C blocked
-                return self.pool.submit(workers.run_in_worker, *args)
         return self.pool.submit(workers.run_in_worker, *args)
+
+    def submitting(self) -> contextlib.AbstractContextManager[None]:
+        """Where a submission and its bookkeeping happen: for this sweep's own worker processes,
+        with Ctrl-C and SIGTERM held back until the worker it may start is recorded (see
+        :func:`~mtl_lib.experiments.workers.stops_deferred`); in this process (a whole run) or
+        on another executor, as they come."""
+        return workers.stops_deferred() if self.own and not self.inline else contextlib.nullcontext()
 
     def respawn(self, generation: int) -> None:
         """A worker died and broke the pool: a new one, once per break."""
@@ -303,7 +310,7 @@ class _Sweep:
 
     def _shut_down(self, pool: _Pool, heartbeat: claims.ClaimHeartbeat) -> None:
         with _stops_ignored():
-            pool.close(interrupted=bool(self.in_flight))
+            pool.close(interrupted=True)  # a worker may run a job that is not (yet) in flight here
             for future, (_, claim, _) in self.in_flight.items():
                 if hasattr(future, "cancel"):
                     future.cancel()
@@ -342,12 +349,14 @@ class _Sweep:
             self.bar.set_postfix_str(f"{config.method_label} seed {config.seed}")
             heartbeat.hold(claim)
             try:
-                future = pool.submit(config, store.checkpoint_path(config, self.results_dir))
+                with pool.submitting():  # a stop held back meanwhile is raised here, the run in flight
+                    future = pool.submit(config, store.checkpoint_path(config, self.results_dir))
+                    self.in_flight[future] = (config, claim, pool.generation)
             except BaseException:  # interrupted in-process, or the executor refused the job
-                heartbeat.drop(claim)
-                store.release_claim(claim)
+                if not any(held == claim for _, held, _ in self.in_flight.values()):
+                    heartbeat.drop(claim)  # else the shutdown releases it with the others in flight
+                    store.release_claim(claim)
                 raise
-            self.in_flight[future] = (config, claim, pool.generation)
         return progressed
 
     def _collect_done(self, pool: _Pool, heartbeat: claims.ClaimHeartbeat) -> bool:

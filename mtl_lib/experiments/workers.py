@@ -9,7 +9,9 @@ torch each, one GPU each when several are visible. They cannot outlive their swe
   where ``prctl`` is missing, within :data:`WATCHDOG_S`);
 * workers ignore ``SIGINT``: Ctrl-C in a terminal reaches the whole process group, and only the
   sweep decides what happens (it stops them, see :func:`stop_pool`). They are spawned with
-  ``SIGINT`` blocked, so not even a Ctrl-C during their start-up prints a traceback.
+  ``SIGINT`` blocked, so not even a Ctrl-C during their start-up prints a traceback, and the
+  sweep's own stop handlers wait until a worker just started is recorded in the pool
+  (:func:`stops_deferred`), so a stop cannot leave one that :func:`stop_pool` does not see.
 """
 
 from __future__ import annotations
@@ -203,19 +205,59 @@ def spawn_pool(workers: int, threads: int, gpus: int) -> ProcessPoolExecutor:
     )
 
 
+#: The stops a sweep handles: Ctrl-C, and SIGTERM (see ``sweeps._sigterm_raises``).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def sigint_blocked() -> Iterator[None]:
-    """Block ``SIGINT`` in this thread for the block: processes spawned meanwhile (the pool
-    starts workers as jobs are submitted) inherit the blocked signal until their initializer
-    ignores it. A Ctrl-C meanwhile is delivered when the block ends."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
+def stops_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C or SIGTERM back for the block, then deliver it: for the few lines that
+    start a worker and record it.
+
+    * ``SIGINT`` is blocked in this thread, so processes started meanwhile inherit it blocked
+      until their initializer ignores it (no traceback from a worker's start-up);
+    * blocking alone does not keep the exception out of the block: the kernel then hands the
+      signal to another thread of this process (the claim heartbeat, the pool's manager), and
+      Python still runs the handler in the main thread at its next bytecode, e.g. inside
+      ``ProcessPoolExecutor.submit`` between a worker's ``start()`` and the line that records it
+      in the pool. That worker is invisible to :func:`stop_pool` and the interpreter's exit
+      then waits for it (multiprocessing joins its children). So the Python handlers of both
+      stops are replaced by ones that only note the signal, and the original handler is called
+      once the block is over, everything recorded.
+
+    Ignored or default dispositions are left as they are (a default SIGTERM ends the process,
+    and the workers die with it, see :func:`_die_with_parent`). Outside the main thread only the
+    signal mask changes (Python runs handlers in the main thread alone).
+    """
+    held: list[int] = []
+    deferring = [True]
+    previous: dict[int, Any] = {}
+
+    def hold(signum: int, frame: Any) -> None:
+        if deferring[0]:
+            held.append(signum)
+        else:  # still installed after the block (another stop cut the restoring short): pass it on
+            previous[signum](signum, frame)
+
+    old_mask = None
+    try:  # set up inside the try: a stop landing half-way still restores what was changed
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                handler = signal.getsignal(signum)
+                if callable(handler):
+                    previous[signum] = handler
+                    signal.signal(signum, hold)
+        if hasattr(signal, "pthread_sigmask"):
+            old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        if old_mask is not None:  # a Ctrl-C pending meanwhile is handled in this call: held
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        deferring[0] = False  # a stop arriving from here on goes to its own handler (``hold`` passes it on)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(held):  # each stop held back, once, in the order it came
+            previous[signum](signum, None)
 
 
 def stop_pool(pool: Any, terminate: bool) -> None:

@@ -22,13 +22,19 @@ from mtl_lib.experiments import RunConfig, claims, sweep
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = 4
 
-#: What the command line does with a stopped sweep: its one-line message, exit status 130.
+#: What the command line does with a stopped sweep: its one-line message, exit status 130. Ctrl-C
+#: handled as in a terminal's foreground job: a test suite started as a background job of a shell
+#: without job control (``make test > log &`` in a script) hands its children SIGINT *ignored*,
+#: and Python then never raises KeyboardInterrupt: the sweep ran on to its end (exit 0, or workers
+#: alive for its remaining 10 s) in two fresh-clone runs.
 SWEEPER = textwrap.dedent(
     """
-    import json, sys, warnings
+    import json, signal, sys, warnings
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     warnings.simplefilter("ignore")
     import tests.faults._sweep_problems
     from mtl_lib.experiments import RunConfig, SweepInterrupted, sweep
+    {patch}
     configs = [RunConfig.from_dict(c) for c in json.loads(sys.argv[1])]
     try:
         sweep(configs, sys.argv[2], progress=False, workers=2)
@@ -37,6 +43,21 @@ SWEEPER = textwrap.dedent(
         sys.exit(130)
     """
 )
+
+#: A Ctrl-C that lands while the sweep starts its first worker, just after the worker's start()
+#: and before the pool records it (sent from inside start(); the worker's pid goes to argv[3]).
+STOP_WHILE_A_WORKER_STARTS = """
+import multiprocessing.context, os, time
+real_start = multiprocessing.context.SpawnProcess.start
+def start(self):
+    real_start(self)
+    if not os.path.exists(sys.argv[3]):
+        with open(sys.argv[3], "w") as handle:
+            handle.write(str(self.pid))
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)  # Python runs the handler in this thread when the sleep ends
+multiprocessing.context.SpawnProcess.start = start
+"""
 
 
 def _configs(count_dir: Path) -> list[RunConfig]:
@@ -76,17 +97,22 @@ def _worker_pids(count_dir: Path) -> set[int]:
     return {int(pid) for log in count_dir.glob("*.log") for pid in log.read_text().split()}
 
 
+def _start_sweeper(configs: list[RunConfig], results: Path, *extra: str, patch: str = "") -> subprocess.Popen:
+    payload = json.dumps([{**c.identity(), "device": "cpu"} for c in configs])
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    script = SWEEPER.replace("{patch}", patch.strip())
+    return subprocess.Popen(
+        [sys.executable, "-c", script, payload, str(results), *extra], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,  # a terminal's job
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL", "Ctrl-C"])
 def test_stopped_sweep_leaves_no_worker_and_resumes(tmp_path, how):
     counts, results = tmp_path / "counts", tmp_path / "results"
     counts.mkdir()
     configs = _configs(counts)
-    payload = json.dumps([{**c.identity(), "device": "cpu"} for c in configs])
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-c", SWEEPER, payload, str(results)], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,  # a terminal's job
-    )  # fmt: skip
+    process = _start_sweeper(configs, results)
     deadline = time.monotonic() + 120
     while len(_worker_pids(counts)) < 2:  # both workers are training
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
@@ -119,6 +145,37 @@ def test_stopped_sweep_leaves_no_worker_and_resumes(tmp_path, how):
     records = sweep(configs, results, progress=False, workers=1)
     assert [r["status"] for r in records] == ["finished"] * RUNS
     assert time.monotonic() - started < 30
+
+
+def test_a_ctrl_c_while_a_worker_starts_still_ends_it(tmp_path):
+    """Before: the pool had started the worker but not recorded it, so the stop did not see it
+    and the exit waited for it: sweep and worker alive until killed. After: the stop waits for
+    the record (``workers.stops_deferred``); worker gone and exit 130 within seconds."""
+    counts, results, started = tmp_path / "counts", tmp_path / "results", tmp_path / "worker.pid"
+    counts.mkdir()
+    process = _start_sweeper(_configs(counts), results, str(started), patch=STOP_WHILE_A_WORKER_STARTS)
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists() or not started.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        worker, stopped = int(started.read_text()), time.monotonic()
+        worker_gone = sweep_gone = None
+        while sweep_gone is None and time.monotonic() - stopped < 15:
+            if worker_gone is None and not _alive(worker):
+                worker_gone = time.monotonic() - stopped
+            if worker_gone is not None and process.poll() is not None:
+                sweep_gone = time.monotonic() - stopped
+            time.sleep(0.02)
+    finally:
+        if process.poll() is None:  # still hanging: end it and its workers
+            os.killpg(process.pid, signal.SIGKILL)
+        _, err = process.communicate(timeout=30)
+    assert worker_gone is not None and worker_gone < 5, (worker_gone, err)
+    assert sweep_gone is not None, err
+    print(f"Ctrl-C while a worker starts: worker gone after {worker_gone:.2f} s, the sweep after {sweep_gone:.2f} s")
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and f"of {RUNS} records saved in {results}; rerun to resume" in err, err
 
 
 def _sleeper() -> subprocess.Popen:
