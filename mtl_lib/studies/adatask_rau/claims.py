@@ -77,17 +77,14 @@ def _noise_claims(noise: pd.DataFrame) -> list[Claim]:
     """Fig. 1's noise experiment: intervals over noise draws (the same draw hits both tasks, so
     task B and task A are paired by draw)."""
     b_top, a_top = (_per_draw(noise, TOP, 0.05, 0.01, task) for task in ("B", "A"))
-    claims = [
-        replace(
-            Claim.threshold(
-                "Noise N(0, 0.05) on the top-1 % rAU(B) parameters of EqualWeight hurts task B much more "
-                "than task A (we require B's relative RMSE increase ≥ 3× A's: B − 3A > 0 per draw).",
-                "B +175.13 %, A +3.23 %",
-                (b_top - 3 * a_top).dropna().tolist(), 0.0, "above", paper_value=175.13 - 3 * 3.23, unit=" %", digits=2,
-            ),
-            ours=f"B {b_top.mean():+.2f} %, A {a_top.mean():+.2f} % (means over {len(b_top)} draws)",
-        )
-    ]  # fmt: skip
+    paired = Claim.threshold(
+        "Noise N(0, 0.05) on the top-1 % rAU(B) parameters of EqualWeight hurts task B much more "
+        "than task A (we require B's relative RMSE increase ≥ 3× A's: B − 3A > 0 per draw).",
+        "B +175.13 %, A +3.23 %",
+        (b_top - 3 * a_top).dropna().tolist(), 0.0, "above", paper_value=175.13 - 3 * 3.23, unit=" %", digits=2,
+    )  # fmt: skip
+    # the verdict is judged on the paired B − 3A per draw; the means of B and A are shown beside it
+    claims = [replace(paired, ours=f"B {b_top.mean():+.2f} %, A {a_top.mean():+.2f} %; B − 3A per draw: {paired.ours}")]
     steps, above = [], []
     for low, high in zip(NOISE_FRACTIONS, NOISE_FRACTIONS[1:]):
         grows = (_per_draw(noise, TOP, 0.01, high, "B") - _per_draw(noise, TOP, 0.01, low, "B")).dropna()
