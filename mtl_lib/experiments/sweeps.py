@@ -306,7 +306,9 @@ class _Sweep:
         self.bar.close()
 
     def _saved_line(self) -> str:
-        return f"{len(self.records)} of {len(self.configs)} records saved in {self.results_dir}; rerun to resume"
+        # counted on disk: a stop can land between writing a record and noting it in self.records
+        saved = sum(store.record_path(c, self.results_dir).exists() for c in self.configs)
+        return f"{saved} of {len(self.configs)} records saved in {self.results_dir}; rerun to resume"
 
     def _shut_down(self, pool: _Pool, heartbeat: claims.ClaimHeartbeat) -> None:
         with _stops_ignored():

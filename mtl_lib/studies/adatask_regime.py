@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mtl_lib.data import NotebookParameterError
 from mtl_lib.problems.synthetic import TASK_NORMALIZATION_LABELS, task_normalized_key
 from mtl_lib.studies._profiles import per_profile
 from mtl_lib.studies.adatask_calibration import METRICS, frozen_setting
@@ -107,6 +108,19 @@ def metric_key(chosen: str | None = None) -> str:
     """The record key of definition ``chosen`` (None: the frozen one): the one parameter a
     synthetic table, figure or claim is switched with; an unknown name lists the valid ones."""
     return task_normalized_key(definition() if chosen is None else chosen)
+
+
+def check_task_normalization(*, task_normalization: Any) -> None:
+    """Refuse a bad notebook parameter ``task_normalization`` before anything trains: ``None`` (the
+    frozen definition) or one of :data:`~mtl_lib.problems.synthetic.TASK_NORMALIZATION_LABELS`."""
+    if task_normalization is not None and (
+        not isinstance(task_normalization, str) or task_normalization not in TASK_NORMALIZATION_LABELS
+    ):
+        raise NotebookParameterError(
+            "task_normalization",
+            task_normalization,
+            f"expected None (the frozen definition) or one of {', '.join(TASK_NORMALIZATION_LABELS)}",
+        )
 
 
 def metric_label(chosen: str | None = None) -> str:

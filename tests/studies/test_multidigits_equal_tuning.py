@@ -93,4 +93,7 @@ def test_the_sweep_plan_ends_with_the_equal_tuning_stages():
     assert labels[-2:] == [md.EQUAL_GRID, md.EQUAL_TEST]
     assert md.equal_runs("paper") > md.equal_runs("quick")
     assert "no saved sweep" in md.equal_estimate(None)
-    assert "8.0 h with 1 worker" in md.equal_estimate({"run_seconds": 1369 * 21.0 / 1369 * 455, "runs": {"a": 455}})
+    runs = md.equal_runs("paper")  # 21 s per run over a saved sweep of 455 runs
+    estimate = md.equal_estimate({"run_seconds": 21.0 * 455, "runs": {"a": 455}})
+    assert f"{runs} runs at 'paper' × 21.0 s per run" in estimate
+    assert f"{runs * 21.0 / 3600:.1f} h with 1 worker, {runs * 21.0 / 7200:.1f} h with 2 workers" in estimate
