@@ -255,17 +255,24 @@ class _Checkpoint:
             "trainer": trainer.state_dict(),
             "loader_generators": [g.get_state() for g in self.generators],
         }
+        # imported here, not at the top: workers imports this module
+        from mtl_lib.experiments.workers import stops_deferred
+
         prefix = f".{self.path.name}.{socket.gethostname()}.{os.getpid()}."  # see store.clean_temporary_files
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save(state, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # A Ctrl-C raised inside torch.save's writer comes out as a RuntimeError ("unexpected pos"),
+        # which made a stopped run a *failed* one (seen in a fresh-clone make test): the stop waits
+        # until the checkpoint is written, then arrives as usual.
+        with stops_deferred():
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    torch.save(state, handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, self.path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
 
 
 # --------------------------------------------------------------------------- failures
