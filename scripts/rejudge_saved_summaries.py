@@ -27,8 +27,8 @@ from mtl_lib.studies import multidigits  # noqa: E402
 REJUDGE = {"multidigits.paper.json": multidigits.rejudged}
 NOTE = (
     "claims recomputed under today's rule (tuned EW 'matches' a method only when the method's whole 95 % "
-    "interval of Δm lies below +2 %) from the per-seed Δm the file stores; nothing retrained "
-    "(scripts/rejudge_saved_summaries.py)"
+    "interval of Δm lies below +2 %, and the method is 'better' only when it lies wholly above +2 %) from "
+    "the per-seed Δm the file stores; nothing retrained (scripts/rejudge_saved_summaries.py)"
 )
 
 

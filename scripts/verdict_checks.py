@@ -4,8 +4,9 @@ with them over a whole build; ``tests/book/test_browser.py`` applies them to eve
 * :func:`unsupported`: why a claim's verdict is not what its numbers support — a REPRODUCED or
   NOT REPRODUCED reached over seeds with no interval (means only); a REPRODUCED difference whose
   interval contains 0; an INCONCLUSIVE difference whose interval excludes 0; a NOT REPRODUCED
-  difference whose interval contains both 0 and the paper's stated difference; a claim made of
-  parts whose verdict does not follow from its parts' verdicts.
+  difference whose interval contains both 0 and the paper's stated difference; an equivalence
+  test (its ``test`` names the bound) whose verdict does not follow from the interval against that
+  bound; a claim made of parts whose verdict does not follow from its parts' verdicts.
 * :func:`row_problems`: a verdict table row must show its claim object's verdict, the saved
   ``paper`` sweep's verdict and the right "agreement".
 * :func:`sentence_problem`: no sentence may give the claims it is about (:func:`about`) a verdict
@@ -39,6 +40,9 @@ CI_WORDS = re.compile(r"\bCI\b|confidence interval|t-interval", re.I)
 #: "a − b = x" or "... = x": the quantity is a difference (or an effect) judged against 0.
 DIFFERENCE = re.compile(r"\S\s[−-]\s\S.*?[=:]\s*[+\-−]?\d|=\s*[+\-−]?\d")
 PAPER_EFFECT = re.compile(r"=\s*([+\-−]?\d+(?:\.\d+)?)")
+#: An equivalence test's bound, as the claim's ``test`` states it ("equivalence: the 95 % interval
+#: above −0.018 ..."): the verdict is judged against that margin, not against 0.
+EQUIVALENCE_BOUND = re.compile(r"equivalence.*?\binterval (above|below) ([+\-−]?\d+(?:\.\d+)?)", re.I)
 #: Sentences that give a claim a verdict in words, and the verdict they give.
 PROSE_VERDICTS = (
     (re.compile(r"\bnot reproduced\b|\bdoes not reproduce\b|\bfails to reproduce\b", re.I), NOT_REPRODUCED),
@@ -138,9 +142,23 @@ def _number(text: str) -> float:
     return float(text.replace("−", "-"))
 
 
-def part_problem(text: str, verdict: str, paper: str, claim: str = "") -> str | None:
+def equivalence_problem(low: float, high: float, verdict: str, side: str, bound: float) -> str | None:
+    """An equivalence test's verdict against its margin: REPRODUCED needs the interval wholly on
+    the allowed side of ``bound`` (``side`` "above" or "below"), NOT REPRODUCED wholly on the other."""
+    inside = low > bound if side == "above" else high < bound
+    outside = high < bound if side == "above" else low > bound
+    expected = REPRODUCED if inside else NOT_REPRODUCED if outside else INCONCLUSIVE
+    if verdict == expected:
+        return None
+    return (
+        f"{verdict} but the interval [{low:.4g}, {high:.4g}] against the equivalence bound {bound:.4g} reads {expected}"
+    )
+
+
+def part_problem(text: str, verdict: str, paper: str, claim: str = "", test: str = "") -> str | None:
     """Why the numbers ``text`` do not support ``verdict`` (see the module docstring), or None;
-    ``claim`` is the claim's wording, which may say that the numbers are means over seeds."""
+    ``claim`` is the claim's wording, which may say that the numbers are means over seeds, and
+    ``test`` its test, which may name an equivalence bound that replaces 0."""
     interval = INTERVAL.search(text)
     decisive = verdict in (REPRODUCED, NOT_REPRODUCED)
     no_interval = interval is None or interval.group(2) == "nan" or "no interval" in text
@@ -153,6 +171,9 @@ def part_problem(text: str, verdict: str, paper: str, claim: str = "") -> str | 
         return None
     mean, half = _number(interval.group(1)), float(interval.group(2))
     low, high = mean - half, mean + half
+    bound = EQUIVALENCE_BOUND.search(test)
+    if bound:
+        return equivalence_problem(low, high, verdict, bound.group(1).lower(), _number(bound.group(2)))
     if verdict == REPRODUCED and low <= 0 <= high:
         return f"REPRODUCED but the interval [{low:.4g}, {high:.4g}] contains 0"
     if verdict == INCONCLUSIVE and (low > 0 or high < 0):
@@ -166,8 +187,8 @@ def part_problem(text: str, verdict: str, paper: str, claim: str = "") -> str | 
 def unsupported(claim: dict[str, Any]) -> list[str]:
     """Why a claim's verdict is not what its numbers support (empty when they do)."""
     pieces = parts(claim)
-    paper, wording = claim.get("paper", ""), claim.get("claim", "")
-    problems = [p for text, verdict in pieces if (p := part_problem(text, verdict, paper, wording))]
+    paper, wording, test = claim.get("paper", ""), claim.get("claim", ""), claim.get("test", "")
+    problems = [p for text, verdict in pieces if (p := part_problem(text, verdict, paper, wording, test))]
     if len(pieces) > 1 and combined([v for _, v in pieces]) != claim["verdict"]:
         problems.append(f"{claim['verdict']} does not follow from its parts' {[v for _, v in pieces]}")
     return problems

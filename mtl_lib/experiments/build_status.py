@@ -61,8 +61,8 @@ def normalise_verdict(value: Any) -> str:
 
 
 def claim_row(claim: Any) -> dict[str, str]:
-    """A claim as a plain row: ``claim``, ``verdict``, ``paper``, ``ours`` and its stable ``id``
-    (empty for a claim without one).
+    """A claim as a plain row: ``claim``, ``verdict``, ``paper``, ``ours``, its stable ``id`` and
+    its ``test`` (empty for a claim without them).
 
     Accepts the studies' claim objects (with ``claim`` and either ``verdict`` or
     ``reproduced``; ``paper``/``ours`` when they have them), a mapping with the same keys, or a
@@ -71,7 +71,14 @@ def claim_row(claim: Any) -> dict[str, str]:
         get = claim.get
     elif isinstance(claim, tuple):
         text, verdict = claim[0], claim[1]
-        return {"claim": str(text), "verdict": normalise_verdict(verdict), "paper": "", "ours": "", "id": ""}
+        return {
+            "claim": str(text),
+            "verdict": normalise_verdict(verdict),
+            "paper": "",
+            "ours": "",
+            "id": "",
+            "test": "",
+        }
     else:
 
         def get(key: str, default: Any = None) -> Any:
@@ -96,6 +103,8 @@ def claim_row(claim: Any) -> dict[str, str]:
         "paper": "" if get("paper") is None else str(get("paper")),
         "ours": "" if ours is None else str(ours),
         "id": str(get("id") or ""),
+        # how the verdict was reached (an equivalence test names its margin): the book audit reads it
+        "test": str(get("test") or ""),
     }
 
 

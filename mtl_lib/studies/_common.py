@@ -102,9 +102,14 @@ class PairedDifference:
 
     def verdict_no_effect(self, excluded: Literal["positive", "negative"] = "negative", *, margin: float = 0.0) -> str:
         """The verdict on a "no effect" claim, "a − b is not ``excluded`` by more than ``margin``"
-        (``margin`` ≥ 0, in the difference's units; an equivalence-style test): NOT REPRODUCED when
-        the whole 95 % interval lies beyond zero on the ``excluded`` side, REPRODUCED when the whole
-        interval stays within ``margin`` of zero on that side, INCONCLUSIVE otherwise."""
+        (``margin`` ≥ 0, in the difference's units; an equivalence-style test): REPRODUCED when the
+        whole 95 % interval stays within ``margin`` of zero on the ``excluded`` side, NOT REPRODUCED
+        when it lies wholly beyond ``margin`` on that side (an effect larger than the claim allows is
+        shown), INCONCLUSIVE when it reaches across ``margin``.
+
+        The claim tolerates any effect smaller than ``margin``, so an interval that excludes zero
+        but stays inside the margin supports it: the bound that decides both verdicts is the
+        margin, never zero (with ``margin = 0`` the two coincide)."""
         if excluded not in ("positive", "negative"):
             raise ValueError(f"excluded must be 'positive' or 'negative', got {excluded!r}")
         if margin < 0 or math.isnan(margin):
@@ -112,7 +117,7 @@ class PairedDifference:
         sign = 1.0 if excluded == "positive" else -1.0
         if self.n < 2 or math.isnan(self.mean) or math.isnan(self.half_width):
             return INCONCLUSIVE
-        if sign * self.mean - self.half_width > 0:
+        if sign * self.mean - self.half_width > margin:
             return NOT_REPRODUCED
         if sign * self.mean + self.half_width < margin:
             return REPRODUCED

@@ -125,6 +125,26 @@ def test_parts_and_their_combination() -> None:
     assert verdict_checks.unsupported({**claim, "verdict": "REPRODUCED"})  # not every part is
 
 
+@pytest.mark.parametrize(
+    ("ours", "verdict", "supported"),
+    [
+        ("PCGrad − EW on task A = -0.0066 ± 0.0062 over 10 seeds", "REPRODUCED", True),  # inside −0.018
+        ("PCGrad − EW on task A = -0.0066 ± 0.0062 over 10 seeds", "NOT REPRODUCED", False),  # the old rule's word
+        ("PCGrad − EW on task A = -0.0180 ± 0.0062 over 10 seeds", "INCONCLUSIVE", True),  # straddles −0.018
+        ("PCGrad − EW on task A = -0.0300 ± 0.0062 over 10 seeds", "NOT REPRODUCED", True),  # wholly beyond
+        ("PCGrad − EW on task A = -0.0300 ± 0.0062 over 10 seeds", "REPRODUCED", False),
+    ],
+)
+def test_an_equivalence_verdict_is_read_against_its_margin_not_zero(ours: str, verdict: str, supported: bool) -> None:
+    import verdict_checks
+
+    claim = {"claim": "PCGrad does not relieve A", "verdict": verdict, "ours": ours,
+             "test": "equivalence: the 95 % interval above −0.0180 (10 % of EqualWeight's A error)"}  # fmt: skip
+    assert (verdict_checks.unsupported(claim) == []) is supported
+    # a claim whose test names no bound is read against 0: a REPRODUCED interval holding 0 is flagged
+    assert verdict_checks.unsupported({**claim, "test": "", "ours": "d = +0.001 ± 0.002", "verdict": "REPRODUCED"})
+
+
 def test_a_printed_comparison_row_is_read_by_its_headings_in_any_order() -> None:
     """Selenium returns a row's cells with the headings sorted: the saved sweep's column must not be
     taken for this build's (found by the browser test on a compare_claims table)."""

@@ -81,8 +81,9 @@ class _Comparison:  # the shape of the leaf study's paired comparisons
 
 def test_claim_rows_from_every_claim_shape() -> None:
     assert claim_row(_Claim("c", "p", "o", False)) == {
-        "claim": "c", "verdict": "NOT REPRODUCED", "paper": "p", "ours": "o", "id": "",
+        "claim": "c", "verdict": "NOT REPRODUCED", "paper": "p", "ours": "o", "id": "", "test": "",
     }  # fmt: skip
+    assert claim_row({"claim": "m", "verdict": "REPRODUCED", "test": "equivalence: x"})["test"] == "equivalence: x"
     assert claim_row({"claim": "m", "verdict": "REPRODUCED", "id": "x.m"})["id"] == "x.m"
     row = claim_row(_Comparison("F beats B", "F", "B", 0.05, 0.07, 5))
     assert row["verdict"] == "INCONCLUSIVE"

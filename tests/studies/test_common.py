@@ -117,6 +117,14 @@ def test_exact_checks_keep_yes_or_no():
     assert set(VERDICTS) == {REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE}
 
 
+def test_no_effect_worked_examples_of_the_book():
+    """book/reproducing.md's three "no effect" examples, margin 0.018 (10 seeds)."""
+    examples = {-0.0066: REPRODUCED, -0.0180: INCONCLUSIVE, -0.0300: NOT_REPRODUCED}
+    for mean, expected in examples.items():
+        diff = PairedDifference(mean, 0.0062, 10)
+        assert diff.verdict_no_effect("negative", margin=0.018) == expected, mean
+
+
 @pytest.mark.parametrize(
     ("mean", "se", "margin", "expected"),
     [
@@ -124,6 +132,11 @@ def test_exact_checks_keep_yes_or_no():
         (10.0, 1.0, 0.0, REPRODUCED),  # wholly on the other side
         (0.0, 0.1, 1.0, REPRODUCED),  # within the margin: equivalence shown
         (-1.0, 1.0, 1.0, INCONCLUSIVE),  # reaches past the margin, and past zero: cannot tell
+        # the margin, not zero, is the bound: an effect shown to be nonzero but smaller than the
+        # margin is what the claim allows (the old rule called it NOT REPRODUCED)
+        (-0.5, 0.05, 1.0, REPRODUCED),  # [−0.72, −0.28]: excludes 0, inside the margin
+        (-1.0, 0.05, 1.0, INCONCLUSIVE),  # [−1.22, −0.78]: excludes 0, straddles the margin
+        (-1.5, 0.1, 1.0, NOT_REPRODUCED),  # [−1.93, −1.07]: wholly beyond the margin
     ],
 )
 def test_no_effect_verdict(mean, se, margin, expected):

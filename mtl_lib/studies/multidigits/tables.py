@@ -144,8 +144,10 @@ MATCH_MARGIN = 2.0
 
 
 def match_verdict(values: Sequence[float]) -> str:
-    """ "matched" (the 95 % interval of Δm lies below :data:`MATCH_MARGIN`), "better" (above 0),
-    or "undecided"; with one seed there is no interval: "undecided"."""
+    """ "matched" (the 95 % interval of Δm lies below :data:`MATCH_MARGIN`), "better" (it lies
+    wholly above the margin: a gain larger than "matched" allows), or "undecided" (it reaches
+    across the margin); with one seed there is no interval: "undecided". A gain shown to be real
+    but below the margin counts as matched: the margin, not zero, is what the claim tolerates."""
     result = estimate(values).verdict_no_effect("positive", margin=MATCH_MARGIN)
     return {REPRODUCED: "matched", NOT_REPRODUCED: "better"}.get(result, "undecided")
 
@@ -153,7 +155,7 @@ def match_verdict(values: Sequence[float]) -> str:
 def matched_claim(values: dict[str, list[float]], *, claim: str, paper: str, protocol: str) -> Claim:
     """ "Tuned EW matches most methods" from per-seed Δm vs tuned EW (``values``: method → Δm per
     seed): REPRODUCED when more than half of the methods are matched (:func:`match_verdict`), NOT
-    REPRODUCED when at least half are detectably better (then "most" cannot hold), INCONCLUSIVE
+    REPRODUCED when at least half are better by more than the margin (then "most" cannot hold), INCONCLUSIVE
     otherwise. ``protocol`` says how the methods were run (it leads the measured text)."""
     verdicts = [match_verdict(v) for v in values.values()]
     n, matched, better = len(verdicts), verdicts.count("matched"), verdicts.count("better")
@@ -165,7 +167,7 @@ def matched_claim(values: dict[str, list[float]], *, claim: str, paper: str, pro
         result = INCONCLUSIVE
     ours = (
         f"{protocol}: of {n} methods, {matched} matched by tuned EW (95 % interval of Δm below "
-        f"+{MATCH_MARGIN:g} %), {better} detectably better, {n - matched - better} undecided"
+        f"+{MATCH_MARGIN:g} %), {better} better by more than that, {n - matched - better} undecided"
     )
     test = (
         f"per method: equivalence test of Δm vs tuned EW with margin {MATCH_MARGIN:g} % (95 % t-interval over "
