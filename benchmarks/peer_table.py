@@ -14,6 +14,9 @@ hybrid IMTL-G + IMTL-L.
     PYTHONPATH=. .venv/bin/python benchmarks/peer_table.py [--rounds 7] [--steps 2]
         [--cases cnn,mlp2,mlp3] [--methods pcgrad,...] [--libmtl-head DIR]
         [--out _build/benchmarks/peer_table.json]      # also writes .csv and .md
+
+The JSON file carries its provenance (UTC time, host, commit, versions, the exact command),
+stamped before measuring.
 """
 
 from __future__ import annotations
@@ -109,6 +112,10 @@ def main() -> None:
         versions[key] = where
         if module is not None:
             libmtl[key] = module
+    # stamped before measuring, so that it names the code that was measured
+    from mtl_lib.experiments.saved_summaries import provenance
+
+    stamp = {**provenance(), "command": " ".join(["benchmarks/peer_table.py", *sys.argv[1:]]), "libmtl": versions}
     results = []
     for key in args.cases.split(","):
         if key not in CASES:
@@ -137,7 +144,7 @@ def main() -> None:
         f"{args.steps} steps"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"header": header, "results": results}, indent=1))
+    args.out.write_text(json.dumps({"header": header, "provenance": stamp, "results": results}, indent=1))
     args.out.with_suffix(".md").write_text(markdown(results, header) + "\n")
     with args.out.with_suffix(".csv").open("w", newline="") as handle:
         writer = csv.writer(handle)

@@ -326,7 +326,8 @@ class Trainer:
         before the step. Call from an ``on_step_end`` hook."""
         if self.last_batch is None:
             raise RuntimeError("no step has been taken yet")
-        return self.compute_losses(self.last_batch)
+        with torch.no_grad():  # the comparison needs values only: recording a graph cost FAMO ~9 % a step
+            return self.compute_losses(self.last_batch)
 
     # ----------------------------------------------------------------- loops
     def _hook(self, name: str, *args: Any) -> None:

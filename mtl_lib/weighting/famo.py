@@ -78,8 +78,9 @@ class FAMO(LossWeighting):
         self.last_weights: torch.Tensor | None = None
 
     def _gaps(self, losses: torch.Tensor) -> torch.Tensor:
-        floor = 0.0 if self.min_losses is None else torch.tensor(self.min_losses).to(losses)
-        return losses - floor + self.eps
+        if self.min_losses is None:  # m = 0: one op, the same values as losses − 0 + ε
+            return losses + self.eps
+        return losses - torch.tensor(self.min_losses).to(losses) + self.eps
 
     def _ensure_logits(self, num_tasks: int, like: torch.Tensor) -> torch.Tensor:
         if self.logits is None:
@@ -93,23 +94,29 @@ class FAMO(LossWeighting):
     def forward(self, losses: torch.Tensor) -> torch.Tensor:
         z = torch.softmax(self._ensure_logits(losses.shape[0], losses).detach(), 0).to(losses)
         gaps = self._gaps(losses)
-        # log D_k needs D_k > 0; a NaN/negative weight would otherwise flip that task's gradient
-        require_positive(
-            self,
-            gaps,
-            "FAMO takes log(L_k − m_k): every loss must exceed its lower bound m "
-            "(min_losses, default 0; set it below the losses' infimum)",
-        )
-        warn_zero_losses(
-            self,
-            gaps - self.eps,
-            "FAMO's weights z_k/(c·(L_k − m_k + ε)) give it all the weight (the others get ~ε/L)",
-            "Set min_losses below the losses' infimum (e.g. -1 for losses >= 0) or drop the task.",
-        )
+        # Both checks below fire only when some D_k ≤ ε (a loss at or under its bound): one
+        # reduction and one host sync find that, and the exact checks run only then.
+        if bool(gaps.detach().min() <= self.eps):
+            # log D_k needs D_k > 0; a NaN/negative weight would otherwise flip that task's gradient
+            require_positive(
+                self,
+                gaps,
+                "FAMO takes log(L_k − m_k): every loss must exceed its lower bound m "
+                "(min_losses, default 0; set it below the losses' infimum)",
+            )
+            warn_zero_losses(
+                self,
+                gaps - self.eps,
+                "FAMO's weights z_k/(c·(L_k − m_k + ε)) give it all the weight (the others get ~ε/L)",
+                "Set min_losses below the losses' infimum (e.g. -1 for losses >= 0) or drop the task.",
+            )
         c = (z / gaps.detach()).sum()
-        self.last_weights = (losses.shape[0] * z / (c * gaps.detach())).detach()
+        # per-step state in the instance dict directly: nn.Module.__setattr__'s parameter/buffer
+        # bookkeeping (~4 µs a call) is for parameters, and these are plain tensors
+        state = self.__dict__
+        state["last_weights"] = (losses.shape[0] * z / (c * gaps.detach())).detach()
         if torch.is_grad_enabled() and losses.requires_grad:
-            self._before = losses.detach()
+            state["_before"] = losses.detach()
         return losses.shape[0] * (z / c) * gaps.log()
 
     def update(self, losses_after: torch.Tensor) -> None:
@@ -127,14 +134,15 @@ class FAMO(LossWeighting):
             "check the batch, or train with Trainer(..., nonfinite='skip').",
         )
         decrease = self._gaps(self._before).log() - self._gaps(losses_after.detach().to(self._before)).log()
-        with torch.enable_grad():
-            (direction,) = torch.autograd.grad(
-                torch.softmax(self.logits, 0), self.logits, grad_outputs=decrease.to(self.logits)
-            )
-        self._optimizer.zero_grad(set_to_none=True)
-        self.logits.grad = direction
+        # ∂(zᵀδ)/∂ξ for z = softmax(ξ) in closed form, z ⊙ (δ − zᵀδ): the product softmax's own
+        # backward computes, without building and running a graph for K numbers every step
+        with torch.no_grad():
+            z = torch.softmax(self.logits, 0)
+            delta = decrease.to(self.logits)
+            direction = z * (delta - (z * delta).sum())
+        self.logits.grad = direction  # replaces the last step's gradient: no zero_grad needed
         self._optimizer.step()
-        self._before = None
+        self.__dict__["_before"] = None
 
     def on_step_end(self, trainer: Any, step: int, losses: torch.Tensor) -> None:
         self.update(trainer.losses_after_step())
