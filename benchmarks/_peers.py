@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import random
 import statistics
 import sys
@@ -377,6 +378,12 @@ def _factory(case: Case, method: str, library: str, libmtl: dict[str, Any]) -> S
     if library in libmtl:
         return libmtl_step(case, method, libmtl[library])
     raise ValueError(f"unknown library {library!r}")
+
+
+def command_line() -> str:
+    """The command that is running, as a saved results file records it (thread settings included)."""
+    threads = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ)
+    return f"{threads} PYTHONPATH=. .venv/bin/python {' '.join(sys.argv)}".strip()
 
 
 def time_interleaved(

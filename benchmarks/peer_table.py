@@ -115,7 +115,7 @@ def main() -> None:
     # stamped before measuring, so that it names the code that was measured
     from mtl_lib.experiments.saved_summaries import provenance
 
-    stamp = {**provenance(), "command": " ".join(["benchmarks/peer_table.py", *sys.argv[1:]]), "libmtl": versions}
+    stamp = {**provenance(), "command": P.command_line(), "libmtl": versions}
     results = []
     for key in args.cases.split(","):
         if key not in CASES:

@@ -30,7 +30,6 @@ import argparse
 import csv
 import ctypes
 import json
-import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -287,14 +286,9 @@ def provenance(args: argparse.Namespace, device: torch.device, libmtl: dict[str,
         "clock": "wall time between synchronisations" if device.type == "cuda" else "CPU time of the process",
         "rounds": args.rounds_by_model,
         "steps": args.steps,
-        "command": _command(),
+        "command": P.command_line(),
     })  # fmt: skip
     return stamp
-
-
-def _command() -> str:
-    threads = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ)
-    return f"{threads} PYTHONPATH=. .venv/bin/python {' '.join(sys.argv)}".strip()
 
 
 def rounds_per_model(text: str, models: list[str]) -> dict[str, int]:
