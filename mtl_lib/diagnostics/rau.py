@@ -265,6 +265,14 @@ class RAUTracker(Diagnostic):
         ``shared_parameters()`` order (1/K where no task has updated the element)."""
         return self._rau_all()[self._task_index(task)]
 
+    def accumulated_updates(self, task: int | str) -> torch.Tensor:
+        """AU of ``task`` (its running average of squared updates, the numerator of rAU) for
+        every shared parameter element, flat ``(P,)``: how much the task moves the element, where
+        rAU only says which task moves it more."""
+        if self.au is None:
+            raise RuntimeError("no step has been tracked yet")
+        return self.au[self._task_index(task)]
+
     def rau_by_layer(self, task: int | str) -> dict[str, torch.Tensor]:
         """rAU of ``task`` reshaped like each shared parameter tensor, by name."""
         flat = self.rau(task)

@@ -22,7 +22,7 @@ import json
 import os
 import platform
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -195,6 +195,51 @@ def rejudge_claims(
     return changes
 
 
+def refresh_claims(
+    path: str | Path,
+    fresh: Sequence[Mapping[str, Any]],
+    *,
+    note: str,
+    update: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    markdown: Callable[[dict[str, Any]], str] | None = None,
+) -> list[tuple[str, str, str]]:
+    """Replace some claims of a saved summary by freshly computed ones, in place, matched by
+    ``id`` (every fresh claim must replace one already there); ``update`` may change other keys
+    of the summary (new evidence, run times). The original ``written_at`` stays, and
+    ``provenance["refreshed"]`` records when, the commit of this checkout, ``note``, the ids
+    replaced and every verdict that changed; ``markdown`` rewrites the ``.md`` twin from the
+    updated summary. Returns the changes as ``(id, old verdict, new verdict)``."""
+    path = Path(path)
+    summary = read_json(path)
+    by_id = {c.get("id"): i for i, c in enumerate(summary.get("claims", []))}
+    unknown = [c.get("id") for c in fresh if c.get("id") not in by_id]
+    if unknown:
+        raise ValueError(f"{path}: no claim with id(s) {unknown} to refresh")
+    changes = []
+    for claim in fresh:
+        old = summary["claims"][by_id[claim["id"]]]
+        if old.get("verdict") != claim["verdict"]:
+            changes.append((str(claim["id"]), str(old.get("verdict")), str(claim["verdict"])))
+        summary["claims"][by_id[claim["id"]]] = dict(claim)
+    if update is not None:
+        summary = update(summary)
+    now = provenance()
+    stamp = {
+        "at": now["written_at"],
+        "commit": now["commit"],
+        "library_changed_since_commit": now["library_changed_since_commit"],
+        "note": note,
+        "claims": [c["id"] for c in fresh],
+        "changed": [list(change) for change in changes],
+    }
+    summary.setdefault("provenance", {}).setdefault("refreshed", []).append(stamp)
+    write_json_atomic(path, summary)
+    if markdown is not None:
+        text = markdown(summary)
+        path.with_suffix(".md").write_text(text if text.endswith("\n") else text + "\n")
+    return changes
+
+
 def missing_message(name: str, profile: str, command: str, folder: str | Path | None = None) -> str:
     """What to say when a chapter looks for a summary that is not there (the default folder is
     named relative to the book's root, so a rendered page shows no machine's paths)."""
@@ -219,6 +264,13 @@ def describe(summary: dict[str, Any]) -> str:
     cost = f"; {seconds / 3600:.2f} run-hours of training" if isinstance(seconds, (int, float)) else ""
     rekeyed = prov.get("rekeyed") or []
     keyed = f"; claims re-keyed by id {rekeyed[-1]['at'][:10]}, nothing recomputed" if rekeyed else ""
+    refreshed = prov.get("refreshed") or []
+    if refreshed:
+        last = refreshed[-1]
+        keyed += (
+            f"; {len(last.get('claims', []))} claims recomputed from a re-run probe {last['at'][:10]} "
+            f"(commit {(last.get('commit') or '?')[:10]})"
+        )
     rejudged = prov.get("rejudged") or []
     if rejudged:
         keyed += f"; verdicts re-judged under today's rule {rejudged[-1]['at'][:10]} from its per-seed values, nothing retrained"

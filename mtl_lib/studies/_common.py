@@ -214,19 +214,21 @@ class Claim:
         scale: float = 1.0,
         unit: str = "",
         digits: int = 1,
+        over: str = "seeds",
     ) -> Claim:
         """A claim that a quantity measured once per seed lies ``expect`` ``bound`` (e.g. "≥ 90 % of
         the parameters"): the verdict of its 95 % interval against the bound, the paper's value
         (``paper_value``, same units as ``values``) as the claimed effect. ``scale``/``unit`` only
-        format the numbers (e.g. 100 and " %" for shares)."""
+        format the numbers (e.g. 100 and " %" for shares); ``over`` names what the values are
+        measured over (plural: ``"seeds"``, ``"draws"``)."""
         est = estimate(values)
         side = "positive" if expect == "above" else "negative"
         verdict = est.verdict(side, paper_effect=paper_value, reference=bound)
         if est.n < 2 or math.isnan(est.half_width):
-            ours = f"{scale * est.mean:.{digits}f}{unit} over {est.n} seed (no interval)"
+            ours = f"{scale * est.mean:.{digits}f}{unit} over {est.n} {over.removesuffix('s')} (no interval)"
         else:
-            ours = f"{scale * est.mean:.{digits}f} ± {scale * est.half_width:.{digits}f}{unit} over {est.n} seeds"
-        test = f"95 % t-interval over seeds vs the bound {scale * bound:g}{unit}"
+            ours = f"{scale * est.mean:.{digits}f} ± {scale * est.half_width:.{digits}f}{unit} over {est.n} {over}"
+        test = f"95 % t-interval over {over} vs the bound {scale * bound:g}{unit}"
         if paper_value is not None:
             test += f" and the paper's {scale * paper_value:g}{unit}"
         note = ""

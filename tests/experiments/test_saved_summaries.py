@@ -138,3 +138,27 @@ def test_the_committed_multidigits_summary_is_judged_by_todays_rule():
     summary = md.read_saved("paper")
     assert summary is not None
     assert summary["claims"] == md.rejudged(summary)["claims"]
+
+
+def test_refresh_claims_replaces_by_id_and_records_it(tmp_path):
+    """A probe refresh: the claims given replace those with their ids, the others stay, the
+    provenance keeps written_at and records the refresh; an unknown id is refused."""
+    path = saved.write_summary("study", "paper", {"claims": [
+        {"id": "s.a", "claim": "A.", "verdict": "NOT REPRODUCED", "paper": "", "ours": "1"},
+        {"id": "s.b", "claim": "B.", "verdict": "REPRODUCED", "paper": "", "ours": "2"},
+    ], "runs": 2}, folder=tmp_path)  # fmt: skip
+    before = json.loads(path.read_text())
+    fresh = [{"id": "s.a", "claim": "A.", "verdict": "INCONCLUSIVE", "paper": "", "ours": "1 ± 3"}]
+    changes = saved.refresh_claims(
+        path, fresh, note="re-ran the probe", update=lambda s: {**s, "runs": 3}, markdown=lambda s: "# refreshed"
+    )
+    assert changes == [("s.a", "NOT REPRODUCED", "INCONCLUSIVE")]
+    after = json.loads(path.read_text())
+    assert after["claims"] == [fresh[0], before["claims"][1]] and after["runs"] == 3
+    (stamp,) = after["provenance"].pop("refreshed")
+    assert stamp["claims"] == ["s.a"] and stamp["changed"] == [["s.a", "NOT REPRODUCED", "INCONCLUSIVE"]]
+    assert after["provenance"] == before["provenance"]
+    assert path.with_suffix(".md").read_text() == "# refreshed\n"
+    assert "recomputed from a re-run probe" in saved.describe(saved.read_summary("study", "paper", folder=tmp_path))
+    with pytest.raises(ValueError, match=r"no claim with id\(s\) \['s.z'\]"):
+        saved.refresh_claims(path, [{"id": "s.z", "verdict": "REPRODUCED"}], note="")

@@ -173,3 +173,125 @@ def test_probe_run_resumes_from_its_file(tmp_path, monkeypatch):
     assert "lr_probe" not in ada and "noise" not in ada
     table = study.gamma_table([first, ada])
     assert len(table) == 2 * len(study.RAU_GAMMAS)
+
+
+def test_an_ablation_selection_leaves_the_papers_rows_exactly_as_without_it():
+    """The ablations draw their noise from generators of their own, so the rAU and random rows of
+    Fig. 1 do not move when an ablation is added; the ablation's rows use its own ranking."""
+    tracker = study.RAUTracker(record_every=1000)
+    trainer, batches = _trained(callbacks=[tracker])
+    common = dict(draws=2, seed=3, variances=(0.05,), fractions=(0.1,), metric="loss")
+    plain = study.noise_experiment(trainer, batches[:2], tracker.rau("t1"), **common)
+    scores = torch.arange(tracker.rau("t1").numel(), dtype=torch.float32)
+    with_ablation = study.noise_experiment(
+        trainer, batches[:2], tracker.rau("t1"), ablations={"by index": scores}, **common
+    )
+    assert [r for r in with_ablation if r["selection"] != "by index"] == plain
+    # settings (0.05, 0.1) and (0.01, 0.1) × 2 draws × 2 tasks, and no random twin
+    assert sum(r["selection"] == "by index" for r in with_ablation) == 2 * 2 * 2
+    with pytest.raises(ValueError, match="ablation 'short'"):
+        study.noise_experiment(trainer, batches[:2], tracker.rau("t1"), ablations={"short": scores[:3]}, **common)
+
+
+def test_output_sensitivity_estimates_the_gauss_newton_diagonal():
+    """The Fisher(B) ranking: the random-projection estimate converges to Σ_n Σ_j (∂f_j(x_n)/∂θ_i)²,
+    computed here exactly from the Jacobian, one output and one sample at a time."""
+    tracker = study.RAUTracker(record_every=1000)
+    trainer, batches = _trained(callbacks=[tracker])
+    params = list(trainer.model.shared_parameters())
+    x = batches[0][0][:6]
+    exact = torch.zeros(sum(p.numel() for p in params))
+    for n in range(x.shape[0]):
+        out = trainer.model(x[n : n + 1])[1].reshape(-1)
+        for j in range(out.numel()):
+            grads = torch.autograd.grad(trainer.model(x[n : n + 1])[1].reshape(-1)[j], params)
+            exact += torch.cat([g.reshape(-1) for g in grads]).square()
+    estimate = study.output_sensitivity(trainer, [(x, None, None)], "t1", repeats=3000, seed=0)
+    assert torch.allclose(estimate, exact, rtol=0.15, atol=1e-3 * float(exact.max()))
+    # the ranking it gives: the top 10 % by the estimate are mostly the exact top 10 %
+    top = set(study.top_fraction_indices(estimate, 0.1).tolist())
+    assert len(top & set(study.top_fraction_indices(exact, 0.1).tolist())) >= 0.8 * len(top)
+
+
+def test_selection_profile_reports_what_each_ranking_selects():
+    tracker = study.RAUTracker(record_every=1000)
+    trainer, _ = _trained(callbacks=[tracker])
+    names = trainer.model.task_names
+    au_b = tracker.accumulated_updates(names[1])
+    sensitivity = {names[0]: torch.ones_like(au_b), names[1]: torch.arange(au_b.numel(), dtype=torch.float32) + 1}
+    rows = study.selection_profile(tracker, {"by AU": au_b}, sensitivity, fractions=(0.1,))
+    (row,) = rows
+    chosen = study.top_fraction_indices(au_b, 0.1)
+    assert row["selection"] == "by AU" and row["fraction"] == 0.1
+    assert math.isclose(row[f"AU({names[1]}) / median"], float(au_b[chosen].median() / au_b.median()), rel_tol=1e-6)
+    assert math.isclose(row[f"Fisher({names[0]}) / median"], 1.0)
+    assert math.isclose(row[f"mean rAU({names[1]})"], float(tracker.rau(names[1])[chosen].mean()), rel_tol=1e-6)
+
+
+def _probe_record(fisher_b: float, fisher_a: float, random_b: float, draws: int = 8) -> dict:
+    """A probe record with Fig. 1 rows at σ² = 0.05, top 1 % (increase ± 1 % over draws)."""
+    rows = []
+    for draw in range(draws):
+        wobble = (-1) ** draw
+        for selection, task, value in (
+            (study.TOP, "B", 2.0), (study.TOP, "A", 3.0), (study.RANDOM, "B", random_b), (study.RANDOM, "A", 5.0),
+            (study.TOP_FISHER, "B", fisher_b), (study.TOP_FISHER, "A", fisher_a),
+        ):  # fmt: skip
+            rows.append(dict(selection=selection, variance=0.05, fraction=0.01, draw=draw, task=task,
+                             value=0.0, clean=0.0, increase_pct=value + wobble))  # fmt: skip
+    profile = {"fraction": 0.01, "mean rAU(B)": 0.8, "AU(A) / median": 0.05, "AU(B) / median": 1.4}
+    return {"noise": rows, "noise_selected": [
+        {**profile, "selection": study.TOP, "Fisher(B) / median": 0.6},
+        {**profile, "selection": study.TOP_FISHER, "Fisher(B) / median": 9.0},
+    ]}  # fmt: skip
+
+
+def test_fig1_ablation_claims_follow_the_draws():
+    """Each ablation verdict comes from its interval over draws: the Fisher selection beating random
+    and hurting B more than 3A is REPRODUCED when the draws say so and NOT REPRODUCED when not."""
+    strong = {c.id: c.verdict for c in study.fig1_ablation_claims(_probe_record(100.0, 10.0, 20.0))}
+    assert strong == dict.fromkeys(study.FIG1_ABLATION_IDS, "REPRODUCED")
+    weak = {c.id: c.verdict for c in study.fig1_ablation_claims(_probe_record(10.0, 9.0, 30.0))}
+    assert weak["adatask.ablation.fig1.fisher_top_beats_random"] == "NOT REPRODUCED"
+    assert weak["adatask.ablation.fig1.fisher_top_hurts_b_more"] == "NOT REPRODUCED"
+    with pytest.raises(KeyError, match="re-run the probe"):
+        study.fig1_ablation_claims({"noise": _probe_record(1, 1, 1)["noise"], "noise_selected": []})
+
+
+def _bucket_record(method: str, seed: int, neither: float) -> dict:
+    rest = (1.0 - neither) / 2
+    shares = {"(0, 0.2]": rest, "(0.2, 0.4]": neither / 3, "(0.4, 0.6]": neither / 3, "(0.6, 0.8]": neither / 3,
+              "(0.8, 1]": rest}  # fmt: skip
+    return {"method": method, "seed": seed, "diagnostics": {"rau": {"final": {"B": {"all": shares}}}}}
+
+
+def test_gradnorm_alpha_claims_pair_each_alpha_with_the_default_by_seed(monkeypatch):
+    import pandas as pd
+
+    def frame(records):
+        rows = []
+        for r in records:
+            for bucket, share in r["diagnostics"]["rau"]["final"]["B"]["all"].items():
+                rows.append(dict(method=r["method"], seed=r["seed"], layer="all", bucket=bucket, share=share))
+        return pd.DataFrame(rows)
+
+    monkeypatch.setattr(study.ablations, "bucket_frame", frame)
+    labels = list(study.ABLATION_METHODS)
+    records = [_bucket_record("GradNorm", s, 0.02 + 0.01 * s) for s in range(5)]
+    records += [_bucket_record(labels[0], s, 0.30 + 0.01 * s) for s in range(5)]
+    records += [_bucket_record(labels[1], s, 0.85 + 0.01 * s) for s in range(5)]
+    verdicts = {c.id: c.verdict for c in study.gradnorm_alpha_claims(records)}
+    assert verdicts == {
+        "adatask.ablation.fig2.gradnorm_alpha012_neither": "NOT REPRODUCED",  # 30-34 % < 50 %
+        "adatask.ablation.fig2.gradnorm_alpha012_gain": "REPRODUCED",
+        "adatask.ablation.fig2.gradnorm_alpha0_neither": "REPRODUCED",  # 85-89 % ≥ 50 %
+        "adatask.ablation.fig2.gradnorm_alpha0_gain": "REPRODUCED",
+    }
+    with pytest.raises(ValueError, match="need bucket runs"):
+        study.gradnorm_alpha_claims(records[:5])
+
+
+def test_probe_claims_are_the_tail_of_check_claims_ids():
+    assert study.PROBE_CLAIM_IDS == study.CLAIM_IDS[-len(study.PROBE_CLAIM_IDS) :]
+    assert all(i.startswith(("adatask.fig1.", "adatask.rq3.")) for i in study.PROBE_CLAIM_IDS)
+    assert study.probe_identity("smoke", "EqualWeight")["noise"]["ablations"] == [study.TOP_AU, study.TOP_FISHER]

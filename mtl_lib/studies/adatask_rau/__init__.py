@@ -24,13 +24,15 @@ bucket shares depend on it.
 
 Modules: :mod:`.config` (settings per profile, methods, run configs, published values),
 :mod:`.buckets`, :mod:`.noise`, :mod:`.lr_probe`, :mod:`.probes`, :mod:`.plots`, :mod:`.claims`,
-:mod:`.saved` (the sweep and its saved summary).
+:mod:`.saved` (the sweep and its saved summary), :mod:`.ablations` (what explains the claims that
+fail here).
 """
 
 # Each module lists its public names in ``__all__``; the package re-exports all of them, so a
 # notebook reads ``study.plot_buckets`` whichever module it lives in.
 from mtl_lib.diagnostics.rau import RAUTracker
-from mtl_lib.studies.adatask_rau import buckets, claims, config, lr_probe, noise, plots, probes, saved
+from mtl_lib.studies.adatask_rau import ablations, buckets, claims, config, lr_probe, noise, plots, probes, saved
+from mtl_lib.studies.adatask_rau.ablations import *  # noqa: F403
 from mtl_lib.studies.adatask_rau.buckets import *  # noqa: F403
 from mtl_lib.studies.adatask_rau.claims import *  # noqa: F403
 from mtl_lib.studies.adatask_rau.config import *  # noqa: F403
@@ -43,6 +45,7 @@ from mtl_lib.studies.registry import Study
 
 __all__ = [
     "RAUTracker",
+    *ablations.__all__,
     *buckets.__all__,
     *claims.__all__,
     *config.__all__,

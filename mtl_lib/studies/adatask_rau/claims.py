@@ -82,6 +82,7 @@ def _noise_claims(noise: pd.DataFrame) -> list[Claim]:
         "than task A (we require B's relative RMSE increase ≥ 3× A's: B − 3A > 0 per draw).",
         "B +175.13 %, A +3.23 %",
         (b_top - 3 * a_top).dropna().tolist(), 0.0, "above", paper_value=175.13 - 3 * 3.23, unit=" %", digits=2,
+        over="draws",
     )  # fmt: skip
     # the verdict is judged on the paired B − 3A per draw; the means of B and A are shown beside it
     claims = [replace(paired, ours=f"B {b_top.mean():+.2f} %, A {a_top.mean():+.2f} %; B − 3A per draw: {paired.ours}")]
@@ -90,13 +91,22 @@ def _noise_claims(noise: pd.DataFrame) -> list[Claim]:
         grows = (_per_draw(noise, TOP, 0.01, high, "B") - _per_draw(noise, TOP, 0.01, low, "B")).dropna()
         steps.append(
             Claim.threshold(
-                f"B at top {high:.0%} − top {low:.0%}", "", grows.tolist(), 0.0, "above", unit=" %", digits=2
+                f"B at top {high:.0%} − top {low:.0%}",
+                "",
+                grows.tolist(),
+                0.0,
+                "above",
+                unit=" %",
+                digits=2,
+                over="draws",
             )
         )
     for fraction in NOISE_FRACTIONS:
         b_minus_a = (_per_draw(noise, TOP, 0.01, fraction, "B") - _per_draw(noise, TOP, 0.01, fraction, "A")).dropna()
         above.append(
-            Claim.threshold(f"B − A at top {fraction:.0%}", "", b_minus_a.tolist(), 0.0, "above", unit=" %", digits=2)
+            Claim.threshold(
+                f"B − A at top {fraction:.0%}", "", b_minus_a.tolist(), 0.0, "above", unit=" %", digits=2, over="draws"
+            )
         )
     combined = Claim.all_of(
         "With N(0, 0.01) on the top 1, 5, 10, 20 % by rAU(B), task B's RMSE increase grows with the "
@@ -113,7 +123,7 @@ def _noise_claims(noise: pd.DataFrame) -> list[Claim]:
                 "parameters raises B's RMSE more than on as many random shared parameters (top − random per "
                 "draw; our control, the paper has no random baseline).",
                 "implied: 'a parameter with a high rAU for one task becomes much more important for that task'",
-                (b_top - b_rand).dropna().tolist(), 0.0, "above", unit=" %", digits=2,
+                (b_top - b_rand).dropna().tolist(), 0.0, "above", unit=" %", digits=2, over="draws",
             ),
             ours=f"top {b_top.mean():+.2f} % vs random {b_rand.mean():+.2f} %; top − random "
             f"{estimate((b_top - b_rand).dropna().tolist()).describe(2, 'draws')}",
@@ -122,12 +132,22 @@ def _noise_claims(noise: pd.DataFrame) -> list[Claim]:
     return claims
 
 
+#: The claims computed from the EqualWeight probe run alone (Fig. 1's noise experiment and the
+#: learning-rate probe): :func:`~mtl_lib.studies.adatask_rau.saved.refresh_probe_claims` re-runs
+#: only that run to recompute them in a saved summary.
+PROBE_CLAIM_IDS = CLAIM_IDS[4:]
+
+
 def check_claims(bucket_records: Sequence[dict[str, Any]], ew_probe: dict[str, Any]) -> list[Claim]:
     """The paper's claims about rAU and learning-rate dominance, each with a verdict from a 95 %
     interval: bucket shares over seeds (rAU γ = 0.9), the noise experiment over draws."""
-    claims = _share_claims(bucket_frame(bucket_records))
-    claims += _noise_claims(pd.DataFrame(ew_probe["noise"]))
+    shares = identify(_share_claims(bucket_frame(bucket_records)), CLAIM_IDS[: -len(PROBE_CLAIM_IDS)])
+    return shares + probe_claims(ew_probe)
 
+
+def probe_claims(ew_probe: dict[str, Any]) -> list[Claim]:
+    """The claims of :data:`PROBE_CLAIM_IDS`, from the EqualWeight probe run's record."""
+    claims = _noise_claims(pd.DataFrame(ew_probe["noise"]))
     lr = pd.DataFrame(ew_probe["lr_probe"])
     last = lr[(lr["step"] == lr["step"].max()) & (lr["layer"] == "all")].set_index("quantity")["median"]
     to_b, to_a = float(last["joint / B alone"]), float(last["joint / A alone"])
@@ -141,7 +161,7 @@ def check_claims(bucket_records: Sequence[dict[str, Any]], ew_probe: dict[str, A
             test="one probe run: medians over the sampled parameters, no interval over seeds",
         )
     )
-    return identify(claims, CLAIM_IDS)
+    return identify(claims, PROBE_CLAIM_IDS)
 
 
 def beside_paper(claims: Sequence[Claim], profile: str) -> tuple[str, pd.DataFrame | None]:
@@ -153,6 +173,8 @@ def beside_paper(claims: Sequence[Claim], profile: str) -> tuple[str, pd.DataFra
 
 __all__ = [
     "CLAIM_IDS",
+    "PROBE_CLAIM_IDS",
     "beside_paper",
     "check_claims",
+    "probe_claims",
 ]

@@ -49,6 +49,16 @@ METHODS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Ablations (ours), run like the methods but not among them: GradNorm at smaller asymmetries α
+#: than the methods' GradNorm (the library default 1.5, GradNorm's NYUv2 value; AdaTask does not
+#: say which it used): 0.12, the value of GradNorm's own toy example (Chen et al. 2018, §4), and
+#: 0, equal gradient norms, the balance AdaTask's text credits GradNorm with.
+ABLATION_METHODS: dict[str, dict[str, Any]] = {
+    f"GradNorm (α = {alpha:g})": dict(weighting="gradnorm", weighting_kwargs={"alpha": alpha}, optimizer="rmsprop")
+    for alpha in (0.12, 0.0)
+}
+
+
 #: Fig. 1: noise variances on the top-1 % and fractions at variance 0.01 (the paper's grid).
 NOISE_VARIANCES = (0.01, 0.02, 0.03, 0.04, 0.05)
 NOISE_FRACTIONS = (0.01, 0.05, 0.10, 0.20)
@@ -58,6 +68,10 @@ NOISE_FRACTIONS = (0.01, 0.05, 0.10, 0.20)
 RAU_GAMMAS = (0.9, 0.99, 0.999)
 TOP = "top rAU(B)"
 RANDOM = "random"
+#: The ablation of Fig. 1 (ours): the top parameters by task B's AU, how much B moves them.
+TOP_AU = "top AU(B)"
+#: ... and by how much B's predictions depend on them (the diagonal Fisher of B's outputs).
+TOP_FISHER = "top Fisher(B)"
 
 
 #: The values of Fig. 1 the paper states in its text (relative RMSE increase, %).
@@ -85,9 +99,10 @@ def limit_cpu_threads(device: str = "auto") -> None:
 
 def run_config(profile: str, method: str, seed: int, device: str, diagnostics: tuple[str, ...]) -> RunConfig:
     """The run of ``method`` at ``profile``'s size (RMSProp family), recording ``diagnostics``."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; this study knows {list(METHODS)}")
-    return synthetic_config(settings(profile), method, seed, device, diagnostics=diagnostics, **METHODS[method])
+    known = {**METHODS, **ABLATION_METHODS}
+    if method not in known:
+        raise ValueError(f"unknown method {method!r}; this study knows {list(known)}")
+    return synthetic_config(settings(profile), method, seed, device, diagnostics=diagnostics, **known[method])
 
 
 def bucket_configs(profile: str, methods: Sequence[str] | None = None, device: str = "auto") -> list[RunConfig]:
@@ -96,7 +111,15 @@ def bucket_configs(profile: str, methods: Sequence[str] | None = None, device: s
     return [run_config(profile, m, seed, device, ("rau",)) for m in chosen for seed in settings(profile)["seeds"]]
 
 
+def ablation_configs(profile: str, device: str = "auto") -> list[RunConfig]:
+    """The ablation runs (:data:`ABLATION_METHODS`), one per seed, recording rAU bucket shares."""
+    return [
+        run_config(profile, m, seed, device, ("rau",)) for m in ABLATION_METHODS for seed in settings(profile)["seeds"]
+    ]
+
+
 __all__ = [
+    "ABLATION_METHODS",
     "METHODS",
     "NOISE_FRACTIONS",
     "NOISE_VARIANCES",
@@ -106,6 +129,9 @@ __all__ = [
     "RAU_GAMMAS",
     "SETTINGS",
     "TOP",
+    "TOP_AU",
+    "TOP_FISHER",
+    "ablation_configs",
     "bucket_configs",
     "limit_cpu_threads",
     "run_config",

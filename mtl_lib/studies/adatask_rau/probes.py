@@ -22,6 +22,8 @@ from mtl_lib.studies.adatask_rau.config import (
     NOISE_FRACTIONS,
     NOISE_VARIANCES,
     RAU_GAMMAS,
+    TOP_AU,
+    TOP_FISHER,
     run_config,
     settings,
 )
@@ -65,6 +67,7 @@ def probe_identity(profile: str, method: str, seed: int = 0) -> dict[str, Any]:
         "gammas": list(RAU_GAMMAS),
         "noise": None if method != "EqualWeight" else {
             "variances": list(NOISE_VARIANCES), "fractions": list(NOISE_FRACTIONS), "draws": size["noise_draws"],
+            "ablations": [TOP_AU, TOP_FISHER],
         },
         "lr_probe": None if config.optimizer != "rmsprop" else {"per_layer": size["probe_per_layer"]},
     }  # fmt: skip

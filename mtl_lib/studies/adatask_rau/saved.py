@@ -18,15 +18,16 @@ from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
 
-from mtl_lib.experiments.saved_summaries import write_summary
-from mtl_lib.studies.adatask_rau.claims import check_claims
-from mtl_lib.studies.adatask_rau.config import bucket_configs
+from mtl_lib.experiments.saved_summaries import refresh_claims, summary_path, write_summary
+from mtl_lib.studies.adatask_rau.ablations import fig1_ablation_claims, gradnorm_alpha_claims
+from mtl_lib.studies.adatask_rau.claims import PROBE_CLAIM_IDS, check_claims, probe_claims
+from mtl_lib.studies.adatask_rau.config import ablation_configs, bucket_configs
 from mtl_lib.studies.adatask_rau.probes import probe_run
 from mtl_lib.studies.registry import Stage
 
 #: Key of the saved summary (``data/paper_verdicts/synthetic_verdicts.<profile>.json``).
 SUMMARY_KEY = "synthetic_verdicts"
-BUCKETS, TABLES = "Fig. 2 bucket sweep", "Tables 2 and 5 sweep"
+BUCKETS, TABLES, ABLATIONS = "Fig. 2 bucket sweep", "Tables 2 and 5 sweep", "ablation runs"
 #: Where each stage's claims come from (the ``source`` of each saved claim).
 SOURCES = {TABLES: "Tables 2/5", BUCKETS: "Fig. 2 / rAU"}
 
@@ -37,6 +38,7 @@ def sweep_plan(profile: str, data_dir: str | None, device: str) -> Generator[Sta
 
     yield Stage(BUCKETS, bucket_configs(profile, device=device))
     yield Stage(TABLES, synthetic_configs(profile, device=device), folder="adatask_synthetic")
+    yield Stage(ABLATIONS, ablation_configs(profile, device=device))
 
 
 def _run_seconds(records: list[dict[str, Any]]) -> float:
@@ -59,15 +61,15 @@ def write_synthetic_summary(
     here unless its record is in ``<root>/adatask_rau/<profile>``); returns the JSON path."""
     from mtl_lib.studies import adatask_regime, adatask_tables
 
-    tables, buckets = records[TABLES], records[BUCKETS]
+    tables, buckets, ablations = records[TABLES], records[BUCKETS], list(records.get(ABLATIONS, []))
     probe = probe_run(profile, Path(root) / "adatask_rau" / profile, "EqualWeight", device=device)
     table = adatask_tables.synthetic_table(tables)
     payload = {
-        "runs": len(tables) + len(buckets) + 1,
-        "torch_threads_per_run": sorted({r.get("torch_threads") for r in tables + buckets}, key=str),
+        "runs": len(tables) + len(buckets) + len(ablations) + 1,
+        "torch_threads_per_run": sorted({r.get("torch_threads") for r in tables + buckets + ablations}, key=str),
         "run_seconds": {
             TABLES: _run_seconds(tables), BUCKETS: _run_seconds(buckets),
-            "EqualWeight probe run": _run_seconds([probe]),
+            "EqualWeight probe run": _run_seconds([probe]), ABLATIONS: _run_seconds(ablations),
         },
         "claims": claim_rows(SOURCES[TABLES], adatask_tables.synthetic_claims(tables))
         + claim_rows(SOURCES[BUCKETS], check_claims(buckets, probe)),
@@ -79,7 +81,33 @@ def write_synthetic_summary(
         "verdicts_by_definition": adatask_tables.verdicts_by_definition(tables).reset_index().to_dict(orient="records"),
         "verdicts_at_checkpoints": adatask_tables.verdicts_at_checkpoints(tables).reset_index().to_dict(orient="records"),
         "spread": adatask_tables.spread_table(tables).reset_index().to_dict(orient="records"),
+        **_probe_payload(probe, [r for r in buckets if r.get("method") == "GradNorm"] + ablations),
     }  # fmt: skip
+    lines = [*_claims_markdown(profile, payload), f"Errors: `{payload['task_normalization']}`.", "",
+             table.to_markdown(), ""]  # fmt: skip
+    lines += ["Tables 2/5 verdicts under every definition (same runs):", "",
+              adatask_tables.verdicts_by_definition(tables).to_markdown(), "",
+              "At neighbouring checkpoints:", "", adatask_tables.verdicts_at_checkpoints(tables).to_markdown(), "",
+              "Spread over seeds:", "", adatask_tables.spread_table(tables).round(4).to_markdown(), ""]  # fmt: skip
+    return write_summary(SUMMARY_KEY, profile, payload, "\n".join(lines + _ablations_markdown(payload)))
+
+
+def _probe_payload(probe: dict[str, Any], gradnorm_records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ablations (claim rows) and the probe's Fig. 1 evidence a saved summary carries."""
+    from mtl_lib.studies.adatask_rau.noise import noise_summary, noise_table
+
+    ablations = fig1_ablation_claims(probe)
+    if any(r.get("method") != "GradNorm" for r in gradnorm_records):
+        ablations += gradnorm_alpha_claims(gradnorm_records)
+    fig1 = noise_table(noise_summary(probe["noise"]))
+    return {
+        "ablations": claim_rows("ablation", ablations),
+        "noise_table": fig1.reset_index(names="setting").to_dict(orient="records"),
+        "noise_selected": probe["noise_selected"],
+    }
+
+
+def _claims_markdown(profile: str, payload: dict[str, Any]) -> list[str]:
     lines = [f"# AdaTask synthetic claims at `{profile}`", "",
              f"{payload['runs']} runs; training time summed over runs (one torch thread each): "
              + ", ".join(f"{k} {v:.0f} s" for k, v in payload["run_seconds"].items()),
@@ -87,12 +115,59 @@ def write_synthetic_summary(
     lines += [
         f"| {c['source']} | {c['claim']} | {c['paper']} | {c['ours']} | {c['verdict']} |" for c in payload["claims"]
     ]
-    lines += ["", f"Errors: `{payload['task_normalization']}`.", "", table.to_markdown(), ""]
-    lines += ["Tables 2/5 verdicts under every definition (same runs):", "",
-              adatask_tables.verdicts_by_definition(tables).to_markdown(), "",
-              "At neighbouring checkpoints:", "", adatask_tables.verdicts_at_checkpoints(tables).to_markdown(), "",
-              "Spread over seeds:", "", adatask_tables.spread_table(tables).round(4).to_markdown(), ""]  # fmt: skip
-    return write_summary(SUMMARY_KEY, profile, payload, "\n".join(lines))
+    return [*lines, ""]
 
 
-__all__ = ["SUMMARY_KEY", "claim_rows", "sweep_plan", "write_synthetic_summary"]
+def _ablations_markdown(payload: dict[str, Any]) -> list[str]:
+    import pandas as pd
+
+    lines = ["## Ablations (ours, not claims of the paper)", "", "| ablation | ours | verdict |", "|---|---|---|"]
+    lines += [f"| {c['claim']} | {c['ours']} | {c['verdict']} |" for c in payload.get("ablations", [])]
+    if payload.get("noise_table"):
+        lines += ["", "Fig. 1 with the ablation selections (relative RMSE increase, %, mean over draws):", "",
+                  pd.DataFrame(payload["noise_table"]).set_index("setting").to_markdown()]  # fmt: skip
+    return [*lines, ""]
+
+
+def refresh_probe_claims(
+    profile: str = "paper", root: Path | str = "_build/results", device: str = "auto", workers: int | None = None,
+    folder: Path | str | None = None,
+) -> list[tuple[str, str, str]]:  # fmt: skip
+    """Bring an existing saved summary's probe claims (:data:`PROBE_CLAIM_IDS`) and ablations up
+    to date without re-running its sweeps: the EqualWeight probe run, the ablation runs and the
+    GradNorm bucket runs they are paired with are trained (or read from ``root``), those claims
+    are recomputed and replaced by id, and the rest (Fig. 2 shares, Tables 2/5) stays as the
+    original sweep wrote it; ``provenance["refreshed"]`` records when, the commit and what
+    changed. Returns the verdict changes as ``(id, before, after)``."""
+    from mtl_lib.experiments import sweep
+
+    results = Path(root) / "adatask_rau" / profile
+    probe = probe_run(profile, results, "EqualWeight", device=device)
+    gradnorm = [c for c in bucket_configs(profile, ["GradNorm"], device=device)]
+    paired = sweep(gradnorm + ablation_configs(profile, device=device), results, workers=workers)
+    fresh = claim_rows(SOURCES[BUCKETS], probe_claims(probe))
+    extra = _probe_payload(probe, paired)
+    ablation_seconds = _run_seconds([r for r in paired if r.get("method") != "GradNorm"])
+
+    def update(summary: dict[str, Any]) -> dict[str, Any]:
+        summary.update(extra)
+        summary["run_seconds"] = {**summary["run_seconds"], "EqualWeight probe run": _run_seconds([probe]),
+                                  ABLATIONS: ablation_seconds}  # fmt: skip
+        summary["runs"] = int(summary["runs"]) + len(paired) - len(gradnorm)
+        return summary
+
+    def markdown(summary: dict[str, Any]) -> str:
+        old = summary_path(SUMMARY_KEY, profile, folder).with_suffix(".md").read_text()
+        # keep the original tables below the claims table; rewrite the claims and the ablations
+        rest = old.split("\nErrors: ", 1)[1].split("\n## Ablations", 1)[0] if "\nErrors: " in old else ""
+        head = _claims_markdown(profile, summary)
+        return "\n".join([*head, "Errors: " + rest.rstrip("\n"), "", *_ablations_markdown(summary)])
+
+    note = (f"probe claims {list(PROBE_CLAIM_IDS)} recomputed from a new EqualWeight probe run (same training "
+            "config; the probe now also ranks by AU(B) and Fisher(B)), and the ablations added; Fig. 2 shares "
+            "and Tables 2/5 are the original sweep's")  # fmt: skip
+    return refresh_claims(summary_path(SUMMARY_KEY, profile, folder), fresh, update=update, note=note,
+                          markdown=markdown)  # fmt: skip
+
+
+__all__ = ["SUMMARY_KEY", "claim_rows", "refresh_probe_claims", "sweep_plan", "write_synthetic_summary"]
