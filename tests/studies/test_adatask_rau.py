@@ -239,7 +239,13 @@ def _probe_record(fisher_b: float, fisher_a: float, random_b: float, draws: int 
         ):  # fmt: skip
             rows.append(dict(selection=selection, variance=0.05, fraction=0.01, draw=draw, task=task,
                              value=0.0, clean=0.0, increase_pct=value + wobble))  # fmt: skip
-    profile = {"fraction": 0.01, "mean rAU(B)": 0.8, "AU(A) / median": 0.05, "AU(B) / median": 1.4}
+    profile = {
+        "fraction": 0.01,
+        "mean rAU(B)": 0.8,
+        "AU(A) / median": 0.05,
+        "AU(B) / median": 1.4,
+        "Fisher(A) / median": 2.0,
+    }
     return {"noise": rows, "noise_selected": [
         {**profile, "selection": study.TOP, "Fisher(B) / median": 0.6},
         {**profile, "selection": study.TOP_FISHER, "Fisher(B) / median": 9.0},
@@ -295,3 +301,18 @@ def test_probe_claims_are_the_tail_of_check_claims_ids():
     assert study.PROBE_CLAIM_IDS == study.CLAIM_IDS[-len(study.PROBE_CLAIM_IDS) :]
     assert all(i.startswith(("adatask.fig1.", "adatask.rq3.")) for i in study.PROBE_CLAIM_IDS)
     assert study.probe_identity("smoke", "EqualWeight")["noise"]["ablations"] == [study.TOP_AU, study.TOP_FISHER]
+
+
+def test_gamma_ablation_claims_read_the_probe_trackers():
+    def probe(method, shares_by_gamma):
+        buckets = {str(g): {"B": {"(0.8, 1]": d, "(0.4, 0.6]": b}} for g, (d, b) in shares_by_gamma.items()}
+        return {"method": method, "rau_buckets": buckets}
+
+    records = [
+        probe("EqualWeight", {0.9: (0.87, 0.01), 0.99: (0.88, 0.01), 0.999: (0.95, 0.0)}),
+        probe("AdaTask", {0.9: (0.0, 0.80), 0.99: (0.0, 0.85), 0.999: (0.0, 0.80)}),
+    ]
+    ew, ada = study.gamma_ablation_claims(records)
+    assert (ew.verdict, ada.verdict) == ("REPRODUCED", "NOT REPRODUCED")
+    assert "95.0 % at γ = 0.999 (87.0 % at γ = 0.9)" in ew.ours
+    assert [c.id for c in (ew, ada)] == list(study.GAMMA_ABLATION_IDS)

@@ -26,9 +26,9 @@ from typing import Any
 import pandas as pd
 
 from mtl_lib.studies._common import Claim, identify
-from mtl_lib.studies.adatask_rau.buckets import bucket_frame
+from mtl_lib.studies.adatask_rau.buckets import bucket_frame, gamma_table
 from mtl_lib.studies.adatask_rau.claims import _per_draw, _shares
-from mtl_lib.studies.adatask_rau.config import ABLATION_METHODS, RANDOM, TOP, TOP_FISHER
+from mtl_lib.studies.adatask_rau.config import ABLATION_METHODS, RANDOM, RAU_GAMMAS, TOP, TOP_FISHER
 
 #: Stable ids of the ablation claims, in order.
 FIG1_ABLATION_IDS = (
@@ -65,8 +65,8 @@ def fig1_ablation_claims(ew_probe: dict[str, Any]) -> list[Claim]:
         "The top-1 % rAU(B) parameters are ones task B depends on no more than a median shared parameter "
         "(median Fisher(B) over the selection ≤ the median over all shared parameters).",
         "(ablation: the paper reads a high rAU(B) as importance for B)",
-        f"Fisher(B) / median = {top['Fisher(B) / median']:.2f}, AU(A) / median = {top['AU(A) / median']:.3f}, "
-        f"AU(B) / median = {top['AU(B) / median']:.2f}; the top-1 % by Fisher(B) has mean rAU(B) "
+        f"Fisher(B) / median = {top['Fisher(B) / median']:.2g}, AU(A) / median = {top['AU(A) / median']:.2g}, "
+        f"AU(B) / median = {top['AU(B) / median']:.2g}; the top-1 % by Fisher(B) has mean rAU(B) "
         f"{100 * fisher_top['mean rAU(B)']:.1f} %",
         top["Fisher(B) / median"] <= 1.0,
         test="one probe run: medians over the selected and over all shared parameters",
@@ -91,7 +91,11 @@ def fig1_ablation_claims(ew_probe: dict[str, Any]) -> list[Claim]:
         (b_fisher - 3 * a_fisher).dropna().tolist(), 0.0, "above", paper_value=175.13 - 3 * 3.23, unit=" %",
         digits=2, over="draws",
     )  # fmt: skip
-    more = replace(more, ours=f"B {b_fisher.mean():+.2f} %, A {a_fisher.mean():+.2f} %; B − 3A {more.ours}")
+    more = replace(
+        more,
+        ours=f"B {b_fisher.mean():+.2f} %, A {a_fisher.mean():+.2f} %; B − 3A {more.ours}; these parameters' "
+        f"Fisher(A) is {fisher_top['Fisher(A) / median']:.2g}× the median",
+    )
     return identify([insensitive, beats, more], FIG1_ABLATION_IDS)
 
 
@@ -123,6 +127,84 @@ def gradnorm_alpha_claims(records: Sequence[dict[str, Any]]) -> list[Claim]:
     return identify(claims, ids)
 
 
+#: Stable ids of :func:`gamma_ablation_claims`.
+GAMMA_ABLATION_IDS = ("adatask.ablation.fig2.ew_dominated_slow_gamma", "adatask.ablation.fig2.ada_balanced_slow_gamma")
+
+
+def gamma_ablation_claims(probe_records: Sequence[dict[str, Any]], gamma: float = 0.999) -> list[Claim]:
+    """Fig. 2's EqualWeight and AdaTask claims with rAU's decay γ = ``gamma`` instead of the
+    library's 0.9 (the paper does not give γ), from the probe runs' trackers (one run each: no
+    interval over seeds)."""
+    table = gamma_table(probe_records)
+    base = RAU_GAMMAS[0]
+
+    def at(method: str, column: str, g: float) -> float:
+        return float(table.loc[(method, g), column])
+
+    dominated, balanced = "dominated by B: (80 %, 100 %]", "balanced: (40 %, 60 %]"
+    ew = Claim.check(
+        f"EqualWeight leaves ≥ 90 % of shared parameters with rAU(B) in (80 %, 100 %] at γ = {gamma:g}.",
+        "close to 100 % (Fig. 2a)",
+        f"{at('EqualWeight', dominated, gamma):.1f} % at γ = {gamma:g} ({at('EqualWeight', dominated, base):.1f} % at "
+        f"γ = {base:g})",
+        at("EqualWeight", dominated, gamma) >= 90.0,
+        test="one probe run (first seed): bucket shares of its rAU trackers",
+    )  # fmt: skip
+    ada = Claim.check(
+        f"AdaTask leaves ≥ 90 % of shared parameters with rAU(B) in (40 %, 60 %] at γ = {gamma:g}.",
+        "more than 98 % in every layer after the first epochs",
+        f"{at('AdaTask', balanced, gamma):.1f} % at γ = {gamma:g} ({at('AdaTask', balanced, base):.1f} % at γ = {base:g})",
+        at("AdaTask", balanced, gamma) >= 90.0,
+        test="one probe run (first seed): bucket shares of its rAU trackers",
+    )  # fmt: skip
+    return identify([ew, ada], GAMMA_ABLATION_IDS)
+
+
+def dominated_by_layer(bucket_records: Sequence[dict[str, Any]], method: str = "EqualWeight") -> pd.Series:
+    """Share (%) of each shared layer's parameters with rAU(B) in (80 %, 100 %] for ``method``,
+    mean over seeds (where a method's shortfall from "all B-dominated" sits)."""
+    frame = bucket_frame(list(bucket_records))
+    part = frame[(frame["method"] == method) & (frame["bucket"] == "(0.8, 1]") & (frame["layer"] != "all")]
+    return (100 * part.groupby(["layer", "seed"])["share"].sum().groupby("layer").mean()).round(1)
+
+
+def gradnorm_loss_ratios(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Per GradNorm variant, the mean final training-rate ratio r_A / r_B = (L_A(T)/L_A(0)) /
+    (L_B(T)/L_B(0)) on the test set, and the ratio of target gradient norms it asks for,
+    (r_A / r_B)^α: GradNorm gives the task that trains slower the larger gradient."""
+    rows = []
+    for record in records:
+        if "GradNorm" not in str(record.get("method")):
+            continue
+        final = record["final"]
+        alpha = float(record.get("config", {}).get("weighting_kwargs", {}).get("alpha", 1.5))
+        ratio = final["A/loss_ratio"] / final["B/loss_ratio"]
+        rows.append({"method": record["method"], "α": alpha, "r_A / r_B": ratio, "target norm A / B": ratio**alpha})
+    if not rows:
+        raise ValueError("no GradNorm records")
+    return pd.DataFrame(rows).groupby(["method", "α"]).mean().round(2)
+
+
+def ablations_beside_paper(claims: Sequence[Claim], profile: str) -> tuple[str, pd.DataFrame | None]:
+    """This execution's ablation ``claims`` beside the saved ``paper`` summary's (its ``ablations``)."""
+    from mtl_lib.experiments.saved_summaries import describe, missing_message, read_summary
+    from mtl_lib.studies._saved import claims_agreement, compare_claims
+    from mtl_lib.studies.registry import summary_owner
+
+    owner = summary_owner("synthetic_verdicts")
+    command = owner.summary_command("paper") if owner else "python benchmarks/synthetic_verdicts.py --profile paper"
+    saved = read_summary("synthetic_verdicts", "paper", command=command)
+    if saved is None:
+        return missing_message("synthetic_verdicts", "paper", command), None
+    rows = saved.get("ablations") or []
+    if not rows:
+        return ("The saved `paper` summary has no ablations yet: python benchmarks/synthetic_verdicts.py "
+                "--profile paper --workers 2 --refresh-probe"), None  # fmt: skip
+    mine = [c for c in claims if c.id in {r.get("id") for r in rows}]
+    comparison = compare_claims(mine, rows, profile, "paper (saved)")
+    return f"{describe(saved)}\n{claims_agreement(comparison, profile, 'paper (saved)')}", comparison
+
+
 def ablation_rows(claims: Sequence[Claim]) -> pd.DataFrame:
     """The ablation claims as a table (claim, ours, verdict)."""
     return pd.DataFrame([{"ablation": c.claim, "ours": c.ours, "verdict": c.verdict} for c in claims])
@@ -130,6 +212,11 @@ def ablation_rows(claims: Sequence[Claim]) -> pd.DataFrame:
 
 __all__ = [
     "FIG1_ABLATION_IDS",
+    "GAMMA_ABLATION_IDS",
+    "ablations_beside_paper",
+    "dominated_by_layer",
+    "gamma_ablation_claims",
+    "gradnorm_loss_ratios",
     "ablation_rows",
     "fig1_ablation_claims",
     "gradnorm_alpha_claims",
