@@ -71,6 +71,11 @@ def task_normalized_key(definition: str = DEFAULT_TASK_NORMALIZATION) -> str:
     return TASK_NORMALIZATIONS[definition]
 
 
+#: Seed offset of the validation samples' generator (apart from the data's and the fresh
+#: training samples' streams, 10_007 + run seed).
+VALIDATION_STREAM = 2_000_003
+
+
 @torch.no_grad()
 def initial_test_losses(model: MultiTaskModel, x_test: torch.Tensor, y_test: Sequence[torch.Tensor]) -> list[float]:
     """Each task's mean squared error of ``model`` (as initialised) on the test set: ``L(0)``
@@ -167,6 +172,8 @@ def synthetic_regression_problem(
     rotograd: bool = False,
     noise_spread: str = "variance",
     sampling: str = "fixed",
+    n_val: int = 0,
+    eval_split: str = "test",
     **unknown: Any,
 ) -> ProblemInstance:
     """AdaTask's synthetic regression (see :mod:`mtl_lib.data.synthetic`), the 4-layer ELU MLP,
@@ -175,12 +182,22 @@ def synthetic_regression_problem(
     ``rotograd=True`` wraps the model in RotoGrad (rotations trained by their own optimizer
     through a callback). ``spread``/``noise_spread``: N(m, s) read as variance or std for the
     matrices / the noise; ``sampling``: a fixed training set or fresh samples every step
-    (:data:`SAMPLINGS`)."""
+    (:data:`SAMPLINGS`). ``eval_split="val"`` evaluates on ``n_val`` further samples of the same
+    problem (for choosing settings without touching the test set): drawn from a generator of
+    their own (:data:`VALIDATION_STREAM` + ``data_seed``), so the training and test data are the
+    same with or without them, and the loss ratios are then relative to L(0) on that split."""
     if unknown:
         raise unknown_options_error("synthetic_regression", synthetic_regression_problem, unknown)
     _check_options(n_train, n_test, data_seed, input_dist, spread, target_scaling, hidden, rotograd, noise_spread,
                    sampling)  # fmt: skip
+    require_integer("synthetic_regression problem", "n_val", n_val, minimum=0)
+    require_choice("synthetic_regression problem", "eval_split", eval_split, ("test", "val"))
+    if eval_split == "val" and n_val < 1:
+        raise OptionError("synthetic_regression problem: eval_split='val' needs n_val >= 1 validation samples")
     data = _cached_synthetic(n_train, n_test, data_seed, input_dist, spread, target_scaling, noise_spread)
+    x_eval, y_eval = data.x_test, data.y_test
+    if eval_split == "val":
+        x_eval, y_eval = data.draw(n_val, torch.Generator().manual_seed(VALIDATION_STREAM + data_seed))
     model = synthetic_mlp(hidden=tuple(hidden), task_names=data.task_names)
     callbacks: list[Any] = []
     if rotograd:
@@ -188,7 +205,7 @@ def synthetic_regression_problem(
 
         model = RotoGrad(model)
         callbacks.append(RotoGradRotationStep())
-    initial = initial_test_losses(model, data.x_test, data.y_test)
+    initial = initial_test_losses(model, x_eval, y_eval)
     tasks = []
     for name, scale, rms, l0 in zip(data.task_names, data.target_scale, data.target_rms, initial):
         scores = {
@@ -206,13 +223,13 @@ def synthetic_regression_problem(
         train: Any = FreshBatches(data.draw, n_train, batch_size, seed, device)
     else:
         train = TensorBatches(data.x_train, *data.y_train, batch_size=batch_size, seed=seed).to(device)
-    test = TensorBatches(data.x_test, *data.y_test, batch_size=1024, shuffle=False).to(device)
+    test = TensorBatches(x_eval, *y_eval, batch_size=1024, shuffle=False).to(device)
     return ProblemInstance(
         model,
         tasks,
         train,
         test,
         f"synthetic regression, {n_train} {'fresh samples per epoch' if sampling == 'fresh' else 'train'} / "
-        f"{n_test} test samples",
+        + (f"{n_test} test samples" if eval_split == "test" else f"evaluated on {n_val} validation samples"),
         callbacks=callbacks,
     )

@@ -5,7 +5,7 @@ per-step cost relative to equal weighting measured from the same runs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -13,8 +13,8 @@ import pandas as pd
 from mtl_lib.experiments import RunConfig, final_frame
 from mtl_lib.metrics.stats import format_mean_ci, mean_ci95
 from mtl_lib.studies._common import cost_per_step, per_profile
-from mtl_lib.studies.registry import Study, one_stage
-from mtl_lib.studies.survey import METHODS
+from mtl_lib.studies.registry import Stage, Study
+from mtl_lib.studies.survey import METHODS, Method
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "smoke": {
@@ -81,6 +81,33 @@ MULTIDIGITS_LR = {"smoke": 1e-2, "quick": 1e-2, "paper": 3e-3}
 settings = per_profile(SETTINGS)
 
 
+#: RMSProp's learning rate in the synthetic part (AdaTask's synthetic study's optimizer).
+SYNTHETIC_LR = 1e-3
+
+
+def synthetic_config(
+    profile: str, entry: Method, seed: int, device: str = "auto", *, lr: float = SYNTHETIC_LR,
+    weight_decay: float | None = None, label: str | None = None, extra: dict[str, Any] | None = None,
+) -> RunConfig:  # fmt: skip
+    """One run of ``entry`` on the synthetic part at ``profile`` (RotoGrad: the full method, its
+    rotations trained by their own optimizer); ``lr``, ``weight_decay``, ``label`` and ``extra``
+    problem options are for the equal-budget search (:mod:`.survey_equal_tuning`)."""
+    size = settings(profile)
+    options: dict[str, Any] = {k: size["synthetic"][k] for k in ("n_train", "n_test")}
+    if entry.key == "rotograd":
+        options["rotograd"] = True
+    options.update(extra or {})
+    fields: dict[str, Any] = dict(entry.trainer_kwargs)
+    if weight_decay:  # as the MultiDigits search: a zero weight decay is the optimizer's default, left out
+        fields["optimizer_kwargs"] = {"weight_decay": weight_decay}
+    default_label = "RotoGrad" if entry.key == "rotograd" else entry.label
+    return RunConfig(
+        problem="synthetic_regression", optimizer="rmsprop", lr=lr,
+        epochs=size["synthetic"]["epochs"], batch_size=size["synthetic"]["batch_size"],
+        seed=seed, problem_kwargs=options, label=label or default_label, device=device, **fields,
+    )  # fmt: skip
+
+
 def configs(profile: str, device: str = "auto", data_dir: str | None = None,
             methods: Sequence[str] | None = None) -> list[RunConfig]:  # fmt: skip
     size = settings(profile)
@@ -88,17 +115,9 @@ def configs(profile: str, device: str = "auto", data_dir: str | None = None,
     out = []
     for entry in chosen:
         kwargs = dict(entry.trainer_kwargs)
-        label = entry.label
-        synthetic_options = {k: size["synthetic"][k] for k in ("n_train", "n_test")}
-        if entry.key == "rotograd":
-            synthetic_options["rotograd"] = True
-            label = "RotoGrad"  # the full method here: rotations trained by their own optimizer
+        label = "RotoGrad" if entry.key == "rotograd" else entry.label
         for seed in size["seeds"]:
-            out.append(RunConfig(
-                problem="synthetic_regression", optimizer="rmsprop", lr=1e-3,
-                epochs=size["synthetic"]["epochs"], batch_size=size["synthetic"]["batch_size"],
-                seed=seed, problem_kwargs=synthetic_options, label=label, device=device, **kwargs,
-            ))  # fmt: skip
+            out.append(synthetic_config(profile, entry, seed, device))
             if entry.key == "rotograd" or "leaf" not in size:
                 continue  # the leaf network is task-conditioned, not the hard-sharing model RotoGrad wraps
             leaf_options = {
@@ -176,8 +195,29 @@ def columns_at_chance(records: Sequence[dict[str, Any]]) -> list[str]:
     return out
 
 
+def sweep_plan(profile: str, data_dir: str | None, device: str) -> Generator[Stage, list[dict[str, Any]], None]:
+    """The page's sweeps in its order: every method at its defaults, then the equal-budget search
+    and its test runs (:mod:`.survey_equal_tuning`), and, where the digit part is the MultiDigits
+    chapter's problem, that chapter's equal-budget runs into its folder."""
+    from mtl_lib.studies import multidigits as md
+    from mtl_lib.studies import survey_equal_tuning as equal
+
+    yield Stage("sweep", configs(profile, device=device, data_dir=data_dir))
+    search = yield Stage("equal-budget search (synthetic)", equal.grid_configs(profile, device=device))
+    yield Stage(
+        "equal-budget test runs (synthetic)", equal.final_configs(profile, equal.choose(profile, search), device)
+    )
+    if equal.digits_match_the_chapter(profile):
+        digits = yield Stage(
+            "equal-budget search (digits)", md.equal_grid_configs(profile, device=device), folder="multidigits"
+        )
+        yield Stage("equal-budget test runs (digits)", md.equal_test_configs(profile, md.choose_equal(profile, digits), device),
+                    folder="multidigits")  # fmt: skip
+
+
 STUDY = Study(
     "survey_benchmark", "survey_benchmark",
-    "Survey benchmark: every method on synthetic regression, leaf images and real digits, with its cost per step",
-    settings=settings, estimated_s=150, sweep=one_stage(configs, data=True), reads_data=True,
+    "Survey benchmark: every method on synthetic regression, leaf images and real digits, with its cost per step, "
+    "at defaults and under the same tuning budget as EW",
+    settings=settings, estimated_s=300, sweep=sweep_plan, reads_data=True,
 )  # fmt: skip

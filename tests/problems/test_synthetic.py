@@ -154,7 +154,7 @@ def test_unknown_option_suggests_the_close_name_and_lists_the_options():
     assert "'input_dis': did you mean 'input_dist'?" in message
     assert (
         "(its options: n_train, n_test, data_seed, input_dist, spread, target_scaling, hidden, rotograd, "
-        "noise_spread, sampling)" in message
+        "noise_spread, sampling, n_val, eval_split)" in message
     )
 
 
@@ -187,3 +187,26 @@ def test_fresh_sampling_draws_new_reproducible_batches_scaled_like_the_training_
     fresh_b = torch.cat([batch[2] for batch in first + second])
     # same problem, same scaling: the fresh targets' spread matches the fixed training set's
     assert float(fresh_b.std()) == pytest.approx(float(data.y_train[1].std()), rel=0.1)
+
+
+def test_a_validation_split_leaves_training_and_test_data_as_they_were():
+    """eval_split='val' (issue 24's equal-budget search) evaluates on further samples of the same
+    problem, drawn apart: the training batches are the default's, the evaluation set is new, and
+    L(0) of the loss ratio is measured on it (1 at initialisation)."""
+    plain = synthetic_regression_problem(seed=0, batch_size=64, device=torch.device("cpu"), **SMALL)
+    val = synthetic_regression_problem(seed=0, batch_size=64, device=torch.device("cpu"), n_val=100,
+                                       eval_split="val", **SMALL)  # fmt: skip
+    for a, b in zip(plain.train_data, val.train_data):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    (x_test, *_), (x_val, *_) = next(iter(plain.eval_data)), next(iter(val.eval_data))
+    assert x_val.shape[0] == 100 and x_test.shape[0] == SMALL["n_test"]
+    assert not torch.equal(x_val[:10], x_test[:10])
+    trainer = Trainer(val.model, val.tasks, progress=False)
+    scores = trainer.evaluate(val.eval_data)
+    assert math.isclose(scores["A/loss_ratio"], 1.0, rel_tol=1e-5) and math.isclose(
+        scores["B/loss_ratio"], 1.0, rel_tol=1e-5
+    )
+    with pytest.raises(Exception, match="n_val >= 1"):
+        synthetic_regression_problem(seed=0, batch_size=64, device=torch.device("cpu"), eval_split="val", **SMALL)
+    with pytest.raises(Exception, match="eval_split"):
+        synthetic_regression_problem(seed=0, batch_size=64, device=torch.device("cpu"), eval_split="train", **SMALL)

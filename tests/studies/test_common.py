@@ -218,12 +218,15 @@ def test_the_committed_synthetic_paper_summary_is_well_formed():
     assert saved is not None, f"data/paper_verdicts/synthetic_verdicts.paper.json is missing ({summaries_dir()})"
     from mtl_lib.studies import adatask_rau, adatask_tables
 
-    # every Tables 2/5 run and Fig. 2 bucket run at paper, and the EqualWeight probe run
+    # every Tables 2/5 run and Fig. 2 bucket run at paper, the EqualWeight probe run and the ablation runs
     expected_runs = (
         len(adatask_tables.SYNTHETIC_METHODS) * len(adatask_tables.synthetic_settings("paper")["seeds"])
         + len(adatask_rau.METHODS) * len(adatask_rau.settings("paper")["seeds"])
         + 1
+        + len(adatask_rau.ablation_configs("paper", device="cpu"))
     )
+    ablations = {a["id"] for a in saved["ablations"]}
+    assert ablations >= set(adatask_rau.FIG1_ABLATION_IDS) and len(ablations) == len(saved["ablations"])
     assert saved["provenance"]["commit"] and saved["runs"] == expected_runs
     texts = {c["claim"] for c in saved["claims"]}
     assert len(texts) == 12 and {c["source"] for c in saved["claims"]} == {"Tables 2/5", "Fig. 2 / rAU"}

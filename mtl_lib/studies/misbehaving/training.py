@@ -73,14 +73,15 @@ def run_digits(profile: str, seeds: Sequence[int], results_dir: str | Path, devi
 
 
 def gradnorm_configs(profile: str, device: str = "auto") -> list:
-    """AdaTask's synthetic problem with rAU diagnostics: GradNorm at α = 1.5 (default) and 0.12
-    (the GradNorm paper's value for its synthetic example), and EW, seed 0."""
-    from mtl_lib.studies.adatask_rau.config import run_config
+    """AdaTask's synthetic problem with rAU diagnostics: GradNorm at α = 1.5 (default), at the rAU
+    chapter's ablation values (0.12, the GradNorm paper's value for its synthetic example, and 0,
+    equal gradient norms), and EW, seed 0."""
+    from mtl_lib.studies.adatask_rau.config import ABLATION_METHODS, run_config
 
     base = run_config(profile, "GradNorm", 0, device, ("rau",))
     return [
         dataclasses.replace(base, weighting_kwargs={}, label="GradNorm α = 1.5 (default)"),
-        dataclasses.replace(base, weighting_kwargs={"alpha": 0.12}, label="GradNorm α = 0.12"),
+        *(run_config(profile, label, 0, device, ("rau",)) for label in ABLATION_METHODS),
         run_config(profile, "EqualWeight", 0, device, ("rau",)),
     ]
 
