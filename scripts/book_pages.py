@@ -38,11 +38,12 @@ def stand_in_label(data: str) -> str:
 
 def saved_verdicts(folder: Path) -> dict[str, dict[str, str]]:
     """Claim id → its verdict (in the current words), numbers and file in a saved ``paper`` sweep,
-    from every saved summary that lists claims. ``legacy`` keeps a verdict word of the earlier rule."""
+    from every saved summary that lists claims (and ablations, which only their chapter's
+    ablation tables show). ``legacy`` keeps a verdict word of the earlier rule."""
     out: dict[str, dict[str, str]] = {}
     for path in sorted(Path(folder).glob("*.json")):
         summary = json.loads(path.read_text())
-        for claim in summary.get("claims", []):
+        for claim in [*summary.get("claims", []), *summary.get("ablations", [])]:
             if claim.get("id"):
                 word = claim["verdict"]
                 entry = {"verdict": LEGACY_VERDICTS.get(word, word), "file": path.name, "ours": claim.get("ours", "")}

@@ -81,8 +81,12 @@ class Build:
         folder = Path(folder).resolve()
         html = folder / "html" if (folder / "html" / "index.html").exists() else folder / "_build" / "html"
         status = json.loads((folder / "status.json").read_text())
+        # a page's ablations (claims of ours, apart from the paper's) are checked like its claims
         claims = {
-            f"notebooks/{nb['name']}.html": list((nb.get("verdicts") or {}).get("claims", []))
+            f"notebooks/{nb['name']}.html": [
+                *(nb.get("verdicts") or {}).get("claims", []),
+                *(nb.get("verdicts") or {}).get("ablations", []),
+            ]
             for nb in status["notebooks"]
         }
         import book_pages

@@ -173,9 +173,12 @@ def report_verdicts(
     results_dir: str | Path | Sequence[str | Path] | None = None,
     reproduces: str = "",
     out_dir: str | Path | None = None,
+    ablations: Sequence[Any] = (),
 ) -> pd.DataFrame:
     """Save the notebook's verdicts (and its runs' cache counts) for the book build, and return
-    them as a table to display.
+    them as a table to display. ``ablations``: claims of ours that test an explanation of a
+    failing claim; they are saved apart (key ``"ablations"``) so the book's checks can read the
+    page's ablation tables against them, and no verdict count includes them.
 
     ``data`` says what the numbers were measured on, e.g. ``"generated stand-in"`` or
     ``"real images"``; the build page flags any value containing "stand-in". ``reproduces`` is
@@ -188,6 +191,7 @@ def report_verdicts(
         "stand_in": "stand-in" in data.lower(),
         "reproduces": reproduces,
         "claims": rows,
+        "ablations": [claim_row(c) for c in ablations],
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "written_at_epoch": time.time(),
     }
