@@ -241,6 +241,10 @@ class _Sweep:
         self.queue: list[RunConfig] = []
         self.waiting: list[RunConfig] = []  # claimed by another sweep
         self.in_flight: dict[Any, tuple[RunConfig, Path, int]] = {}
+        #: Every claim this sweep holds, from the moment it is taken until it is released: a stop
+        #: can land between taking a claim and noting its run in flight, or between a finished
+        #: run leaving ``in_flight`` and its claim's release, and the shutdown releases these too.
+        self.held: set[Path] = set()
         self.attempts: dict[str, int] = {}
         self.bar: Any = None
 
@@ -313,13 +317,26 @@ class _Sweep:
     def _shut_down(self, pool: _Pool, heartbeat: claims.ClaimHeartbeat) -> None:
         with _stops_ignored():
             pool.close(interrupted=True)  # a worker may run a job that is not (yet) in flight here
-            for future, (_, claim, _) in self.in_flight.items():
+            for future in self.in_flight:
                 if hasattr(future, "cancel"):
                     future.cancel()
-                heartbeat.drop(claim)
-                store.release_claim(claim)
+            for claim in list(self.held):  # the runs in flight and any claim a stop caught in between
+                self._release(claim, heartbeat)
             self.in_flight.clear()
             self.bar.close()
+
+    def _claim(self, config: RunConfig) -> Path | None:
+        """Take ``config``'s claim, noted in :attr:`held` before a stop can be delivered."""
+        with workers.stops_deferred():
+            claim = store.try_claim(self.results_dir, config.run_id(), self.stale_after_s)
+            if claim is not None:
+                self.held.add(claim)
+        return claim
+
+    def _release(self, claim: Path, heartbeat: claims.ClaimHeartbeat) -> None:
+        heartbeat.drop(claim)
+        store.release_claim(claim)
+        self.held.discard(claim)
 
     def _reuse(self, config: RunConfig) -> bool:
         """Whether another sweep finished ``config`` meanwhile (then its record is taken)."""
@@ -340,12 +357,12 @@ class _Sweep:
             progressed = True
             if self._reuse(config):
                 continue
-            claim = store.try_claim(self.results_dir, config.run_id(), self.stale_after_s)
+            claim = self._claim(config)
             if claim is None:
                 self.waiting.append(config)
                 continue
             if self._reuse(config):  # finished between our check and our claim
-                store.release_claim(claim)
+                self._release(claim, heartbeat)
                 continue
             self.attempts[config.run_id()] = self.attempts.get(config.run_id(), 0) + 1
             self.bar.set_postfix_str(f"{config.method_label} seed {config.seed}")
@@ -356,8 +373,7 @@ class _Sweep:
                     self.in_flight[future] = (config, claim, pool.generation)
             except BaseException:  # interrupted in-process, or the executor refused the job
                 if not any(held == claim for _, held, _ in self.in_flight.values()):
-                    heartbeat.drop(claim)  # else the shutdown releases it with the others in flight
-                    store.release_claim(claim)
+                    self._release(claim, heartbeat)  # else the shutdown releases it with the others in flight
                 raise
         return progressed
 
@@ -372,8 +388,7 @@ class _Sweep:
                 self._done(config, record)
                 if record.get("status") == "failed":
                     warnings.warn(f"run {config.run_id()} failed: {store.error_line(record)}", stacklevel=4)
-            heartbeat.drop(claim)
-            store.release_claim(claim)
+            self._release(claim, heartbeat)
         return bool(finished)
 
     def _outcome(self, future: Any, config: RunConfig, generation: int, pool: _Pool) -> dict[str, Any] | None:
