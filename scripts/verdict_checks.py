@@ -75,27 +75,34 @@ class Build:
     html: Path
     claims: dict[str, list[dict[str, Any]]]  # page (relative HTML path) → its claims
     saved: dict[str, dict[str, str]] = field(default_factory=dict)
+    ablations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, folder: Path, saved_dir: Path | None = None) -> Build:
         folder = Path(folder).resolve()
         html = folder / "html" if (folder / "html" / "index.html").exists() else folder / "_build" / "html"
         status = json.loads((folder / "status.json").read_text())
-        # a page's ablations (claims of ours, apart from the paper's) are checked like its claims
         claims = {
-            f"notebooks/{nb['name']}.html": [
-                *(nb.get("verdicts") or {}).get("claims", []),
-                *(nb.get("verdicts") or {}).get("ablations", []),
-            ]
+            f"notebooks/{nb['name']}.html": list((nb.get("verdicts") or {}).get("claims", []))
+            for nb in status["notebooks"]
+        }
+        # a page's ablations (claims of ours that test an explanation): their rows, prose and
+        # intervals are checked like the claims', but they are not claims of the documents
+        ablations = {
+            f"notebooks/{nb['name']}.html": list((nb.get("verdicts") or {}).get("ablations", []))
             for nb in status["notebooks"]
         }
         import book_pages
 
         saved = book_pages.saved_verdicts(saved_dir or ROOT / "data" / "paper_verdicts")
-        return cls(html, claims, saved)
+        return cls(html, claims, saved, ablations)
 
     def all_claims(self) -> list[dict[str, Any]]:
-        return [c for claims in self.claims.values() for c in claims]
+        return [c for page in self.claims for c in self.checked(page)]
+
+    def checked(self, page: str) -> list[dict[str, Any]]:
+        """What a page's verdicts are checked against: its claims and its ablations."""
+        return [*self.claims.get(page, []), *self.ablations.get(page, [])]
 
 
 def normalise(text: str) -> str:
@@ -201,8 +208,8 @@ def unsupported(claim: dict[str, Any]) -> list[str]:
 def unsupported_verdicts(build: Build) -> list[str]:
     """Count 1: every claim object of the build and every saved paper verdict a chapter shows."""
     out = []
-    for page, claims in build.claims.items():
-        for claim in claims:
+    for page in build.claims:
+        for claim in build.checked(page):
             out += [f"{page}: {claim['claim'][:70]}… — {why}" for why in unsupported(claim)]
             saved = build.saved.get(claim.get("id") or "")
             if saved:
@@ -257,7 +264,7 @@ def table_contradictions(page: str, rows: list[dict[str, str]], build: Build) ->
     page its table is about, or all of them on pages that gather several chapters)."""
     out = []
     for row in rows:
-        claims = build.claims.get(row.get("_page") or page) or build.all_claims()
+        claims = build.checked(row.get("_page") or page) or build.all_claims()
         out += [f"{page}: row '{row.get('claim', '')[:60]}…' {why}" for why in row_problems(row, claims, build.saved)]
     return out
 
@@ -340,7 +347,7 @@ def prose_contradictions(page: str, blocks: list[str], build: Build) -> list[str
     """Every sentence of a page's prose (and printed text) checked against its claims."""
     if page in RULE_PAGES:
         return []
-    claims = build.claims.get(page) or build.all_claims()
+    claims = build.checked(page) or build.all_claims()
     # a page shows a claim's saved paper verdict beside this build's: a sentence may state either
     claims = claims + [{**c, "verdict": build.saved[c["id"]]["verdict"]} for c in claims if c.get("id") in build.saved]
     out = []

@@ -166,3 +166,25 @@ def test_a_sentence_stating_the_rule_is_no_verdict() -> None:
     assert verdict_checks.sentence_problem("AdaTask beats EqualWeight on task A: NOT REPRODUCED.", CLAIMS)
     two = "AdaTask beats EqualWeight on task A: REPRODUCED, and PCGrad relieves task A: NOT REPRODUCED."
     assert "several verdicts" in verdict_checks.sentence_problem(two, CLAIMS)
+
+
+def test_ablation_rows_are_checked_against_the_ablations_but_need_no_register_entry(tmp_path: Path) -> None:
+    """A chapter's ablations (claims of ours, saved apart by report_verdicts): a table row of one matches
+    it (no "no claim object"), a row that misstates its verdict is caught, and an ablation of a
+    chapter of the three documents is in no claims register without counting as "no status"."""
+    ablation = {"claim": "GradNorm at alpha 0 balances most parameters.", "verdict": "REPRODUCED", "paper": "",
+                "ours": "81.9 ± 1.4 % over 10 seeds", "id": "toy.ablation"}  # fmt: skip
+    for name, shown in (("fine", "REPRODUCED"), ("wrong", "NOT REPRODUCED")):
+        folder = tmp_path / name
+        page = _page([(RELIEF, "INCONCLUSIVE"), (ablation["claim"], shown)], [])
+        _book(folder, "synthetic_regression", CLAIMS[:1], page)
+        status = json.loads((folder / "status.json").read_text())
+        status["notebooks"][0]["verdicts"]["ablations"] = [ablation]
+        (folder / "status.json").write_text(json.dumps(status))
+        found = book_audit.audit(folder, saved_dir=folder / "saved")
+        if name == "fine":
+            assert found["contradictions"] == [], found["contradictions"]
+        else:
+            (problem,) = found["contradictions"]
+            assert "shows NOT REPRODUCED where the claim object says REPRODUCED" in problem
+        assert not any("GradNorm" in item for item in found["no_status"]), found["no_status"]
