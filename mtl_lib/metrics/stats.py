@@ -29,6 +29,9 @@ def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
     return mean, t_quantile_975(n - 1) * math.sqrt(var / n)
 
 
-def format_mean_ci(values: Sequence[float], digits: int = 4) -> str:
+def format_mean_ci(values: Sequence[float], digits: int = 4, *, signed: bool = False) -> str:
+    """``mean ± half-width`` of the 95 % interval (the mean alone without one); ``signed`` prints
+    the mean's sign (for differences such as Δm)."""
     mean, half = mean_ci95(values)
-    return f"{mean:.{digits}f}" if math.isnan(half) else f"{mean:.{digits}f} ± {half:.{digits}f}"
+    shown = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
+    return shown if math.isnan(half) else f"{shown} ± {half:.{digits}f}"

@@ -63,12 +63,14 @@ def beside_saved(
     command: str | None = None,
     source: str | None = None,
     saved_profile: str = "paper",
+    section: str = "claims",
 ) -> tuple[str, pd.DataFrame | None]:
     """This execution's ``claims`` beside the saved summary ``name`` at ``saved_profile`` (only its
     claims from ``source`` when given): a text (where the summary came from and how many verdicts
     agree) and the :func:`compare_claims` table; without a saved summary, the text says how to
     make one (``command``, by default the registered study's ``run --save-summary``) and the
-    table is None. A damaged summary raises one error naming the file and that command."""
+    table is None. ``section``: which list of the summary to compare with (``"claims"``, or e.g.
+    ``"ablations"``). A damaged summary raises one error naming the file and that command."""
     if command is None:
         from mtl_lib.studies.registry import summary_owner
 
@@ -77,7 +79,9 @@ def beside_saved(
     saved = read_summary(name, saved_profile, command=command)
     if saved is None:
         return missing_message(name, saved_profile, command), None
-    rows = [c for c in saved["claims"] if source is None or c.get("source") == source]
+    rows = [c for c in saved.get(section) or [] if source is None or c.get("source") == source]
+    if not rows:
+        return f"The saved '{saved_profile}' summary {name} has no {section} yet; remake it: {command}", None
     there = f"{saved_profile} (saved)"
     comparison = compare_claims(claims, rows, here, there)
     return f"{describe(saved)}\n{claims_agreement(comparison, here, there)}", comparison

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from mtl_lib.experiments import RunConfig
-from mtl_lib.metrics.stats import mean_ci95
+from mtl_lib.metrics.stats import format_mean_ci
 from mtl_lib.studies._profiles import per_profile
 from mtl_lib.studies.multidigits import equal_tuning as md_equal
 from mtl_lib.studies.multidigits.tables import MATCH_MARGIN, match_verdict, verdict
@@ -180,11 +180,6 @@ def ranks(records: Sequence[dict[str, Any]]) -> pd.Series:
     return table.rank(ascending=True, method="min").mean(axis=1)
 
 
-def _fmt(values: Sequence[float]) -> str:
-    mean, half = mean_ci95(list(values))
-    return f"{mean:+.2f}" if np.isnan(half) else f"{mean:+.2f} ± {half:.2f}"
-
-
 def summary(test_records: Sequence[dict[str, Any]], choices: dict[str, Choice], profile: str,
             before: dict[str, list[float]] | None = None) -> pd.DataFrame:  # fmt: skip
     """One row per method: its knob, the chosen cell, Δm vs tuned EW (mean ± 95 % CI over seeds)
@@ -201,8 +196,8 @@ def summary(test_records: Sequence[dict[str, Any]], choices: dict[str, Choice], 
                                "chosen lr": choice.lr, "chosen value": choice.value,
                                "val error": round(choice.val_error, 4)}  # fmt: skip
         if before is not None:
-            row["Δm % before (defaults)"] = _fmt(before[label]) if before.get(label) else ""
-        row["Δm % vs tuned EW"] = _fmt(delta) if delta else "(reference)"
+            row["Δm % before (defaults)"] = format_mean_ci(before[label], 2, signed=True) if before.get(label) else ""
+        row["Δm % vs tuned EW"] = format_mean_ci(delta, 2, signed=True) if delta else "(reference)"
         row["vs tuned EW"] = verdict(delta) if delta else "(reference)"
         row[f"matched (margin {MATCH_MARGIN:g} %)"] = match_verdict(delta) if delta else "(reference)"
         row["mean rank"] = round(float(rank.loc[test_label]), 1)

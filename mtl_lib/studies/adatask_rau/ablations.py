@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from mtl_lib.studies._common import Claim, identify
+from mtl_lib.studies._common import Claim, beside_saved, identify
 from mtl_lib.studies.adatask_rau.buckets import bucket_frame, gamma_table
 from mtl_lib.studies.adatask_rau.claims import _per_draw, _shares
 from mtl_lib.studies.adatask_rau.config import ABLATION_METHODS, RANDOM, RAU_GAMMAS, TOP, TOP_FISHER
@@ -189,22 +189,7 @@ def gradnorm_loss_ratios(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 def ablations_beside_paper(claims: Sequence[Claim], profile: str) -> tuple[str, pd.DataFrame | None]:
     """This execution's ablation ``claims`` beside the saved ``paper`` summary's (its ``ablations``)."""
-    from mtl_lib.experiments.saved_summaries import describe, missing_message, read_summary
-    from mtl_lib.studies._saved import claims_agreement, compare_claims
-    from mtl_lib.studies.registry import summary_owner
-
-    owner = summary_owner("synthetic_verdicts")
-    command = owner.summary_command("paper") if owner else "python benchmarks/synthetic_verdicts.py --profile paper"
-    saved = read_summary("synthetic_verdicts", "paper", command=command)
-    if saved is None:
-        return missing_message("synthetic_verdicts", "paper", command), None
-    rows = saved.get("ablations") or []
-    if not rows:
-        return ("The saved `paper` summary has no ablations yet: python benchmarks/synthetic_verdicts.py "
-                "--profile paper --workers 2 --refresh-probe"), None  # fmt: skip
-    mine = [c for c in claims if c.id in {r.get("id") for r in rows}]
-    comparison = compare_claims(mine, rows, profile, "paper (saved)")
-    return f"{describe(saved)}\n{claims_agreement(comparison, profile, 'paper (saved)')}", comparison
+    return beside_saved(claims, "synthetic_verdicts", profile, section="ablations")
 
 
 def ablation_rows(claims: Sequence[Claim]) -> pd.DataFrame:

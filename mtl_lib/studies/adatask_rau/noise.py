@@ -181,7 +181,9 @@ def selection_profile(
     all shared elements, and the selection's mean rAU. A sensitivity ratio near or below 1 says
     the selection holds parameters that matter no more to the task than a random one."""
     names = list(sensitivity)
-    au_median = {task: tracker.accumulated_updates(task).median().clamp_min(1e-45) for task in names}
+    rau = {task: tracker.rau(task) for task in names}
+    au = {task: tracker.accumulated_updates(task) for task in names}
+    au_median = {task: au[task].median().clamp_min(1e-45) for task in names}
     fisher_median = {task: sensitivity[task].median().clamp_min(1e-45) for task in names}
     rows = []
     for selection, scores in rankings.items():
@@ -189,10 +191,8 @@ def selection_profile(
             chosen = top_fraction_indices(scores.detach().cpu(), fraction).to(scores.device)
             row: dict[str, Any] = {"selection": selection, "fraction": fraction}
             for task in names:
-                row[f"mean rAU({task})"] = float(tracker.rau(task)[chosen].mean())
-                row[f"AU({task}) / median"] = float(
-                    tracker.accumulated_updates(task)[chosen].median() / au_median[task]
-                )
+                row[f"mean rAU({task})"] = float(rau[task][chosen].mean())
+                row[f"AU({task}) / median"] = float(au[task][chosen].median() / au_median[task])
                 row[f"Fisher({task}) / median"] = float(sensitivity[task][chosen].median() / fisher_median[task])
             rows.append(row)
     return rows

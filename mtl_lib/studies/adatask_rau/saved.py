@@ -143,7 +143,7 @@ def refresh_probe_claims(
 
     results = Path(root) / "adatask_rau" / profile
     probe = probe_run(profile, results, "EqualWeight", device=device)
-    gradnorm = [c for c in bucket_configs(profile, ["GradNorm"], device=device)]
+    gradnorm = bucket_configs(profile, ["GradNorm"], device=device)
     paired = sweep(gradnorm + ablation_configs(profile, device=device), results, workers=workers)
     fresh = claim_rows(SOURCES[BUCKETS], probe_claims(probe))
     extra = _probe_payload(probe, paired)
